@@ -1,0 +1,167 @@
+"""Run a Pulumi Python program (or any callable) under the recording mock runtime.
+
+This is the one place that knows how to stand up Pulumi's runtime without the CLI: it reads the
+project and stack files the way the CLI does, sets the stack's config, runs the program with the
+mocks of ``offline.mocks``, waits for every registration and returns what was recorded.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+
+import pulumi
+from pulumi.runtime import mocks as pm
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.stack import run_pulumi_func
+
+from offline.mocks import DEFAULT_REGION, ProviderMocks, RecordingMonitor, ResourceRecord
+
+
+class ProgramError(Exception):
+    """The program could not be loaded or raised while running; the message says what to change."""
+
+
+@dataclass
+class StackConfig:
+    project: str
+    stack: str
+    main: Path
+    config: dict[str, str]
+    secret_keys: list[str] = field(default_factory=list)
+
+    @property
+    def region(self) -> str:
+        return self.config.get("aws:region", DEFAULT_REGION)
+
+
+@dataclass
+class RunResult:
+    stack: StackConfig
+    records: list[ResourceRecord]
+    outputs: dict[str, Any]
+    preview: bool
+
+    def by_type(self, type_token: str) -> list[ResourceRecord]:
+        return [r for r in self.records if r.type == type_token]
+
+
+def _config_value(value: Any) -> tuple[str, bool]:
+    """A stack-file value as the engine passes it to the program: strings as is, objects as JSON."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        # Ciphertext cannot be decrypted offline; programs get a placeholder, marked secret.
+        return "offline-secret-placeholder", True
+    if isinstance(value, str):
+        return value, False
+    return json.dumps(value), False
+
+
+def load_stack_config(program_dir: os.PathLike | str, stack: str) -> StackConfig:
+    """Read ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml`` as the CLI does."""
+    root = Path(program_dir).resolve()
+    project_file = root / "Pulumi.yaml"
+    if not project_file.is_file():
+        raise ProgramError(f"{root} has no Pulumi.yaml: point --program at a Pulumi project directory")
+    project = yaml.safe_load(project_file.read_text()) or {}
+    name = project.get("name")
+    if not name:
+        raise ProgramError(f"{project_file} has no 'name': add the project name")
+    runtime = project.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ProgramError(f"{project_file} declares runtime {runtime_name!r}; only python programs can run offline")
+    main = root / project.get("main", ".")
+    if main.is_dir():
+        main = main / "__main__.py"
+    if not main.is_file():
+        raise ProgramError(f"{main} does not exist: a Python Pulumi program needs a __main__.py")
+    stack_file = root / f"Pulumi.{stack}.yaml"
+    if not stack_file.is_file():
+        raise ProgramError(f"stack '{stack}' has no config file {stack_file.name} in {root}: "
+                           f"create it or pass --stack with an existing stack")
+    raw = yaml.safe_load(stack_file.read_text()) or {}
+    config: dict[str, str] = {}
+    secrets: list[str] = []
+    # Project-level defaults (`config:` in Pulumi.yaml) first, the stack file wins.
+    for key, spec in (project.get("config") or {}).items():
+        if isinstance(spec, dict) and "default" in spec:
+            full = key if ":" in key else f"{name}:{key}"
+            config[full], _ = _config_value(spec["default"])
+    for key, value in (raw.get("config") or {}).items():
+        full = key if ":" in key else f"{name}:{key}"
+        config[full], secret = _config_value(value)
+        if secret:
+            secrets.append(full)
+    return StackConfig(project=name, stack=stack, main=main, config=config, secret_keys=secrets)
+
+
+def _start_runtime(stack: StackConfig, preview: bool) -> tuple[RecordingMonitor, ProviderMocks]:
+    pulumi_settings.reset_options()  # else a second run re-parents onto the previous root Stack
+    pulumi.runtime.set_all_config(dict(stack.config), list(stack.secret_keys))
+    mocks = ProviderMocks(preview=preview, region=stack.region)
+    monitor = RecordingMonitor(mocks)
+    pm.set_mocks(mocks, project=stack.project, stack=stack.stack, preview=preview, monitor=monitor,
+                 organization="organization")
+    return monitor, mocks
+
+
+def _await_all(fn: Callable[[], Any]) -> None:
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(fn()).future())))
+
+
+def _stack_outputs() -> dict[str, Any]:
+    root = pulumi_settings.get_root_resource()
+    outputs = getattr(root, "outputs", None) or {}
+    resolved: dict[str, Any] = {}
+    for key, value in outputs.items():
+        out = pulumi.Output.from_input(value)
+        known = _sync_await(out.is_known())
+        resolved[key] = _sync_await(out.future()) if known else pulumi.runtime.rpc.UNKNOWN
+    return resolved
+
+
+@contextlib.contextmanager
+def _program_context(directory: Path):
+    """cwd and import path as the language host sets them for the program."""
+    old_cwd, old_path = os.getcwd(), list(sys.path)
+    os.chdir(directory)
+    sys.path.insert(0, str(directory))
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        sys.path[:] = old_path
+
+
+def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview: bool = True) -> RunResult:
+    """Run the program in ``program_dir`` for ``stack`` and return every resource it registered."""
+    cfg = load_stack_config(program_dir, stack)
+    monitor, _ = _start_runtime(cfg, preview)
+    with _program_context(cfg.main.parent):
+        try:
+            _await_all(lambda: runpy.run_path(str(cfg.main), run_name="__main__") and None)  # the program returns nothing to await
+            outputs = _stack_outputs()
+        except ProgramError:
+            raise
+        except Exception as exc:  # the program's own error, shown as the CLI would: type and message
+            raise ProgramError(f"the program raised {type(exc).__name__}: {exc}") from exc
+    return RunResult(stack=cfg, records=list(monitor.records), outputs=outputs, preview=preview)
+
+
+def run_callable(fn: Callable[[], Any], *, project: str = "sentiment-analyzer", stack: str = "test",
+                 config: Optional[dict[str, str]] = None, preview: bool = True) -> RunResult:
+    """Run ``fn`` (which builds resources) as if it were a program; for component tests."""
+    cfg = StackConfig(project=project, stack=stack, main=Path("."), config=dict(config or {}))
+    monitor, _ = _start_runtime(cfg, preview)
+    _await_all(fn)
+    return RunResult(stack=cfg, records=list(monitor.records), outputs=_stack_outputs(), preview=preview)
