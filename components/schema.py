@@ -104,6 +104,6 @@ METRIC_FALLBACK_METRIC = "MetricEmissionFallback"
 
 #: Custom application metrics (FR-042). Buffered Lambdas emit with dimension ``Environment``;
 #: the SSE app emits with dimension ``FunctionName`` (it is per function).
-APP_NAMESPACE = "SentimentAnalyzer"            # StuckItems, MetricsLambdaErrors, AnalysisErrors
+APP_NAMESPACE = "SentimentAnalyzer"  # StuckItems + EmissionHeartbeat (one PutMetricData call, FR-126), MetricsLambdaErrors, AnalysisErrors
 INGESTION_NAMESPACE = "SentimentAnalyzer/Ingestion"  # NewItemsIngested, HighLatencyAlert
 SSE_NAMESPACE = "SentimentAnalyzer/SSE"        # ConnectionCount, EventLatencyMs, ConnectionAcquireFailures, PollDurationMs
