@@ -1,0 +1,389 @@
+"""The one place that knows alarm semantics: classes, missing-data treatment, thresholds, wiring.
+
+An ``AlarmSpec`` says *what* to watch and *why* (its class); ``AlarmSet`` turns specs into CloudWatch
+alarms that all follow the same rules: 1-minute periods, M-of-N evaluation, ``treat_missing_data``
+chosen by class (DESIGN D6, never by hand), an ``alarm-class`` and a ``severity`` tag, and alarm and
+OK actions to the alarm topic (D8). The factories (``lambda_specs``, ``streaming_specs`` ...) are the
+catalogue: thresholds are derived (p95 Duration at 85% of the timeout, D7/FR-061), not typed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.schema import (APP_NAMESPACE, FAILURE_PATHS, INGESTION_NAMESPACE, METRIC_FALLBACK_METRIC,
+                               SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE, SSE_NAMESPACE)
+
+TYPE = "sentiment:observability:AlarmSet"
+
+
+class AlarmClass(str, Enum):
+    """What missing data means for an alarm (D6)."""
+
+    ABSENCE = "absence"        # heartbeats, canary health, throughput floors: silence is failure
+    ERRORS = "errors"          # error/fault counts and rates, throttles, DLQ depth: silence is health
+    LATENCY = "latency"        # durations and latency percentiles: silence is not evidence
+    SATURATION = "saturation"  # memory, concurrency, volume anomalies
+    COST = "cost"
+
+
+#: D6: the single map from alarm class to ``treat_missing_data``. The policy pack checks the same map.
+TREAT_MISSING_DATA: Mapping[AlarmClass, str] = {
+    AlarmClass.ABSENCE: "breaching",
+    AlarmClass.ERRORS: "notBreaching",
+    AlarmClass.LATENCY: "missing",
+    AlarmClass.SATURATION: "missing",
+    AlarmClass.COST: "notBreaching",
+}
+
+CRITICAL = "CRITICAL"
+WARNING = "WARNING"
+
+_COMPARISONS = {"GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold",
+                "LessThanOrEqualToThreshold", "GreaterThanUpperThreshold", "LessThanLowerThreshold",
+                "LessThanLowerOrGreaterThanUpperThreshold"}
+_SUFFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
+
+#: The p95 Duration alarm sits at this fraction of the function's timeout (D7); allowed band FR-061.
+DEFAULT_LATENCY_FRACTION = 0.85
+LATENCY_BAND = (0.80, 0.90)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """M-of-N evaluation over 1-minute periods (``datapoints`` of ``periods`` must breach)."""
+
+    datapoints: int = 1
+    periods: int = 1
+    period_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.datapoints <= self.periods:
+            raise ValueError(f"Evaluation needs 1 <= datapoints <= periods, got {self.datapoints} of {self.periods}")
+        if self.period_seconds not in (10, 30) and self.period_seconds % 60:
+            raise ValueError(f"period_seconds must be 10, 30 or a multiple of 60, got {self.period_seconds}")
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm, declared by intent. Exactly one of ``metric_name`` or ``metric_queries``."""
+
+    suffix: str                      # alarm name = f"{prefix}-{suffix}"
+    alarm_class: AlarmClass
+    description: str
+    comparison: str
+    threshold: Optional[float]
+    metric_name: Optional[str] = None
+    namespace: Optional[str] = None
+    statistic: Optional[str] = None  # Sum, Average, Maximum, Minimum, SampleCount
+    extended_statistic: Optional[str] = None  # p95, p99 ...
+    dimensions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    metric_queries: Sequence[Mapping] = ()  # metric math (pulumi_aws MetricAlarmMetricQuery dicts)
+    threshold_metric_id: Optional[str] = None  # anomaly-detection band alarms
+    evaluation: Evaluation = Evaluation()
+    severity: str = WARNING
+
+    def __post_init__(self) -> None:
+        if not _SUFFIX.match(self.suffix):
+            raise ValueError(f"alarm suffix {self.suffix!r}: use lowercase letters, digits and '-'")
+        if not isinstance(self.alarm_class, AlarmClass):
+            raise ValueError(f"alarm {self.suffix!r}: alarm_class must be an AlarmClass, got {self.alarm_class!r}")
+        if self.comparison not in _COMPARISONS:
+            raise ValueError(f"alarm {self.suffix!r}: unknown comparison {self.comparison!r}")
+        if bool(self.metric_name) == bool(self.metric_queries):
+            raise ValueError(f"alarm {self.suffix!r}: give either metric_name (with namespace) or metric_queries")
+        if self.metric_name and not self.namespace:
+            raise ValueError(f"alarm {self.suffix!r}: metric {self.metric_name} needs a namespace")
+        if self.metric_name and bool(self.statistic) == bool(self.extended_statistic):
+            raise ValueError(f"alarm {self.suffix!r}: give exactly one of statistic or extended_statistic")
+        if self.threshold is None and not self.threshold_metric_id:
+            raise ValueError(f"alarm {self.suffix!r}: needs a threshold (or threshold_metric_id for anomaly bands)")
+        if self.severity not in (CRITICAL, WARNING):
+            raise ValueError(f"alarm {self.suffix!r}: severity must be CRITICAL or WARNING")
+
+    @property
+    def treat_missing_data(self) -> str:
+        return TREAT_MISSING_DATA[self.alarm_class]
+
+
+# -- the catalogue ----------------------------------------------------------------------------------
+
+def _metric(metric_id: str, name: str, namespace: str, dims: Mapping, stat: str, return_data: bool = False) -> dict:
+    return {"id": metric_id, "return_data": return_data,
+            "metric": {"metric_name": name, "namespace": namespace, "period": 60, "stat": stat,
+                       "dimensions": dict(dims)}}
+
+
+def duration_threshold_ms(timeout_seconds: int, fraction: float = DEFAULT_LATENCY_FRACTION) -> float:
+    """p95 Duration threshold derived from the timeout (D7, FR-061): never typed by hand."""
+    low, high = LATENCY_BAND
+    if not low <= fraction <= high:
+        raise ValueError(f"latency fraction {fraction} is outside the {low:.0%}-{high:.0%} band of FR-061")
+    return round(timeout_seconds * 1000 * fraction, 1)
+
+
+def lambda_specs(function_name: pulumi.Input[str], timeout_seconds: int, *,
+                 latency_fraction: float = DEFAULT_LATENCY_FRACTION, error_rate_percent: float = 5.0,
+                 errors: Evaluation = Evaluation(1, 1), latency: Evaluation = Evaluation(3, 5),
+                 include_duration: bool = True) -> list[AlarmSpec]:
+    """Errors (count and rate), throttles and p95 Duration for one function (FR-040/041, SC-017)."""
+    dims = {"FunctionName": function_name}
+    specs = [
+        AlarmSpec("errors", AlarmClass.ERRORS, "Lambda invocation errors (FR-040)", "GreaterThanOrEqualToThreshold",
+                  1, "Errors", "AWS/Lambda", "Sum", dimensions=dims, evaluation=errors),
+        AlarmSpec("error-rate", AlarmClass.ERRORS,
+                  f"Error rate above {error_rate_percent}% with more than 10 invocations (FR-127)",
+                  "GreaterThanThreshold", error_rate_percent, metric_queries=[
+                      _metric("errors", "Errors", "AWS/Lambda", dims, "Sum"),
+                      _metric("invocations", "Invocations", "AWS/Lambda", dims, "Sum"),
+                      {"id": "rate", "label": "Error rate (%)", "return_data": True,
+                       "expression": "IF(invocations > 10, 100 * errors / invocations, 0)"}],
+                  evaluation=Evaluation(2, 2), severity=CRITICAL),
+        AlarmSpec("throttles", AlarmClass.ERRORS, "Invocations throttled", "GreaterThanOrEqualToThreshold", 1,
+                  "Throttles", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+    ]
+    if include_duration:
+        specs.append(AlarmSpec(
+            "p95-duration", AlarmClass.LATENCY,
+            f"p95 Duration above {latency_fraction:.0%} of the {timeout_seconds} s timeout (D7, FR-041, FR-061)",
+            "GreaterThanThreshold", duration_threshold_ms(timeout_seconds, latency_fraction), "Duration",
+            "AWS/Lambda", extended_statistic="p95", dimensions=dims, evaluation=latency))
+    return specs
+
+
+def streaming_specs(function_name: pulumi.Input[str], *, event_latency_slo_ms: float = 3000,
+                    connection_setup_p99_ms: float = 5000, poll_duration_p95_ms: float = 2000) -> list[AlarmSpec]:
+    """The SSE function's own alarms (D7, FR-042): its Duration is the stream length by design, so
+    connection-setup and event latency are alarmed instead, plus pool saturation and URL 5xx."""
+    dims = {"FunctionName": function_name}
+    return [
+        AlarmSpec("event-latency-p95", AlarmClass.LATENCY, "SSE EventLatencyMs p95 above the 3,000 ms SLO (FR-042)",
+                  "GreaterThanThreshold", event_latency_slo_ms, "EventLatencyMs", SSE_NAMESPACE,
+                  extended_statistic="p95", dimensions=dims, evaluation=Evaluation(3, 5)),
+        AlarmSpec("connection-setup-p99", AlarmClass.LATENCY, "SSE connection setup p99 above 5 s (FR-128)",
+                  "GreaterThanThreshold", connection_setup_p99_ms, "ConnectionSetupMs", SSE_NAMESPACE,
+                  extended_statistic="p99", dimensions=dims, evaluation=Evaluation(3, 5)),
+        AlarmSpec("poll-duration-p95", AlarmClass.LATENCY, "DynamoDB poll duration p95 (FR-042 PollDurationMs)",
+                  "GreaterThanThreshold", poll_duration_p95_ms, "PollDurationMs", SSE_NAMESPACE,
+                  extended_statistic="p95", dimensions=dims, evaluation=Evaluation(3, 5)),
+        AlarmSpec("connection-acquire-failures", AlarmClass.ERRORS,
+                  "Connection pool full: clients refused with 503 (FR-042)", "GreaterThanThreshold", 0,
+                  "ConnectionAcquireFailures", SSE_NAMESPACE, "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+        AlarmSpec("url-5xx", AlarmClass.ERRORS, "Function URL 5xx responses (FR-138)", "GreaterThanThreshold", 0,
+                  "Url5xxError", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+    ]
+
+
+def silent_failure_specs(function_name: pulumi.Input[str], paths: Sequence[str]) -> list[AlarmSpec]:
+    """One alarm per silent-failure path (D5, FR-043, SC-019), on the dimensions the handler emits."""
+    unknown = [p for p in paths if p not in FAILURE_PATHS]
+    if unknown:
+        raise ValueError(f"unknown failure path(s) {unknown}; choose from {list(FAILURE_PATHS)}")
+    return [AlarmSpec(f"silent-failure-{p.replace('_', '-')}", AlarmClass.ERRORS,
+                      f"Silent failure on path {p}: the flow went on, this is its only signal (D5)",
+                      "GreaterThanThreshold", 0, SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE, "Sum",
+                      dimensions={"FunctionName": function_name, "FailurePath": p}) for p in paths]
+
+
+def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
+    """The JSON fallback log line counted by a metric filter with default 0 (D5, D6: absence class,
+    so a log pipeline that stops delivering is noticed as well as a fallback that fires)."""
+    return AlarmSpec("metric-fallback", AlarmClass.ABSENCE,
+                     "PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
+                     "GreaterThanThreshold", 0, METRIC_FALLBACK_METRIC, namespace, "Sum",
+                     evaluation=Evaluation(1, 1, period_seconds), severity=CRITICAL)
+
+
+def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:
+    """Alarms on the custom metrics nobody alarmed before (FR-042, SC-018), grouped by owning Lambda."""
+    dims = {"Environment": environment}
+    return {
+        "metrics": [
+            AlarmSpec("stuck-items", AlarmClass.ERRORS, "Items pending for more than 5 minutes (FR-042 StuckItems)",
+                      "GreaterThanThreshold", 0, "StuckItems", APP_NAMESPACE, "Maximum", dimensions=dims,
+                      evaluation=Evaluation(3, 3)),
+            AlarmSpec("emission-heartbeat", AlarmClass.ABSENCE,
+                      "No EmissionHeartbeat for 3 minutes: the metric pipeline is silent (FR-126)",
+                      "LessThanThreshold", 1, "EmissionHeartbeat", APP_NAMESPACE, "Sum", dimensions=dims,
+                      evaluation=Evaluation(3, 3), severity=CRITICAL),
+            AlarmSpec("metrics-lambda-errors", AlarmClass.ERRORS, "Metrics Lambda failed its own work (FR-042)",
+                      "GreaterThanThreshold", 0, "MetricsLambdaErrors", APP_NAMESPACE, "Sum", dimensions=dims),
+        ],
+        "analysis": [
+            AlarmSpec("analysis-errors", AlarmClass.ERRORS, "Sentiment analysis failures (FR-042 AnalysisErrors)",
+                      "GreaterThanThreshold", 3, "AnalysisErrors", APP_NAMESPACE, "Sum", dimensions=dims,
+                      evaluation=Evaluation(1, 5)),
+        ],
+        "ingestion": [
+            AlarmSpec("high-latency", AlarmClass.LATENCY, "A news API fetch took longer than 30 s (FR-042)",
+                      "GreaterThanThreshold", 0, "HighLatencyAlert", INGESTION_NAMESPACE, "Sum", dimensions=dims,
+                      evaluation=Evaluation(2, 3)),
+            AlarmSpec("no-new-items", AlarmClass.ABSENCE, "No new item ingested for an hour (FR-045 throughput floor)",
+                      "LessThanThreshold", 1, "NewItemsIngested", INGESTION_NAMESPACE, "Sum", dimensions=dims,
+                      evaluation=Evaluation(1, 1, 3600), severity=CRITICAL),
+        ],
+    }
+
+
+# -- the component ----------------------------------------------------------------------------------
+
+@dataclass
+class AlarmSetArgs:
+    """Alarms for one subject (a function, an API, a topic). ``prefix`` names them all."""
+
+    prefix: str
+    alarm_topic_arn: pulumi.Input[str]
+    specs: Sequence[AlarmSpec]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.specs:
+            raise ValueError(f"AlarmSet {self.prefix!r} has no alarm specs: give at least one")
+        suffixes = [s.suffix for s in self.specs]
+        dupes = sorted({s for s in suffixes if suffixes.count(s) > 1})
+        if dupes:
+            raise ValueError(f"AlarmSet {self.prefix!r}: duplicate alarm suffixes {dupes}")
+        if len(self.prefix) + max(len(s) for s in suffixes) + 1 > 255:
+            raise ValueError(f"AlarmSet {self.prefix!r}: alarm names would exceed 255 characters")
+        if self.alarm_topic_arn is None:
+            raise ValueError(f"AlarmSet {self.prefix!r}: alarm_topic_arn is required (D8: every alarm has actions)")
+
+
+class AlarmSet(pulumi.ComponentResource):
+    """CloudWatch alarms built from specs, each with D6 missing-data semantics and D8 actions."""
+
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    specs: dict[str, AlarmSpec]
+
+    def __init__(self, name: str, args: AlarmSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.alarms, self.specs = {}, {}
+        for spec in args.specs:
+            alarm_name = f"{args.prefix}-{spec.suffix}"
+            kwargs: dict = dict(
+                name=alarm_name,
+                alarm_description=spec.description,
+                comparison_operator=spec.comparison,
+                evaluation_periods=spec.evaluation.periods,
+                datapoints_to_alarm=spec.evaluation.datapoints,
+                treat_missing_data=spec.treat_missing_data,
+                actions_enabled=True,
+                alarm_actions=[args.alarm_topic_arn],
+                ok_actions=[args.alarm_topic_arn],
+                tags={**args.tags, "alarm-class": spec.alarm_class.value, "severity": spec.severity},
+            )
+            if spec.threshold is not None:
+                kwargs["threshold"] = spec.threshold
+            if spec.threshold_metric_id:
+                kwargs["threshold_metric_id"] = spec.threshold_metric_id
+            if spec.metric_name:
+                kwargs.update(metric_name=spec.metric_name, namespace=spec.namespace, period=spec.evaluation.period_seconds,
+                              dimensions=dict(spec.dimensions))
+                if spec.statistic:
+                    kwargs["statistic"] = spec.statistic
+                else:
+                    kwargs["extended_statistic"] = spec.extended_statistic
+            else:
+                kwargs["metric_queries"] = [_with_period(q, spec.evaluation.period_seconds) for q in spec.metric_queries]
+            self.alarms[spec.suffix] = aws.cloudwatch.MetricAlarm(alarm_name, opts=child, **kwargs)
+            self.specs[spec.suffix] = spec
+        self.alarm_names = [a.name for a in self.alarms.values()]
+        self.register_outputs({"alarmNames": self.alarm_names})
+
+    def critical(self) -> list[aws.cloudwatch.MetricAlarm]:
+        return [self.alarms[s] for s, spec in self.specs.items() if spec.severity == CRITICAL]
+
+
+def _with_period(query: Mapping, period: int) -> dict:
+    if "metric" not in query:
+        return dict(query)
+    return {**query, "metric": {**query["metric"], "period": period}}
+
+
+@dataclass
+class CriticalCompositeArgs:
+    name: str
+    alarm_topic_arn: pulumi.Input[str]
+    members: Sequence[aws.cloudwatch.MetricAlarm]
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ValueError("CriticalComposite needs at least one CRITICAL alarm")
+
+
+class CriticalComposite(pulumi.ComponentResource):
+    """The severity-tagged CRITICAL composite (D8, FR-129): in ALARM when any CRITICAL alarm is."""
+
+    def __init__(self, name: str, args: CriticalCompositeArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("sentiment:observability:CriticalComposite", name, None, opts)
+        rule = pulumi.Output.all(*[m.name for m in args.members]).apply(
+            lambda names: " OR ".join(f'ALARM("{n}")' for n in names))
+        self.alarm = aws.cloudwatch.CompositeAlarm(
+            name, alarm_name=args.name, alarm_rule=rule, actions_enabled=True,
+            alarm_actions=[args.alarm_topic_arn], ok_actions=[args.alarm_topic_arn],
+            alarm_description="Any CRITICAL alarm of the stack is firing",
+            tags={"severity": CRITICAL, "alarm-class": "composite"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.members)))
+        self.register_outputs({"alarmName": self.alarm.alarm_name})
+
+
+def with_evaluation(specs: Sequence[AlarmSpec], **overrides: Evaluation) -> list[AlarmSpec]:
+    """Override the M-of-N of named specs (``with_evaluation(specs, errors=Evaluation(2, 3))``)."""
+    out = []
+    for spec in specs:
+        key = spec.suffix.replace("-", "_")
+        out.append(replace(spec, evaluation=overrides[key]) if key in overrides else spec)
+    return out
+
+
+def xray_group_specs(errors_group: str, sse_group: str, reconnections_group: str) -> list[AlarmSpec]:
+    """Alarms on X-Ray group metrics (SC-013, FR-141, D13 trace-volume anomaly)."""
+    def count(group: str) -> dict:
+        return {"GroupName": group}
+    return [
+        AlarmSpec("xray-error-traces", AlarmClass.ERRORS, "Sampled traces with an error or fault (SC-013)",
+                  "GreaterThanThreshold", 5, "ApproximateTraceCount", "AWS/X-Ray", "Sum",
+                  dimensions=count(errors_group), evaluation=Evaluation(2, 3)),
+        AlarmSpec("sse-reconnections", AlarmClass.ERRORS, "SSE reconnections above 10 per minute (FR-141)",
+                  "GreaterThanThreshold", 10, "ApproximateTraceCount", "AWS/X-Ray", "Sum",
+                  dimensions=count(reconnections_group), evaluation=Evaluation(3, 5)),
+        AlarmSpec("sse-trace-volume-anomaly", AlarmClass.SATURATION,
+                  "SSE trace volume far above its usual band: clients may be forcing Sampled=1 (D13, FR-161)",
+                  "GreaterThanUpperThreshold", None, threshold_metric_id="band", metric_queries=[
+                      {"id": "traces", "return_data": True, "metric": {
+                          "metric_name": "ApproximateTraceCount", "namespace": "AWS/X-Ray", "period": 3600,
+                          "stat": "Sum", "dimensions": count(sse_group)}},
+                      {"id": "band", "return_data": True, "label": "Expected volume",
+                       "expression": "ANOMALY_DETECTION_BAND(traces, 3)"}],
+                  evaluation=Evaluation(1, 1, 3600)),
+    ]
+
+
+def canary_specs(namespace: str, dimensions: Mapping[str, pulumi.Input[str]], interval_seconds: int) -> list[AlarmSpec]:
+    """The canary's own signals (US6, US9, US11, FR-019/020/036/049): silence means the pipeline is down."""
+    return [
+        AlarmSpec("canary-health", AlarmClass.ABSENCE, "Canary run unhealthy or missing (FR-020)",
+                  "LessThanThreshold", 1, "CanaryHealth", namespace, "Minimum", dimensions=dimensions,
+                  evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
+        AlarmSpec("trace-completeness", AlarmClass.ABSENCE,
+                  "Fewer than 95% of the canary's test traces came back from X-Ray (FR-036, SC-014)",
+                  "LessThanThreshold", 0.95, "TraceCompletenessRatio", namespace, "Average", dimensions=dimensions,
+                  evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
+        AlarmSpec("cloudwatch-roundtrip", AlarmClass.ABSENCE,
+                  "The canary's test metric was not readable back from CloudWatch (FR-049)",
+                  "LessThanThreshold", 1, "MetricRoundTrip", namespace, "Minimum", dimensions=dimensions,
+                  evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
+    ]
+
+
+def cost_specs(service_name: str, monthly_usd: float) -> list[AlarmSpec]:
+    """Estimated X-Ray charges (billing metrics live in us-east-1 only)."""
+    return [AlarmSpec("xray-estimated-charges", AlarmClass.COST, f"Estimated X-Ray charges above ${monthly_usd:g} (FR-038)",
+                      "GreaterThanThreshold", monthly_usd, "EstimatedCharges", "AWS/Billing", "Maximum",
+                      dimensions={"ServiceName": service_name, "Currency": "USD"}, evaluation=Evaluation(1, 1, 21600))]

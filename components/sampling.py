@@ -1,0 +1,89 @@
+"""``XRaySampling``: centralized sampling rules and X-Ray groups per environment (D9, FR-034).
+
+Rules decide only at trace roots (6 of 7 Lambdas; the dashboard inherits API Gateway's decision). Groups
+with insights turn filter expressions into CloudWatch metrics (SC-013) that the alarms watch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+TYPE = "sentiment:observability:XRaySampling"
+MAX_NAME = 32        # X-Ray rejects longer rule and group names at deploy time
+MAX_PER_REGION = 25  # rules and groups per region
+
+
+@dataclass(frozen=True)
+class SamplingRule:
+    name: str
+    priority: int
+    reservoir_size: int
+    fixed_rate: float
+    service_type: str = "*"
+    service_name: str = "*"
+    url_path: str = "*"
+
+
+@dataclass(frozen=True)
+class TraceGroup:
+    name: str
+    filter_expression: str
+
+
+def sampling_rules(environment: str, mode: str) -> list[SamplingRule]:
+    """D9: ``full`` samples everything (dev/preprod); ``production`` uses the contract's rates."""
+    if mode == "full":
+        return [SamplingRule(f"{environment}-all", 100, 1, 1.0)]
+    if mode == "production":
+        return [SamplingRule(f"{environment}-apigw", 100, 10, 0.10, service_type="AWS::ApiGateway::Stage"),
+                SamplingRule(f"{environment}-fnurl", 200, 5, 0.05, service_type="AWS::Lambda::Function"),
+                SamplingRule(f"{environment}-default", 9000, 5, 0.10)]
+    raise ValueError(f"sampling mode {mode!r}: use 'full' (dev/preprod, 100%) or 'production' (D9 rates)")
+
+
+def trace_groups(environment: str) -> list[TraceGroup]:
+    """The five groups of D9/FR-111, all with insights."""
+    return [TraceGroup(f"{environment}-sentiment-errors", "fault = true OR error = true"),
+            TraceGroup(f"{environment}-production-traces", "!annotation.synthetic"),
+            TraceGroup(f"{environment}-canary-traces", "annotation.synthetic = true"),
+            TraceGroup(f"{environment}-sentiment-sse", 'service("sentiment-sse")'),
+            TraceGroup(f"{environment}-sse-reconnections", 'annotation.previous_trace_id BEGINSWITH "1-"')]
+
+
+@dataclass
+class XRaySamplingArgs:
+    rules: Sequence[SamplingRule]
+    groups: Sequence[TraceGroup]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for kind, names in (("sampling rule", [r.name for r in self.rules]), ("group", [g.name for g in self.groups])):
+            long = [n for n in names if len(n) > MAX_NAME]
+            if long:
+                raise ValueError(f"X-Ray {kind} names longer than {MAX_NAME} characters fail the deploy: {long}")
+            if len(names) > MAX_PER_REGION:
+                raise ValueError(f"at most {MAX_PER_REGION} X-Ray {kind}s per region, got {len(names)}")
+            if len(set(names)) != len(names):
+                raise ValueError(f"duplicate X-Ray {kind} names: {names}")
+        for rule in self.rules:
+            if not 0 <= rule.fixed_rate <= 1 or rule.reservoir_size < 0 or not 1 <= rule.priority <= 9999:
+                raise ValueError(f"sampling rule {rule.name}: rate 0..1, reservoir >= 0, priority 1..9999")
+
+
+class XRaySampling(pulumi.ComponentResource):
+    def __init__(self, name: str, args: XRaySamplingArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.rules = {r.name: aws.xray.SamplingRule(
+            f"{name}-{r.name}", rule_name=r.name, priority=r.priority, reservoir_size=r.reservoir_size,
+            fixed_rate=r.fixed_rate, service_type=r.service_type, service_name=r.service_name, host="*",
+            http_method="*", url_path=r.url_path, resource_arn="*", version=1, tags=dict(args.tags), opts=child)
+            for r in args.rules}
+        self.groups = {g.name: aws.xray.Group(
+            f"{name}-{g.name}", group_name=g.name, filter_expression=g.filter_expression,
+            insights_configuration={"insights_enabled": True, "notifications_enabled": False},
+            tags=dict(args.tags), opts=child) for g in args.groups}
+        self.register_outputs({"ruleNames": list(self.rules), "groupNames": list(self.groups)})

@@ -1,0 +1,163 @@
+"""``StreamingTracedLambda``: the SSE function as a container image behind a RESPONSE_STREAM URL (D1).
+
+Python has no native Lambda response streaming, so the image runs a Starlette app under the Lambda Web
+Adapter, with the ADOT collector-only extension as the OTLP sidecar. Its X-Ray segment closes before the
+stream starts, so streaming-time work is traced by OpenTelemetry (D2): the component sets the OTel
+environment the app reads, and refuses ``AWS_LAMBDA_EXEC_WRAPPER`` outright (FR-046: the ADOT wrapper
+would wrap the handler and botocore a second time). Its Duration is its stream length, so it is alarmed on
+connection setup and event latency instead (D7).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker_build as docker_build
+
+from components.alarms import AlarmSet, AlarmSetArgs, AlarmSpec, lambda_specs, streaming_specs
+from components.iam import LambdaRole, Statement
+
+TYPE = "sentiment:observability:StreamingTracedLambda"
+
+#: CORS of the Function URL (FR-015, FR-082, FR-119). Lambda answers preflights itself from this.
+ALLOW_HEADERS = ("authorization", "content-type", "last-event-id", "x-amzn-trace-id")
+EXPOSE_HEADERS = ("x-amzn-trace-id",)
+CORS_MAX_AGE_SECONDS = 7200
+
+#: The OTLP endpoint of the ADOT collector extension inside the sandbox (FR-054).
+COLLECTOR_ENDPOINT = "http://localhost:4318"
+
+
+def otel_environment(service_name: str) -> dict[str, str]:
+    """The OpenTelemetry settings of D2/D3, as environment variables the SDK and the app read."""
+    return {
+        "POWERTOOLS_SERVICE_NAME": service_name,
+        "OTEL_SERVICE_NAME": service_name,                  # FR-047: one node in the service map
+        "OTEL_PROPAGATORS": "xray-lambda",                  # FR-052: a W3C traceparent must never win
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",     # FR-056: Sampled=0 makes no orphans
+        "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR_ENDPOINT,  # FR-054
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2",            # D3: bounds force_flush with a dead collector
+        "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "1500",
+        "OPENTELEMETRY_COLLECTOR_CONFIG_FILE": "/opt/collector-config/config.yaml",
+        "AWS_LWA_INVOKE_MODE": "response_stream",
+        "AWS_LWA_READINESS_CHECK_PATH": "/health",
+        "AWS_LWA_PORT": "8080",
+    }
+
+
+@dataclass
+class ImageSource:
+    """Where the image is built from. ``build=False`` uses ``image_uri`` as given (prebuilt)."""
+
+    context_dir: Path
+    dockerfile: Path
+    version: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    platform: str = "linux/amd64"
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", self.version):
+            raise ValueError(f"image version {self.version!r} is not a valid image tag")
+
+
+@dataclass
+class StreamingTracedLambdaArgs:
+    environment: str
+    function: str                       # logical name: "sse-streaming"
+    image: ImageSource
+    alarm_topic_arn: pulumi.Input[str]
+    service_name: str = "sentiment-sse"
+    memory_mb: int = 1024               # FR-102
+    timeout_seconds: int = 900
+    reserved_concurrency: int = 25      # D13: bounds the trace rate a client's Sampled=1 can force
+    env_vars: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    statements: Sequence[Statement] = ()
+    cors_allow_origins: Sequence[str] = ("*",)
+    log_retention_days: int = 30
+    max_connections: int = 100
+    extra_alarms: Sequence[AlarmSpec] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "AWS_LAMBDA_EXEC_WRAPPER" in self.env_vars:
+            raise ValueError(
+                f"{self.function}: AWS_LAMBDA_EXEC_WRAPPER must not be set on a streaming function (FR-046): the "
+                "ADOT wrapper double-wraps the handler and botocore. Remove it; spans go to the collector "
+                "extension over OTLP instead (D1/D2).")
+        clash = sorted(k for k in self.env_vars if k.startswith("OTEL_") or k.startswith("AWS_LWA_"))
+        if clash:
+            raise ValueError(f"{self.function}: {clash} are set by the component (D2); remove them from env_vars")
+        if not 1 <= self.timeout_seconds <= 900:
+            raise ValueError(f"{self.function}: timeout_seconds must be 1..900")
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"{self.function}: memory_mb must be 128..10240")
+        if self.reserved_concurrency < 1:
+            raise ValueError(f"{self.function}: reserved_concurrency must be >= 1 (it bounds client-forced sampling, D13)")
+        if not self.cors_allow_origins:
+            raise ValueError(f"{self.function}: give at least one CORS origin")
+
+    @property
+    def function_name(self) -> str:
+        return f"{self.environment}-sentiment-{self.function}"
+
+
+class StreamingTracedLambda(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    function_url: aws.lambda_.FunctionUrl
+    repository: aws.ecr.Repository
+    image: docker_build.Image
+    alarm_set: AlarmSet
+
+    def __init__(self, name: str, args: StreamingTracedLambdaArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        fn_name = args.function_name
+        tags = {**args.tags, "function": args.function, "streaming": "true"}
+
+        self.repository = aws.ecr.Repository(f"{name}-repo", name=fn_name, image_tag_mutability="IMMUTABLE",
+                                             image_scanning_configuration={"scan_on_push": True},
+                                             force_delete=False, tags=tags, opts=child)
+        token = aws.ecr.get_authorization_token_output(registry_id=self.repository.registry_id)
+        self.image = docker_build.Image(
+            f"{name}-image",
+            context={"location": str(args.image.context_dir)},
+            dockerfile={"location": str(args.image.dockerfile)},
+            platforms=[args.image.platform],
+            build_args=dict(args.image.build_args),
+            push=True,
+            tags=[pulumi.Output.concat(self.repository.repository_url, ":", args.image.version)],
+            registries=[{"address": self.repository.repository_url, "username": token.user_name,
+                         "password": token.password}],
+            opts=child)
+
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{fn_name}",
+                                                 retention_in_days=args.log_retention_days, tags=tags, opts=child)
+        self._role = LambdaRole(name, self, self.log_group.arn, args.statements, tags)
+        self.role = self._role.role
+        env = {"ENVIRONMENT": args.environment, "SSE_MAX_CONNECTIONS": str(args.max_connections),
+               **otel_environment(args.service_name), **args.env_vars}
+        self.function = aws.lambda_.Function(
+            name, name=fn_name, role=self.role.arn, package_type="Image", image_uri=self.image.ref,
+            memory_size=args.memory_mb, timeout=args.timeout_seconds, tracing_config={"mode": "Active"},
+            reserved_concurrent_executions=args.reserved_concurrency, environment={"variables": env}, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, *self._role.policies]))
+        self.function_url = aws.lambda_.FunctionUrl(
+            f"{name}-url", function_name=self.function.name, authorization_type="NONE", invoke_mode="RESPONSE_STREAM",
+            cors={"allow_origins": list(args.cors_allow_origins), "allow_methods": ["GET"],
+                  "allow_headers": list(ALLOW_HEADERS), "expose_headers": list(EXPOSE_HEADERS),
+                  "max_age": CORS_MAX_AGE_SECONDS},
+            opts=child)
+
+        specs = lambda_specs(self.function.name, args.timeout_seconds, include_duration=False)
+        specs += streaming_specs(self.function.name) + list(args.extra_alarms)
+        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, alarm_topic_arn=args.alarm_topic_arn,
+                                                                  specs=specs, tags=tags), opts=child)
+        self.register_outputs({"functionName": self.function.name, "url": self.function_url.function_url,
+                               "imageRef": self.image.ref, "alarmNames": self.alarm_set.alarm_names})

@@ -1,0 +1,176 @@
+"""``TracedLambda``: a buffered (zip) Lambda that cannot be deployed untraced or unalarmed.
+
+What every instance gets, without the caller asking: Active X-Ray tracing, its own role with the five
+X-Ray actions and only the grants it is given, a log group with retention, the Powertools layer and
+environment (service name, no response capture, FR-058), and an ``AlarmSet`` (errors, error rate,
+throttles, p95 Duration at 85% of the timeout, one alarm per silent-failure path it owns). Async
+triggers (schedule, SNS) get a DLQ so a failed event is never lost.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import (DEFAULT_LATENCY_FRACTION, AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation,
+                               lambda_specs, metric_fallback_spec, silent_failure_specs)
+from components.iam import LambdaRole, Statement
+from components.packaging import lambda_archive, needs_vendoring
+from components.schema import METRIC_FALLBACK_METRIC, SILENT_FAILURE_NAMESPACE
+
+
+def fallback_namespace(function_name: str) -> str:
+    return f"{SILENT_FAILURE_NAMESPACE}/{function_name}"
+
+TYPE = "sentiment:observability:TracedLambda"
+_RESERVED_ENV = re.compile(r"^(AWS_(?!LAMBDA_EXEC_WRAPPER$)|_X_AMZN|LAMBDA_)")
+_ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class AlarmOptions:
+    """How a function is alarmed; defaults follow D7 and FR-127."""
+
+    latency_fraction: float = DEFAULT_LATENCY_FRACTION
+    error_rate_percent: float = 5.0
+    errors: Evaluation = Evaluation(1, 1)
+    latency: Evaluation = Evaluation(3, 5)
+    failure_paths: Sequence[str] = ()           # silent-failure paths this function owns (D5)
+    metric_fallback_period_seconds: Optional[int] = None  # count the D5 fallback log line, alarm on it
+    extra: Sequence[AlarmSpec] = ()             # custom-metric alarms owned by this function
+
+
+@dataclass
+class TracedLambdaArgs:
+    environment: str                  # stack environment, e.g. "prod"
+    function: str                     # logical name, e.g. "ingestion" -> "{env}-sentiment-ingestion"
+    code_dir: Path                    # handlers/<name>/ with app.py
+    alarm_topic_arn: pulumi.Input[str]
+    powertools_layer_arn: str
+    common_dir: Optional[Path] = None  # handlers/common, packaged as `common`
+    vendored_dir: Optional[Path] = None
+    memory_mb: int = 256
+    timeout_seconds: int = 30
+    runtime: str = "python3.13"
+    handler: str = "app.handler"
+    env_vars: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    statements: Sequence[Statement] = ()
+    log_retention_days: int = 30
+    schedule_expression: Optional[str] = None   # EventBridge trigger, e.g. "rate(5 minutes)"
+    dead_letter_queue: bool = False             # async triggers: keep failed events
+    reserved_concurrency: Optional[int] = None
+    alarms: AlarmOptions = field(default_factory=AlarmOptions)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", self.function):
+            raise ValueError(f"function {self.function!r}: use 2-31 lowercase letters, digits or '-'")
+        if not 1 <= self.timeout_seconds <= 900:
+            raise ValueError(f"{self.function}: timeout_seconds must be 1..900, got {self.timeout_seconds}")
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"{self.function}: memory_mb must be 128..10240, got {self.memory_mb}")
+        if not self.runtime.startswith("python3."):
+            raise ValueError(f"{self.function}: runtime {self.runtime!r} is not a Python runtime (D4: python3.13)")
+        if not re.fullmatch(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9-_]+:\d+", self.powertools_layer_arn):
+            raise ValueError(f"{self.function}: powertools_layer_arn {self.powertools_layer_arn!r} is not a "
+                             "version-pinned layer ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)")
+        for key in self.env_vars:
+            if not _ENV_KEY.match(key) or _RESERVED_ENV.match(key):
+                raise ValueError(f"{self.function}: environment variable {key!r} is invalid or reserved by Lambda")
+        if self.schedule_expression and not re.fullmatch(r"(rate|cron)\(.+\)", self.schedule_expression):
+            raise ValueError(f"{self.function}: schedule {self.schedule_expression!r} must be rate(...) or cron(...)")
+        if self.reserved_concurrency is not None and self.reserved_concurrency < 0:
+            raise ValueError(f"{self.function}: reserved_concurrency must be >= 0")
+
+    @property
+    def function_name(self) -> str:
+        return f"{self.environment}-sentiment-{self.function}"
+
+
+class TracedLambda(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+    alarm_set: AlarmSet
+    dead_letter_queue: Optional[aws.sqs.Queue]
+
+    def __init__(self, name: str, args: TracedLambdaArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        fn_name = args.function_name
+        tags = {**args.tags, "function": args.function}
+        if needs_vendoring(args.code_dir, args.vendored_dir):
+            pulumi.log.warn(f"{args.code_dir}/requirements.txt lists packages that are not vendored: run "
+                            f"scripts/build-lambdas before `pulumi up`", resource=self)
+
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{fn_name}",
+                                                 retention_in_days=args.log_retention_days, tags=tags, opts=child)
+        statements = list(args.statements)
+        self.dead_letter_queue = None
+        if args.dead_letter_queue:
+            self.dead_letter_queue = aws.sqs.Queue(f"{name}-dlq", name=f"{fn_name}-dlq",
+                                                   message_retention_seconds=1209600, tags=tags, opts=child)
+            statements.append(Statement(["sqs:SendMessage"], [self.dead_letter_queue.arn]))
+        self._role = LambdaRole(name, self, self.log_group.arn, statements, tags)
+        self.role = self._role.role
+
+        env = {"ENVIRONMENT": args.environment, "POWERTOOLS_SERVICE_NAME": f"sentiment-{args.function}",
+               "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_LOG_LEVEL": "INFO",
+               **args.env_vars}
+        self.function = aws.lambda_.Function(
+            name, name=fn_name, role=self.role.arn, runtime=args.runtime, handler=args.handler,
+            code=lambda_archive(args.code_dir, args.common_dir, args.vendored_dir),
+            memory_size=args.memory_mb, timeout=args.timeout_seconds,
+            layers=[args.powertools_layer_arn], tracing_config={"mode": "Active"},
+            environment={"variables": env},
+            dead_letter_config={"target_arn": self.dead_letter_queue.arn} if self.dead_letter_queue else None,
+            reserved_concurrent_executions=args.reserved_concurrency,
+            tags=tags,
+            # The role's policies must exist before the first invocation can write traces (FR-017).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, *self._role.policies]))
+
+        if args.schedule_expression:
+            self._schedule(name, args, tags)
+
+        specs: list[AlarmSpec] = lambda_specs(
+            self.function.name, args.timeout_seconds, latency_fraction=args.alarms.latency_fraction,
+            error_rate_percent=args.alarms.error_rate_percent, errors=args.alarms.errors,
+            latency=args.alarms.latency)
+        specs += silent_failure_specs(self.function.name, args.alarms.failure_paths)
+        if args.alarms.metric_fallback_period_seconds:
+            self.fallback_filter = aws.cloudwatch.LogMetricFilter(
+                f"{name}-metric-fallback", log_group_name=self.log_group.name, name=f"{fn_name}-metric-fallback",
+                pattern="{ $.metric_fallback = true }", opts=child,
+                # CloudWatch forbids dimensions together with a default value, so each function
+                # counts into its own namespace instead.
+                metric_transformation={"name": METRIC_FALLBACK_METRIC, "namespace": fallback_namespace(fn_name),
+                                       "value": "1", "default_value": "0"})
+            specs.append(metric_fallback_spec(fallback_namespace(fn_name), args.alarms.metric_fallback_period_seconds))
+        if self.dead_letter_queue is not None:
+            specs.append(_dlq_spec(self.dead_letter_queue.name))
+        specs += list(args.alarms.extra)
+        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, alarm_topic_arn=args.alarm_topic_arn,
+                                                                  specs=specs, tags=tags), opts=child)
+        self.register_outputs({"functionName": self.function.name, "functionArn": self.function.arn,
+                               "roleArn": self.role.arn, "alarmNames": self.alarm_set.alarm_names})
+
+    def _schedule(self, name: str, args: TracedLambdaArgs, tags: Mapping[str, str]) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        self.schedule = aws.cloudwatch.EventRule(f"{name}-schedule", name=f"{args.function_name}-schedule",
+                                                 schedule_expression=args.schedule_expression, tags=dict(tags), opts=child)
+        self.schedule_permission = aws.lambda_.Permission(
+            f"{name}-schedule-invoke", action="lambda:InvokeFunction", function=self.function.name,
+            principal="events.amazonaws.com", source_arn=self.schedule.arn, opts=child)
+        aws.cloudwatch.EventTarget(f"{name}-schedule-target", rule=self.schedule.name, arn=self.function.arn,
+                                   retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
+                                   opts=pulumi.ResourceOptions(parent=self, depends_on=[self.schedule_permission]))
+
+
+def _dlq_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
+    return AlarmSpec("dlq-depth", AlarmClass.ERRORS, "Failed events waiting in the dead-letter queue",
+                     "GreaterThanThreshold", 0, "ApproximateNumberOfMessagesVisible", "AWS/SQS", "Maximum",
+                     dimensions={"QueueName": queue_name}, evaluation=Evaluation(1, 1, 300))
