@@ -1,0 +1,237 @@
+"""One pass over the stack's resources, building every lookup the stack policies need.
+
+The engine hands each stack policy the full resource list; each builds a ``StackIndex`` once (a
+single loop, dictionary lookups after that), so every stack policy is linear in the number of
+resources. Linking follows notes/pulumi-policy-and-mocks.md B3: match known values first (a function
+by name, ``name:qualifier`` or ARN), and when a value is unknown at preview fall back to the
+resource's ``property_dependencies`` for that property (the engine records which resources an input
+was computed from), then to its plain ``dependencies``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from . import alarms as A
+from .values import UNKNOWN, as_list, parse_json, plain
+
+FUNCTION = "aws:lambda/function:Function"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+IAM_POLICY = "aws:iam/policy:Policy"
+BUDGET = "aws:budgets/budget:Budget"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+
+_WANTED = {FUNCTION, FUNCTION_URL, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, IAM_POLICY, BUDGET, DASHBOARD,
+           A.METRIC_ALARM, A.COMPOSITE_ALARM}
+
+
+def function_key(value: Any) -> Optional[str]:
+    """The function name inside a name, ``name:qualifier``, full or partial ARN; None if not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    if ":function:" in value:
+        return value.split(":function:", 1)[1].split(":")[0] or None
+    if value.startswith("arn:"):
+        return None
+    return value.split(":")[0]
+
+
+def role_key(value: Any) -> Optional[str]:
+    """The role name inside a role name or role ARN (``arn:aws:iam::123:role/path/name``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("arn:"):
+        if ":role/" not in value:
+            return None
+        return value.rsplit("/", 1)[-1]
+    return value
+
+
+@dataclass
+class Node:
+    """A resource of interest, with its props made ``plain`` once."""
+
+    resource: Any
+    props: dict
+
+    @property
+    def urn(self) -> str:
+        return self.resource.urn
+
+    @property
+    def logical(self) -> str:
+        return self.resource.name
+
+    @property
+    def physical(self) -> Any:
+        return self.props.get("name")
+
+    def label(self) -> str:
+        phys = self.physical
+        return f"{self.logical}" + (f" ({phys})" if isinstance(phys, str) and phys != self.logical else "")
+
+    def pdeps(self, *keys: str) -> list:
+        deps = getattr(self.resource, "property_dependencies", None) or {}
+        out = []
+        for key in keys:
+            out.extend(deps.get(key) or [])
+        return out
+
+    def deps(self) -> list:
+        return list(getattr(self.resource, "dependencies", None) or [])
+
+
+@dataclass
+class Grant:
+    """One source of IAM permissions for a role: a policy document, or a managed policy ARN."""
+
+    origin: str
+    document: Any = None           # dict, UNKNOWN or None
+    managed_arn: Any = None        # str or UNKNOWN
+
+
+@dataclass
+class StackIndex:
+    functions: list[Node] = field(default_factory=list)
+    alarms: list[Node] = field(default_factory=list)            # metric and composite alarms
+    urls: list[Node] = field(default_factory=list)
+    roles: list[Node] = field(default_factory=list)
+    budgets: list[Node] = field(default_factory=list)
+    dashboards: list[Node] = field(default_factory=list)
+    by_urn: dict[str, Node] = field(default_factory=dict)
+    fn_by_key: dict[str, Node] = field(default_factory=dict)
+    role_by_key: dict[str, Node] = field(default_factory=dict)
+    iam_policy_by_arn: dict[str, Node] = field(default_factory=dict)
+    grants: dict[str, list[Grant]] = field(default_factory=dict)  # role urn -> grants
+    _role_users: list[Node] = field(default_factory=list)          # RolePolicy / attachments, resolved last
+
+    @classmethod
+    def build(cls, resources: Iterable[Any]) -> "StackIndex":
+        index = cls()
+        buckets = {FUNCTION: index.functions, A.METRIC_ALARM: index.alarms, A.COMPOSITE_ALARM: index.alarms,
+                   FUNCTION_URL: index.urls, ROLE: index.roles, BUDGET: index.budgets,
+                   DASHBOARD: index.dashboards, ROLE_POLICY: index._role_users,
+                   ROLE_POLICY_ATTACHMENT: index._role_users}
+        for resource in resources:
+            rtype = resource.resource_type
+            if rtype not in _WANTED:
+                continue
+            node = Node(resource, plain(resource.props))
+            index.by_urn[resource.urn] = node
+            if rtype in buckets:
+                buckets[rtype].append(node)
+            if rtype == FUNCTION:
+                for value in (node.physical, node.props.get("arn")):
+                    key = function_key(value)
+                    if key:
+                        index.fn_by_key.setdefault(key, node)
+            elif rtype == ROLE:
+                for value in (node.physical, node.props.get("arn")):
+                    key = role_key(value)
+                    if key:
+                        index.role_by_key.setdefault(key, node)
+            elif rtype == IAM_POLICY:
+                arn = node.props.get("arn")
+                if isinstance(arn, str):
+                    index.iam_policy_by_arn[arn] = node
+        index._collect_grants()
+        return index
+
+    # -- linking ----------------------------------------------------------------------------------
+    def _nodes(self, resources: Iterable[Any], rtype: str) -> list[Node]:
+        out = []
+        for r in resources:
+            node = self.by_urn.get(getattr(r, "urn", None))
+            if node is not None and node.resource.resource_type == rtype and node not in out:
+                out.append(node)
+        return out
+
+    def link(self, node: Node, value: Any, prop_keys: tuple, rtype: str, key_fn, table: dict) -> list[Node]:
+        """Resources of ``rtype`` that ``value`` (read from ``node``'s ``prop_keys``) refers to."""
+        key = key_fn(value)
+        if key:
+            target = table.get(key)
+            return [target] if target else []
+        if value is UNKNOWN or value is None:
+            by_prop = self._nodes(node.pdeps(*prop_keys), rtype)
+            if by_prop:
+                return by_prop
+            if value is UNKNOWN:
+                deps = self._nodes(node.deps(), rtype)
+                return deps if len(deps) == 1 else []  # a weaker signal: only when unambiguous
+        return []
+
+    def functions_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
+        return self.link(node, value, prop_keys, FUNCTION, function_key, self.fn_by_key)
+
+    def roles_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
+        return self.link(node, value, prop_keys, ROLE, role_key, self.role_by_key)
+
+    # -- functions --------------------------------------------------------------------------------
+    def streaming_functions(self) -> dict[str, list[Node]]:
+        """Function URN -> its RESPONSE_STREAM URLs (the env lives on the function, the mode on the URL)."""
+        out: dict[str, list[Node]] = {}
+        for url in self.urls:
+            if url.props.get("invokeMode") != "RESPONSE_STREAM":
+                continue
+            for fn in self.functions_of(url, url.props.get("functionName"), "functionName"):
+                out.setdefault(fn.urn, []).append(url)
+        return out
+
+    def alarms_by_function(self, predicate) -> tuple[dict[str, list[tuple[Node, A.Metric]]], list[Node]]:
+        """Function URN -> (alarm, metric) for every alarm metric that ``predicate`` accepts and whose
+        ``FunctionName`` links to that function; plus the matching alarms that link to nothing."""
+        linked: dict[str, list[tuple[Node, A.Metric]]] = {}
+        orphans: list[Node] = []
+        for alarm in self.alarms:
+            if alarm.resource.resource_type != A.METRIC_ALARM:
+                continue
+            hit = False
+            for metric in A.metrics(alarm.props):
+                if not predicate(metric):
+                    continue
+                for fn in self.functions_of(alarm, metric.dimension("FunctionName"), metric.source):
+                    linked.setdefault(fn.urn, []).append((alarm, metric))
+                    hit = True
+            if not hit and any(predicate(m) for m in A.metrics(alarm.props)):
+                orphans.append(alarm)
+        return linked, orphans
+
+    def role_of_function(self, fn: Node) -> tuple[list[Node], Any]:
+        value = fn.props.get("role")
+        return self.roles_of(fn, value, "role"), value
+
+    # -- IAM --------------------------------------------------------------------------------------
+    def _collect_grants(self) -> None:
+        for role in self.roles:
+            grants = self.grants.setdefault(role.urn, [])
+            inline = as_list(role.props.get("inlinePolicies"))
+            if inline is UNKNOWN:
+                grants.append(Grant(f"role {role.logical} inline policies", document=UNKNOWN))
+            else:
+                for item in inline:
+                    doc = parse_json(item.get("policy")) if isinstance(item, dict) else UNKNOWN
+                    grants.append(Grant(f"role {role.logical} inline policy", document=doc))
+            managed = as_list(role.props.get("managedPolicyArns"))
+            for arn in ([UNKNOWN] if managed is UNKNOWN else managed):
+                grants.append(self._managed(f"role {role.logical} managed policy", arn, None))
+        for user in self._role_users:
+            targets = self.roles_of(user, user.props.get("role"), "role")
+            if user.resource.resource_type == ROLE_POLICY:
+                grant = Grant(f"role policy {user.logical}", document=parse_json(user.props.get("policy")))
+            else:
+                grant = self._managed(f"policy attachment {user.logical}", user.props.get("policyArn"), user)
+            for role in targets:
+                self.grants.setdefault(role.urn, []).append(grant)
+
+    def _managed(self, origin: str, arn: Any, user: Optional[Node]) -> Grant:
+        if isinstance(arn, str) and arn in self.iam_policy_by_arn:
+            return Grant(origin, document=parse_json(self.iam_policy_by_arn[arn].props.get("policy")))
+        if arn is UNKNOWN and user is not None:
+            policies = self._nodes(user.pdeps("policyArn"), IAM_POLICY)
+            if len(policies) == 1:
+                return Grant(origin, document=parse_json(policies[0].props.get("policy")))
+        return Grant(origin, managed_arn=arn)
