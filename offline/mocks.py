@@ -8,6 +8,7 @@ mode). See ../shared/notes/pulumi-policy-and-mocks.md §B1.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -44,6 +45,7 @@ class ResourceRecord:
     provider: str = ""
 
 
+@functools.lru_cache(maxsize=None)
 def _resource_class(type_token: str) -> Optional[type]:
     """The Python class generated for ``type_token`` by a provider SDK, if one is imported."""
     try:
@@ -60,7 +62,8 @@ def _resource_class(type_token: str) -> Optional[type]:
     return None
 
 
-def _output_names(cls: Optional[type]) -> set[str]:
+@functools.lru_cache(maxsize=None)
+def _output_names(cls: Optional[type]) -> frozenset[str]:
     if cls is None:
         return set()
     names = set()
@@ -68,7 +71,7 @@ def _output_names(cls: Optional[type]) -> set[str]:
         for value in vars(base).values():
             if isinstance(value, property) and value.fget is not None:
                 names.add(getattr(value.fget, "_pulumi_name", value.fget.__name__))
-    return names
+    return frozenset(names)
 
 
 def _stable_suffix(*parts: str) -> str:

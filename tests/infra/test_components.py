@@ -1,0 +1,156 @@
+"""Each component alone (reusable by other teams) and its argument checks (issue 2)."""
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+
+from components.alarms import (AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, duration_threshold_ms,
+                               lambda_specs)
+from components.cost import CostGuard, CostGuardArgs
+from components.iam import Statement, XRAY_ACTIONS
+from components.sampling import SamplingRule, TraceGroup, XRaySampling, XRaySamplingArgs, sampling_rules
+from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
+from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
+from tests.infra.conftest import ALARM, FUNCTION, policy_actions
+
+LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
+
+
+def traced_args(code_dir, **overrides) -> TracedLambdaArgs:
+    code, common = code_dir
+    base = dict(environment="team", function="orders", code_dir=code, common_dir=common, alarm_topic_arn=TOPIC,
+                powertools_layer_arn=LAYER, timeout_seconds=20)
+    return TracedLambdaArgs(**{**base, **overrides})
+
+
+def test_traced_lambda_alone_is_traced_permitted_and_alarmed(run_component, code_dir):
+    """FR-013/017/040/041 hold for another team's function built from the component alone."""
+    view = run_component(lambda: TracedLambda("orders", traced_args(
+        code_dir, alarms=AlarmOptions(failure_paths=["audit_trail"]),
+        statements=[Statement(["dynamodb:GetItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/orders"])])))
+    (f,) = view.functions()
+    assert f.inputs["name"] == "team-sentiment-orders" and f.inputs["tracingConfig"] == {"mode": "Active"}
+    policies = [p.inputs["policy"] for p in view.of_type("aws:iam/rolePolicy:RolePolicy")]
+    xray = [json.loads(p) for p in policies if isinstance(p, str) and "xray:" in p]
+    assert xray and set(XRAY_ACTIONS) <= policy_actions(xray[0])
+    alarms = {a.inputs["name"].removeprefix("team-sentiment-orders-"): a.inputs for a in view.alarms()}
+    assert {"errors", "error-rate", "throttles", "p95-duration", "silent-failure-audit-trail"} == set(alarms)
+    assert alarms["p95-duration"]["threshold"] == 17000  # 85% of 20 s
+    component = view.one("sentiment:observability:TracedLambda")
+    assert all(r.parent == component.urn or view.by_urn[r.parent].parent == component.urn
+               for r in view.records if r.custom), "children are parented to the component"
+
+
+def test_traced_lambda_schedule_and_dlq(run_component, code_dir):
+    view = run_component(lambda: TracedLambda("orders", traced_args(
+        code_dir, schedule_expression="rate(5 minutes)", dead_letter_queue=True)))
+    rule = view.one("aws:cloudwatch/eventRule:EventRule")
+    assert rule.inputs["scheduleExpression"] == "rate(5 minutes)"
+    target = view.one("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["retryPolicy"]["maximumRetryAttempts"] == 2
+    assert view.one("aws:sqs/queue:Queue").inputs["name"] == "team-sentiment-orders-dlq"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"timeout_seconds": 901}, "timeout_seconds must be 1..900"),
+    ({"memory_mb": 64}, "memory_mb must be 128..10240"),
+    ({"runtime": "nodejs20.x"}, "not a Python runtime"),
+    ({"powertools_layer_arn": "arn:aws:lambda:us-east-1:017000801446:layer:Powertools"}, "version-pinned layer ARN"),
+    ({"env_vars": {"AWS_REGION": "x"}}, "reserved by Lambda"),
+    ({"schedule_expression": "every 5 minutes"}, "must be rate(...) or cron(...)"),
+    ({"function": "Bad_Name"}, "lowercase"),
+])
+def test_traced_lambda_bad_arguments_raise_clear_errors(code_dir, overrides, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        traced_args(code_dir, **overrides)
+
+
+def test_traced_lambda_needs_app_py(run_component, tmp_path, code_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Exception, match="has no app.py"):
+        run_component(lambda: TracedLambda("orders", traced_args((empty, code_dir[1]))))
+
+
+def test_fr061_latency_fraction_outside_80_90_is_refused():
+    assert duration_threshold_ms(60, 0.80) == 48000 and duration_threshold_ms(60, 0.90) == 54000
+    for fraction in (0.42, 0.93):  # the spec's Analysis 25/60 s and SSE 14/15 s
+        with pytest.raises(ValueError, match="outside the 80%-90% band"):
+            lambda_specs("fn", 60, latency_fraction=fraction)
+
+
+def test_alarm_set_alone_maps_classes_and_actions(run_component):
+    """AlarmSet is the one place that knows D6/D8: a caller gives intent, never treat_missing_data."""
+    specs = [AlarmSpec("heartbeat", AlarmClass.ABSENCE, "beat", "LessThanThreshold", 1, "Beat", "Team/App", "Sum"),
+             AlarmSpec("faults", AlarmClass.ERRORS, "faults", "GreaterThanThreshold", 0, "Faults", "Team/App", "Sum"),
+             AlarmSpec("slow", AlarmClass.LATENCY, "slow", "GreaterThanThreshold", 900, "Latency", "Team/App",
+                       extended_statistic="p99", evaluation=Evaluation(2, 3))]
+    view = run_component(lambda: AlarmSet("team", AlarmSetArgs(prefix="team-app", alarm_topic_arn=TOPIC, specs=specs)))
+    got = {a.inputs["name"]: a.inputs for a in view.alarms()}
+    assert {n: a["treatMissingData"] for n, a in got.items()} == {
+        "team-app-heartbeat": "breaching", "team-app-faults": "notBreaching", "team-app-slow": "missing"}
+    assert got["team-app-slow"]["datapointsToAlarm"] == 2 and got["team-app-slow"]["evaluationPeriods"] == 3
+    assert all(a["alarmActions"] == [TOPIC] == a["okActions"] and a["period"] == 60 for a in got.values())
+    assert {a["tags"]["alarm-class"] for a in got.values()} == {"absence", "errors", "latency"}
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: AlarmSpec("x", "errors", "d", "GreaterThanThreshold", 0, "M", "N", "Sum"), "must be an AlarmClass"),
+    (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "Bigger", 0, "M", "N", "Sum"), "unknown comparison"),
+    (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", None, "Sum"), "needs a namespace"),
+    (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", "N"), "exactly one of statistic"),
+    (lambda: AlarmSpec("X!", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", "N", "Sum"), "lowercase"),
+    (lambda: Evaluation(4, 3), "datapoints <= periods"),
+    (lambda: AlarmSetArgs("p", TOPIC, []), "no alarm specs"),
+])
+def test_alarm_bad_arguments_raise_clear_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_streaming_lambda_alone(run_component, tmp_path):
+    """FR-015/046/047/052-057 hold for the component alone; under mocks no image is built."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    image = ImageSource(context_dir=tmp_path, dockerfile=tmp_path / "Dockerfile", version="1.2.3")
+    view = run_component(lambda: StreamingTracedLambda("stream", StreamingTracedLambdaArgs(
+        environment="team", function="stream", image=image, alarm_topic_arn=TOPIC)))
+    (f,) = view.functions()
+    env = f.inputs["environment"]["variables"]
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in env and env["OTEL_SERVICE_NAME"] == env["POWERTOOLS_SERVICE_NAME"]
+    url = view.one("aws:lambda/functionUrl:FunctionUrl")
+    assert url.inputs["invokeMode"] == "RESPONSE_STREAM" and "x-amzn-trace-id" in url.inputs["cors"]["allowHeaders"]
+    image_rec = view.one("docker-build:index:Image")
+    assert image_rec.inputs["push"] is True and image_rec.inputs["platforms"] == ["linux/amd64"]
+    assert [d.urn for d in view.depends_on(f, "imageUri")] == [image_rec.urn]
+
+
+def test_fr046_exec_wrapper_on_streaming_lambda_raises(tmp_path):
+    image = ImageSource(context_dir=tmp_path, dockerfile=tmp_path / "Dockerfile", version="1")
+    with pytest.raises(ValueError, match="AWS_LAMBDA_EXEC_WRAPPER must not be set on a streaming function"):
+        StreamingTracedLambdaArgs(environment="t", function="s", image=image, alarm_topic_arn=TOPIC,
+                                  env_vars={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-handler"})
+    with pytest.raises(ValueError, match="set by the component"):
+        StreamingTracedLambdaArgs(environment="t", function="s", image=image, alarm_topic_arn=TOPIC,
+                                  env_vars={"OTEL_PROPAGATORS": "tracecontext"})
+
+
+def test_fr034_sampling_alone_and_name_limit(run_component):
+    view = run_component(lambda: XRaySampling("x", XRaySamplingArgs(
+        rules=sampling_rules("qa", "full"), groups=[TraceGroup("qa-errors", "fault = true OR error = true")])))
+    assert view.one("aws:xray/samplingRule:SamplingRule").inputs["fixedRate"] == 1.0
+    with pytest.raises(ValueError, match="longer than 32 characters"):
+        XRaySamplingArgs(rules=[SamplingRule("a" * 33, 1, 1, 1.0)], groups=[])
+    with pytest.raises(ValueError, match="sampling mode"):
+        sampling_rules("qa", "half")
+
+
+def test_fr038_cost_guard_alone_and_bad_thresholds(run_component):
+    view = run_component(lambda: CostGuard("c", CostGuardArgs(name="team-xray", alarm_topic_arn=TOPIC,
+                                                              thresholds_usd=(5, 20))))
+    budget = view.one("aws:budgets/budget:Budget")
+    assert budget.inputs["limitAmount"] == "20.00"
+    with pytest.raises(ValueError, match="strictly increasing"):
+        CostGuardArgs(name="x", alarm_topic_arn=TOPIC, thresholds_usd=(50, 10))
