@@ -1,0 +1,138 @@
+"""Canary Lambda: every few minutes, proves that X-Ray and CloudWatch still receive what we send.
+
+It is the one non-X-Ray mechanism (FR-021) and the only function exempt from fail-fast (FR-145): a check
+that fails is recorded, reported out of band and the other checks still run. AccessDenied is not
+transient and escalates at once (FR-079). Reports go straight to the SNS topic in the second region,
+never through a CloudWatch alarm (FR-050).
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from canary_checks import (CanaryState, count_retrieved, environment, probe_visible, put_probe, submit_traces)
+
+COMPLETENESS_THRESHOLD = 0.95
+_RETRIES = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10)
+
+
+class Escalation(RuntimeError):
+    """A failure no retry will fix (permissions): reported out of band, then the run fails."""
+
+
+@dataclass
+class Settings:
+    namespace: str
+    state_parameter: str
+    out_of_band_topic_arn: str
+    batch_size: int
+    environment: str
+    health_url: Optional[str]
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        import os
+        return cls(namespace=environment("CANARY_NAMESPACE"), state_parameter=environment("CANARY_STATE_PARAMETER"),
+                   out_of_band_topic_arn=environment("OUT_OF_BAND_TOPIC_ARN"),
+                   batch_size=int(environment("CANARY_BATCH_SIZE")), environment=environment("ENVIRONMENT"),
+                   health_url=os.environ.get("CANARY_HEALTH_URL") or None)
+
+
+def _client(service: str, region: Optional[str] = None):
+    return boto3.client(service, region_name=region, config=_RETRIES)
+
+
+def _is_access_denied(exc: Exception) -> bool:
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code", "") in (
+        "AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+
+
+def _health(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (https URL from the program)
+        return 200 <= resp.status < 300
+
+
+def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
+    """One canary run; returns the report that was emitted (and published when unhealthy)."""
+    now = time.time() if now is None else now
+    xray, cloudwatch, ssm = _client("xray"), _client("cloudwatch"), _client("ssm")
+    dims = [{"Name": "Environment", "Value": settings.environment}]
+    state = CanaryState.parse(ssm.get_parameter(Name=settings.state_parameter)["Parameter"]["Value"])
+    report: dict[str, Any] = {"run": state.run + 1, "failures": []}
+
+    def attempt(check: str, fn):
+        try:
+            return fn()
+        except (ClientError, BotoCoreError, OSError) as exc:
+            if _is_access_denied(exc):
+                raise Escalation(f"{check}: {exc}") from exc
+            report["failures"].append({"check": check, "error": f"{type(exc).__name__}: {str(exc)[:256]}"})
+            return None
+
+    try:
+        if state.trace_ids:
+            got = attempt("trace_retrieval", lambda: count_retrieved(xray, state.trace_ids))
+            if got is not None:
+                found, partial = got
+                report.update(trace_completeness=found / len(state.trace_ids), traces_lost=len(state.trace_ids) - found,
+                              traces_partial=partial)
+                if report["trace_completeness"] < COMPLETENESS_THRESHOLD:
+                    report["failures"].append({"check": "trace_completeness",
+                                               "error": f"{found} of {len(state.trace_ids)} traces retrieved"})
+        submitted = attempt("trace_submission", lambda: submit_traces(xray, settings.batch_size, report["run"], now))
+        new_ids = submitted[0] if submitted else []
+        if submitted and submitted[1]:
+            report["failures"].append({"check": "trace_submission", "error": f"{submitted[1]} documents refused"})
+        if state.probe_timestamp is not None:
+            seen = attempt("metric_roundtrip", lambda: probe_visible(cloudwatch, settings.namespace, dims,
+                                                                     state.probe_timestamp))
+            report["metric_roundtrip"] = bool(seen)
+            if seen is False:
+                report["failures"].append({"check": "metric_roundtrip", "error": "previous probe not readable back"})
+        probe_put = attempt("metric_probe", lambda: put_probe(cloudwatch, settings.namespace, dims, now) or True)
+        if settings.health_url:
+            healthy = attempt("api_health", lambda: _health(settings.health_url))
+            if healthy is False:
+                report["failures"].append({"check": "api_health", "error": "health endpoint not 2xx"})
+        report["healthy"] = not report["failures"]
+        emitted = attempt("metric_emission", lambda: _emit(cloudwatch, settings.namespace, dims, report) or True)
+        if report["failures"] or not emitted:
+            _publish(settings, report)
+    except Escalation as exc:
+        report["failures"].append({"check": "escalation", "error": str(exc)[:256]})
+        report["healthy"] = False
+        _publish(settings, report)
+        raise
+    ssm.put_parameter(Name=settings.state_parameter, Overwrite=True, Type="String", Value=CanaryState(
+        trace_ids=new_ids, probe_timestamp=now if probe_put else None, run=report["run"]).dumps())
+    return report
+
+
+def _emit(cloudwatch, namespace: str, dims: list[dict], report: dict) -> None:
+    data = [{"MetricName": "CanaryHealth", "Value": 1.0 if report["healthy"] else 0.0}]
+    if "trace_completeness" in report:
+        data += [{"MetricName": "TraceCompletenessRatio", "Value": report["trace_completeness"]},
+                 {"MetricName": "TraceDataLoss", "Value": float(report["traces_lost"])},
+                 {"MetricName": "TracePartial", "Value": float(report["traces_partial"])}]
+    if "metric_roundtrip" in report:
+        data.append({"MetricName": "MetricRoundTrip", "Value": 1.0 if report["metric_roundtrip"] else 0.0})
+    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{**d, "Dimensions": dims} for d in data])
+
+
+def _publish(settings: Settings, report: dict) -> None:
+    region = settings.out_of_band_topic_arn.split(":")[3]
+    _client("sns", region).publish(TopicArn=settings.out_of_band_topic_arn,
+                                   Subject=f"[{settings.environment}] sentiment canary: pipeline failure"[:100],
+                                   Message=json.dumps(report, default=str))
+
+
+def handler(event: dict, context: Any) -> dict:
+    # Re-read settings and clients on every run (FR-151): a warm canary must not keep stale state.
+    return run(Settings.from_env())

@@ -1,0 +1,91 @@
+"""The canary's checks, as plain functions over boto3 clients (US6, US9, US11).
+
+Both checks are two-phase so that no run waits out X-Ray's or CloudWatch's ingestion delay (5-30 s for
+traces, 60-120 s for metrics): each run submits this run's probes and verifies the previous run's, whose
+ids and timestamp are kept in SSM (FR-096). Alarms fire only after consecutive misses (2 of 2 periods).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Optional
+
+PROBE_METRIC = "CanaryProbe"
+SERVICE_NAME = "sentiment-canary"
+
+
+@dataclass
+class CanaryState:
+    """What one run leaves for the next (stored as JSON in the SSM parameter)."""
+
+    trace_ids: list[str] = field(default_factory=list)
+    probe_timestamp: Optional[float] = None
+    run: int = 0
+
+    @classmethod
+    def parse(cls, raw: str) -> "CanaryState":
+        data = json.loads(raw or "{}")
+        return cls(trace_ids=list(data.get("trace_ids", [])), probe_timestamp=data.get("probe_timestamp"),
+                   run=int(data.get("run", 0)))
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def new_trace_id(now: float) -> str:
+    """An X-Ray trace id: version, epoch seconds in hex, 96 random bits."""
+    return f"1-{int(now):08x}-{secrets.token_hex(12)}"
+
+
+def synthetic_segment(trace_id: str, run: int, now: float) -> dict:
+    """A complete segment marked ``synthetic`` so the production group excludes it (FR-185)."""
+    return {"trace_id": trace_id, "id": secrets.token_hex(8), "name": SERVICE_NAME, "start_time": now,
+            "end_time": now + 0.001, "annotations": {"synthetic": True, "canary_run": run}}
+
+
+def submit_traces(xray, count: int, run: int, now: Optional[float] = None) -> tuple[list[str], int]:
+    """Put ``count`` synthetic traces in ONE PutTraceSegments call (D11: 500 TPS default quota).
+    Returns the accepted trace ids and how many documents X-Ray refused."""
+    now = time.time() if now is None else now
+    segments = [synthetic_segment(new_trace_id(now), run, now) for _ in range(count)]
+    resp = xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(s) for s in segments])
+    refused = {u.get("Id") for u in resp.get("UnprocessedTraceSegments", [])}
+    return [s["trace_id"] for s in segments if s["id"] not in refused], len(refused)
+
+
+def count_retrieved(xray, trace_ids: list[str]) -> tuple[int, int]:
+    """How many of ``trace_ids`` X-Ray returns, and how many of those are partial (FR-087)."""
+    found, partial = set(), 0
+    for i in range(0, len(trace_ids), 5):  # BatchGetTraces takes at most 5 ids per call
+        resp = xray.batch_get_traces(TraceIds=trace_ids[i:i + 5])
+        for trace in resp.get("Traces", []):
+            if trace.get("Segments"):
+                found.add(trace["Id"])
+                partial += bool(trace.get("IsPartial"))
+    return len(found), partial
+
+
+def put_probe(cloudwatch, namespace: str, dimensions: list[dict], now: float) -> None:
+    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
+        "MetricName": PROBE_METRIC, "Dimensions": dimensions, "Value": 1.0, "Unit": "Count",
+        "Timestamp": datetime.fromtimestamp(now, timezone.utc)}])
+
+
+def probe_visible(cloudwatch, namespace: str, dimensions: list[dict], probe_timestamp: float) -> bool:
+    """FR-049: the previous run's probe must be readable back; if not, CloudWatch lost it."""
+    at = datetime.fromtimestamp(probe_timestamp, timezone.utc)
+    resp = cloudwatch.get_metric_statistics(Namespace=namespace, MetricName=PROBE_METRIC, Dimensions=dimensions,
+                                            StartTime=at - timedelta(minutes=2), EndTime=at + timedelta(minutes=2),
+                                            Period=60, Statistics=["SampleCount"])
+    return any(p.get("SampleCount", 0) > 0 for p in resp.get("Datapoints", []))
+
+
+def environment(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"environment variable {name} is not set: the program sets it on the canary function")
+    return value
