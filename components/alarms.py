@@ -9,7 +9,7 @@ catalogue: thresholds are derived (p95 Duration at 85% of the timeout, D7/FR-061
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping, Optional, Sequence
 
@@ -331,15 +331,6 @@ class CriticalComposite(pulumi.ComponentResource):
             tags={"severity": CRITICAL, "alarm-class": "composite"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.members)))
         self.register_outputs({"alarmName": self.alarm.alarm_name})
-
-
-def with_evaluation(specs: Sequence[AlarmSpec], **overrides: Evaluation) -> list[AlarmSpec]:
-    """Override the M-of-N of named specs (``with_evaluation(specs, errors=Evaluation(2, 3))``)."""
-    out = []
-    for spec in specs:
-        key = spec.suffix.replace("-", "_")
-        out.append(replace(spec, evaluation=overrides[key]) if key in overrides else spec)
-    return out
 
 
 def xray_group_specs(errors_group: str, sse_group: str, reconnections_group: str) -> list[AlarmSpec]:

@@ -7,7 +7,7 @@ on gateway-generated errors alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws

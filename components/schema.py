@@ -5,7 +5,7 @@ create the same tables in moto from it (``TableSchema.moto_kwargs``), so the two
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pulumi
 import pytest
 
 from components.alarms import (AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, duration_threshold_ms,
@@ -13,7 +12,7 @@ from components.iam import Statement, XRAY_ACTIONS
 from components.sampling import SamplingRule, TraceGroup, XRaySampling, XRaySamplingArgs, sampling_rules
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
-from tests.infra.conftest import ALARM, FUNCTION, policy_actions
+from tests.infra.conftest import policy_actions
 
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"

@@ -7,7 +7,7 @@ import pytest
 
 from components.iam import XRAY_ACTIONS
 from components.schema import FAILURE_PATHS, FAILURE_PATH_OWNER
-from tests.infra.conftest import ALARM, FUNCTION, StackView, is_unknown, policy_actions
+from tests.infra.conftest import FUNCTION, StackView, is_unknown, policy_actions
 
 LAMBDAS = ("ingestion", "analysis", "dashboard", "metrics", "notification", "sse-streaming", "canary")
 
