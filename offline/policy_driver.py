@@ -1,0 +1,413 @@
+"""Drive a CrossGuard policy pack exactly as the Pulumi engine does, without the Pulumi CLI.
+
+``PolicyPackProcess`` launches the pack the way the CLI's language host does
+(``python -u -m pulumi.policy <engineAddress> <packDir>``, cwd = the pack, ``PULUMI_*`` env), reads
+the port from the first stdout line, drains both pipes, and speaks the ``pulumirpc.Analyzer``
+protocol: ``ConfigureStack`` -> ``GetAnalyzerInfo`` -> ``Configure`` (reconciled config, an explicit
+level for every policy) -> ``Remediate``/``Analyze`` per resource -> one ``AnalyzeStack``. The process
+is killed on every exit path (``close``, context manager, ``atexit``). ``InProcessAnalyzer`` runs the
+same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned).
+
+See ../shared/notes/pulumi-policy-and-mocks.md §B4-B6.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+
+LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
+LEVEL_VALUES = {v: k for k, v in LEVELS.items()}
+PORT_TIMEOUT_SECONDS = 60.0
+_MAX_MESSAGE = 400 << 20
+
+
+class PackError(Exception):
+    """The policy pack could not be started, configured or run; the message is one line."""
+
+
+@dataclass
+class PolicyInfo:
+    name: str
+    description: str
+    level: str
+    kind: str                       # "resource" | "stack"
+    schema: dict = field(default_factory=dict)
+    required: list = field(default_factory=list)
+
+
+@dataclass
+class PackInfo:
+    name: str
+    version: str
+    policies: list[PolicyInfo]
+    initial_config: dict[str, dict]
+
+
+@dataclass
+class Diagnostic:
+    policy: str
+    pack: str
+    level: str
+    urn: str
+    message: str
+    description: str = ""
+
+    def as_json(self) -> dict:
+        return {"policy": self.policy, "pack": self.pack, "level": self.level, "urn": self.urn,
+                "message": self.message}
+
+
+def pack_version(pack_dir: Path) -> str:
+    """The version the CLI shows: PulumiPolicy.yaml's, never the SDK's constant 0.0.1."""
+    try:
+        data = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "0.0.1"
+    return str(data.get("version") or "0.0.1")
+
+
+def check_pack_dir(pack_dir: Path) -> None:
+    if not (pack_dir / "PulumiPolicy.yaml").is_file():
+        raise PackError(f"{pack_dir} has no PulumiPolicy.yaml: point --policy-pack at a policy pack directory")
+    runtime = (yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}).get("runtime")
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name != "python":
+        raise PackError(f"{pack_dir}/PulumiPolicy.yaml declares runtime {name!r}; only python packs run offline")
+    if not (pack_dir / "__main__.py").is_file():
+        raise PackError(f"{pack_dir} has no __main__.py: a Python policy pack builds its PolicyPack there")
+
+
+# -- config reconciliation (the engine's ReconcilePolicyPackConfig) --------------------------------------
+
+def load_config_file(path: Optional[os.PathLike | str]) -> dict:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise PackError(f"cannot read --policy-pack-config {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise PackError(f"--policy-pack-config {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PackError(f"--policy-pack-config {path} must be a JSON object of policy name -> level or settings")
+    return data
+
+
+def _normalize(entries: dict, origin: str) -> dict[str, tuple[Optional[str], dict]]:
+    out = {}
+    for name, value in (entries or {}).items():
+        if isinstance(value, str):
+            level, props = value, {}
+        elif isinstance(value, dict):
+            props = {k: v for k, v in value.items() if k != "enforcementLevel"}
+            level = value.get("enforcementLevel")
+        else:
+            raise PackError(f"{origin}: '{name}' must be an enforcement level or an object, got {value!r}")
+        if level is not None and level not in LEVEL_VALUES:
+            raise PackError(f"{origin}: '{name}' has enforcement level {level!r}; use one of {', '.join(LEVEL_VALUES)}")
+        if name == "all" and props:
+            raise PackError(f"{origin}: 'all' can only set an enforcement level")
+        out[name] = (level, props)
+    return out
+
+
+def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[str, tuple[str, dict]]:
+    """Schema defaults, then the pack's initial config, then the user's file; validated per policy."""
+    result = {p.name: [p.level, {k: v["default"] for k, v in p.schema.items()
+                                 if isinstance(v, dict) and v.get("default") is not None}] for p in info.policies}
+    for origin, entries in (("the pack's initial config", info.initial_config), ("--policy-pack-config", user_config)):
+        normalized = _normalize(entries, origin)
+        if "all" in normalized and normalized["all"][0]:
+            for entry in result.values():
+                entry[0] = normalized["all"][0]
+        for name, (level, props) in normalized.items():
+            if name == "all":
+                continue
+            if name not in result:
+                if warn:
+                    warn(f"{origin} configures '{name}', which pack {info.name} does not have; ignored")
+                continue
+            if level:
+                result[name][0] = level
+            result[name][1].update(props)
+    import jsonschema
+
+    by_name = {p.name: p for p in info.policies}
+    for name, (level, props) in result.items():
+        policy = by_name[name]
+        if not policy.schema:
+            continue
+        doc = {"type": "object", "properties": policy.schema}
+        if policy.required:
+            doc["required"] = list(policy.required)
+        errors = sorted(jsonschema.Draft7Validator(doc).iter_errors(props), key=lambda e: list(e.path))
+        if errors:
+            err = errors[0]
+            where = ".".join(str(p) for p in err.path) or "(root)"
+            raise PackError(f"invalid config for policy '{name}': {where}: {err.message}")
+    return {name: (level, props) for name, (level, props) in result.items()}
+
+
+# -- protocol helpers ---------------------------------------------------------------------------------
+
+def _proto():
+    from pulumi.runtime.proto import analyzer_pb2
+
+    return analyzer_pb2
+
+
+def _struct(value: dict) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(value)
+    return s
+
+
+def parse_info(resp: Any, pack_dir: Optional[Path]) -> PackInfo:
+    policies = []
+    for p in resp.policies:
+        schema = json_format.MessageToDict(p.configSchema.properties) if p.HasField("configSchema") else {}
+        required = list(p.configSchema.required) if p.HasField("configSchema") else []
+        kind = "stack" if p.policy_type == 2 else "resource"
+        policies.append(PolicyInfo(p.name, p.description, LEVELS.get(p.enforcementLevel, "advisory"), kind,
+                                   schema, required))
+    initial = {}
+    for key, cfg in resp.initialConfig.items():
+        entry = json_format.MessageToDict(cfg.properties)
+        entry["enforcementLevel"] = LEVELS.get(cfg.enforcementLevel, "advisory")
+        initial[key] = entry
+    version = pack_version(pack_dir) if pack_dir else resp.version
+    return PackInfo(resp.name, version, policies, initial)
+
+
+class _Analyzer:
+    """Common protocol driving; subclasses provide ``_call(method, request)``."""
+
+    pack_dir: Optional[Path] = None
+    info: Optional[PackInfo] = None
+
+    def _call(self, method: str, request: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def configure_stack(self, project: str, stack: str, organization: str, dry_run: bool,
+                        config: dict[str, str], secret_keys: Iterable[str] = (), tags: Optional[dict] = None) -> PackInfo:
+        pb = _proto()
+        self._call("ConfigureStack", pb.AnalyzerStackConfigureRequest(
+            stack=stack, project=project, organization=organization, dry_run=dry_run,
+            config=dict(config), config_secret_keys=list(secret_keys), tags=dict(tags or {})))
+        self.info = parse_info(self._call("GetAnalyzerInfo", empty_pb2.Empty()), self.pack_dir)
+        return self.info
+
+    def configure(self, config: dict[str, tuple[str, dict]]) -> None:
+        pb = _proto()
+        self._call("Configure", pb.ConfigureAnalyzerRequest(policyConfig={
+            name: pb.PolicyConfig(enforcementLevel=LEVEL_VALUES[level], properties=_struct(props))
+            for name, (level, props) in config.items()}))
+
+    def _diagnostics(self, resp: Any, default_urn: str) -> list[Diagnostic]:
+        version = self.info.version if self.info else ""
+        out = []
+        for d in resp.diagnostics:
+            pack = f"{d.policyPackName}@v{version or d.policyPackVersion}"
+            level = LEVELS.get(d.enforcementLevel, "advisory")
+            out.append(Diagnostic(d.policyName, pack, "mandatory" if level == "remediate" else level,
+                                  d.urn or default_urn, d.message, d.description))
+        return out
+
+    @staticmethod
+    def _not_applicable(resp: Any, urn: str) -> list[dict]:
+        return [{"policy": n.policy_name, "urn": urn, "reason": n.reason} for n in resp.not_applicable]
+
+    def remediate(self, record: Any) -> tuple[Any, list[Diagnostic]]:
+        """Run remediations on the inputs; returns the (possibly rewritten) Struct and what changed."""
+        pb = _proto()
+        resp = self._call("Remediate", pb.AnalyzeRequest(
+            type=record.type, properties=record.inputs_struct, urn=record.urn, name=record.name,
+            options=pb.AnalyzerResourceOptions(parent=record.parent, protect=record.protect)))
+        props, applied = record.inputs_struct, []
+        version = self.info.version if self.info else ""
+        for rem in resp.remediations:
+            pack = f"{rem.policyPackName}@v{version or rem.policyPackVersion}"
+            if rem.HasField("properties") and rem.properties.fields:
+                props = rem.properties
+                applied.append(Diagnostic(rem.policyName, pack, "remediate", record.urn,
+                                          f"{rem.description}\nremediated: the resource's inputs were rewritten",
+                                          rem.description))
+            elif rem.diagnostic:
+                applied.append(Diagnostic(rem.policyName, pack, "advisory", record.urn, rem.diagnostic,
+                                          rem.description))
+        return props, applied
+
+    def analyze(self, record: Any, properties: Any = None) -> tuple[list[Diagnostic], list[dict]]:
+        pb = _proto()
+        resp = self._call("Analyze", pb.AnalyzeRequest(
+            type=record.type, properties=properties if properties is not None else record.inputs_struct,
+            urn=record.urn, name=record.name,
+            options=pb.AnalyzerResourceOptions(parent=record.parent, protect=record.protect)))
+        return self._diagnostics(resp, record.urn), self._not_applicable(resp, record.urn)
+
+    def analyze_stack(self, records: list, root_urn: str) -> tuple[list[Diagnostic], list[dict]]:
+        pb = _proto()
+        resources = []
+        for r in records:
+            props = r.outputs_struct if r.outputs_struct is not None else r.inputs_struct
+            resources.append(pb.AnalyzerResource(
+                type=r.type, properties=props, urn=r.urn, name=r.name,
+                options=pb.AnalyzerResourceOptions(parent=r.parent, protect=r.protect), parent=r.parent,
+                dependencies=list(r.dependencies),
+                propertyDependencies={k: pb.AnalyzerPropertyDependencies(urns=v)
+                                      for k, v in r.property_dependencies.items() if v}))
+        resp = self._call("AnalyzeStack", pb.AnalyzeStackRequest(resources=resources))
+        return self._diagnostics(resp, root_urn), self._not_applicable(resp, root_urn)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_LIVE: "weakref.WeakSet[PolicyPackProcess]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:  # a crash between start and close must not leak the pack process
+    for pack in list(_LIVE):
+        pack.close()
+
+
+class PolicyPackProcess(_Analyzer):
+    """The pack as a child process, launched the way the CLI launches it."""
+
+    def __init__(self, pack_dir: os.PathLike | str, *, project: str, stack: str, organization: str = "organization",
+                 dry_run: bool = True, config: Optional[dict[str, str]] = None, python: Optional[str] = None,
+                 engine_address: str = "127.0.0.1:0"):
+        self.pack_dir = Path(pack_dir).resolve()
+        check_pack_dir(self.pack_dir)
+        env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack, PULUMI_ORGANIZATION=organization,
+                   PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(config or {}))
+        self.stderr_tail: deque[str] = deque(maxlen=40)
+        self._channel = None
+        self._stub = None
+        try:
+            self.proc = subprocess.Popen(
+                [python or sys.executable, "-u", "-m", "pulumi.policy", engine_address, str(self.pack_dir)],
+                cwd=self.pack_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, bufsize=1)
+        except OSError as exc:
+            raise PackError(f"cannot start the policy pack with {python or sys.executable}: {exc}") from exc
+        _LIVE.add(self)
+        self._port_queue: "queue.Queue[Optional[str]]" = queue.Queue()
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    def _drain_stdout(self) -> None:
+        first = True
+        for line in self.proc.stdout:
+            if first:
+                self._port_queue.put(line)
+                first = False
+        if first:
+            self._port_queue.put(None)
+
+    def _drain_stderr(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr_tail.append(line.rstrip("\n"))
+
+    def _failure_reason(self) -> str:
+        lines = [ln.strip() for ln in self.stderr_tail if ln.strip()]
+        # The pack's own error is usually the last line of a traceback ("NameError: ...").
+        for line in reversed(lines):
+            if not line.startswith(("File ", "^", "Traceback", "~")):
+                return line[:300]
+        return "no error output"
+
+    def wait_ready(self, timeout: float = PORT_TIMEOUT_SECONDS) -> None:
+        import grpc
+        from pulumi.runtime.proto import analyzer_pb2_grpc
+
+        try:
+            line = self._port_queue.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            raise PackError(f"the policy pack in {self.pack_dir} wrote no port within {timeout:.0f} s") from None
+        if line is None or not line.strip().isdigit():
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            threading.Event().wait(0.05)  # let the stderr drain catch the last lines
+            reason = self._failure_reason()
+            self.close()
+            got = "exited" if line is None else f"printed {line.strip()[:60]!r} instead of its port"
+            raise PackError(f"the policy pack in {self.pack_dir} failed to start ({got}): {reason}")
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}", options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)])
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            self.close()
+            raise PackError(f"the policy pack's gRPC server on port {int(line)} did not become ready") from None
+        self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+
+    def _call(self, method: str, request: Any) -> Any:
+        import grpc
+
+        if self._stub is None:
+            self.wait_ready()
+        try:
+            return getattr(self._stub, method)(request)
+        except grpc.RpcError as exc:
+            detail = exc.details() if hasattr(exc, "details") else str(exc)
+            raise PackError(f"the policy pack failed in {method}: {(detail or '').splitlines()[0] if detail else exc}"
+                            f"{'' if self.proc.poll() is None else f' (pack exited: {self._failure_reason()})'}") from exc
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # the pack has no Cancel; the engine kills it too
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # pragma: no cover
+                pass
+        _LIVE.discard(self)
+
+
+class InProcessAnalyzer(_Analyzer):
+    """pulumi-policy's own servicer in this process: the production code path minus gRPC and the
+    subprocess (private API ``_PolicyAnalyzerServicer``; the SDK's tests use it the same way)."""
+
+    def __init__(self, pack_name: str, policies: list, *, version: str = "0.0.1",
+                 enforcement_level: Any = None, initial_config: Optional[dict] = None):
+        from pulumi_policy import EnforcementLevel
+        from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+        self.version = version
+        self.servicer = _PolicyAnalyzerServicer(pack_name, "0.0.1", policies,
+                                                enforcement_level or EnforcementLevel.ADVISORY, initial_config)
+
+    def configure_stack(self, *args, **kwargs) -> PackInfo:
+        info = super().configure_stack(*args, **kwargs)
+        info.version = self.version
+        return info
+
+    def _call(self, method: str, request: Any) -> Any:
+        return getattr(self.servicer, method)(request, None)

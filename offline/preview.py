@@ -1,0 +1,275 @@
+"""``python -m offline preview``: a Pulumi preview with a policy pack, with no cloud and no CLI (DESIGN §6).
+
+The program runs under the recording mock runtime (``offline.program``) while the pack starts in
+parallel as the CLI would start it (``offline.policy_driver``); every resource is then sent to
+``Remediate`` (when a policy is at ``remediate``) and ``Analyze`` on its inputs, and the whole stack once
+to ``AnalyzeStack`` on its outputs with parents and (property) dependencies. The result prints as the
+CLI's preview does, or as one JSON object with ``--json``.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from offline.policy_driver import (Diagnostic, PackError, PolicyPackProcess, _Analyzer, load_config_file,
+                                   reconcile_config)
+from offline.program import ProgramError, RunResult, load_stack_config, run_program
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_PACK = REPO / "policies"
+ANALYZE_THREADS = 4  # the pack's gRPC server has 4 workers
+LEVEL_ORDER = ("mandatory", "remediate", "advisory")
+
+
+@dataclass
+class PreviewResult:
+    run: RunResult
+    pack_name: str
+    pack_version: str
+    diagnostics: list[Diagnostic]
+    not_applicable: list[dict]
+    config: dict[str, tuple[str, dict]]
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def root_urn(self) -> str:
+        s = self.run.stack
+        return f"urn:pulumi:{s.stack}::{s.project}::pulumi:pulumi:Stack::{s.project}-{s.stack}"
+
+    def count(self, level: str) -> int:
+        return sum(1 for d in self.diagnostics if d.level == level)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count("mandatory") else 0
+
+
+class _Progress:
+    """A line on stderr when a phase takes more than a second (long programs, big stacks)."""
+
+    def __init__(self, enabled: bool, stream=None):
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.phase = "starting"
+        self.count: Callable[[], Optional[int]] = lambda: None
+        self._stop = threading.Event()
+        self._started = time.perf_counter()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def set(self, phase: str, count: Callable[[], Optional[int]] = lambda: None) -> None:
+        self.phase, self.count = phase, count
+
+    def _run(self) -> None:
+        if self._stop.wait(1.0):
+            return
+        while True:
+            n = self.count()
+            extra = f" ({n} resources)" if n is not None else ""
+            print(f"offline preview: {self.phase}{extra}, {time.perf_counter() - self._started:.1f} s",
+                  file=self.stream, flush=True)
+            if self._stop.wait(2.0):
+                return
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1)
+
+
+def _registered() -> Optional[int]:
+    from pulumi.runtime import settings
+
+    monitor = settings.get_monitor()
+    records = getattr(monitor, "records", None)
+    return len(records) if records is not None else None
+
+
+def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunResult:
+    """Run the program; its own prints go to stderr so ``--json`` stdout stays one JSON object."""
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            return run_program(program_dir, stack, preview=preview)
+        except ProgramError:
+            raise
+        except SystemExit as exc:  # a program calling sys.exit() must not end the runner silently
+            raise ProgramError(f"the program called sys.exit({exc.code!r})") from exc
+        except Exception as exc:  # noqa: BLE001 - errors outside the program body (runtime setup ...)
+            raise ProgramError(f"the program failed: {type(exc).__name__}: {exc}") from exc
+
+
+def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
+                pack_dir: os.PathLike | str = DEFAULT_PACK, pack_config: Optional[os.PathLike | str] = None,
+                update: bool = False, progress: bool = False,
+                analyzer_factory: Optional[Callable[..., _Analyzer]] = None) -> PreviewResult:
+    """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    program_dir = Path(program_dir).resolve()
+    cfg = load_stack_config(program_dir, stack)           # fails fast: no Pulumi.yaml, no stack file
+    user_config = load_config_file(pack_config)
+    pack_kwargs = dict(project=cfg.project, stack=cfg.stack, dry_run=not update, config=cfg.config)
+    analyzer = (analyzer_factory or PolicyPackProcess)(pack_dir, **pack_kwargs)  # starts in parallel
+    with analyzer, _Progress(progress) as prog:
+        prog.set("running the program", _registered)
+        t = time.perf_counter()
+        run = _run_program_quietly(program_dir, stack, preview=not update)
+        timings["program"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        prog.set("starting the policy pack")
+        info = analyzer.configure_stack(cfg.project, cfg.stack, "organization", not update, cfg.config,
+                                        cfg.secret_keys)
+        config = reconcile_config(info, user_config, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        analyzer.configure(config)
+        timings["pack_ready"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        done = [0]
+        prog.set("analyzing resources", lambda: done[0])
+        remediating = any(level == "remediate" for level, _ in config.values())
+
+        def analyze(record) -> tuple[list[Diagnostic], list[dict]]:
+            props, diags = None, []
+            if remediating:
+                props, diags = analyzer.remediate(record)
+            found, na = analyzer.analyze(record, props)
+            done[0] += 1
+            return diags + found, na
+
+        diagnostics: list[Diagnostic] = []
+        not_applicable: list[dict] = []
+        with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
+            for found, na in pool.map(analyze, run.records):
+                diagnostics += found
+                not_applicable += na
+        timings["analyze"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        prog.set("analyzing the stack")
+        root = PreviewResult(run, info.name, info.version, [], [], config, 0).root_urn
+        found, na = analyzer.analyze_stack([_root_record(run, root)] + run.records, root)
+        diagnostics += found
+        not_applicable += na
+        timings["analyze_stack"] = time.perf_counter() - t
+    return PreviewResult(run, info.name, info.version, diagnostics, not_applicable, config,
+                         time.perf_counter() - started, timings)
+
+
+def _root_record(run: RunResult, urn: str):
+    """The root Stack resource, which the engine includes in AnalyzeStack (mocks never record it)."""
+    from google.protobuf import struct_pb2
+
+    from offline.mocks import ResourceRecord
+
+    empty = struct_pb2.Struct()
+    return ResourceRecord(type="pulumi:pulumi:Stack", name=urn.rsplit("::", 1)[-1], urn=urn, custom=False,
+                          parent="", dependencies=[], property_dependencies={}, inputs={}, inputs_struct=empty,
+                          outputs_struct=empty)
+
+
+# -- rendering ----------------------------------------------------------------------------------------
+
+def _unknown_paths(value: Any, prefix: str = "") -> list[str]:
+    from offline.mocks import UNKNOWN
+
+    if isinstance(value, str):
+        return [prefix or "."] if value == UNKNOWN else []
+    out = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            out += _unknown_paths(v, f"{prefix}[{i}]")
+    elif type(value).__name__ == "Unknown":
+        out.append(prefix or ".")
+    return out
+
+
+def as_json(result: PreviewResult) -> dict:
+    resources = [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "custom": r.custom,
+                  "dependencies": list(r.dependencies),
+                  "propertyDependencies": {k: v for k, v in r.property_dependencies.items() if v},
+                  "unknownInputs": _unknown_paths(r.inputs)}
+                 for r in result.run.records]
+    diags = sorted(result.diagnostics, key=lambda d: (LEVEL_ORDER.index(d.level) if d.level in LEVEL_ORDER else 9,
+                                                      d.policy, d.urn))
+    return {
+        "project": result.run.stack.project, "stack": result.run.stack.stack,
+        "mode": "preview" if result.run.preview else "update",
+        "pack": {"name": result.pack_name, "version": result.pack_version,
+                 "levels": {name: level for name, (level, _) in sorted(result.config.items())}},
+        "resources": resources,
+        "policies": [d.as_json() for d in diags],
+        "notApplicable": result.not_applicable,
+        "summary": {"resources": len(resources), "mandatory": result.count("mandatory"),
+                    "advisory": result.count("advisory"), "remediated": result.count("remediate"),
+                    "seconds": round(result.seconds, 3), "exitCode": result.exit_code},
+    }
+
+
+def _type_of(urn: str) -> str:
+    return urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+
+
+def render_text(result: PreviewResult) -> str:
+    s = result.run.stack
+    lines = [f"Previewing {'update' if result.run.preview else 'post-update policy run'} ({s.stack}) of "
+             f"{s.project}, offline: mock runtime, policy pack {result.pack_name}@v{result.pack_version}", ""]
+    children: dict[str, list] = {}
+    for r in result.run.records:
+        children.setdefault(r.parent or result.root_urn, []).append(r)
+    lines.append(f"     {'Type':<58} Name")
+    lines.append(f" +   {'pulumi:pulumi:Stack':<58} {s.project}-{s.stack}")
+
+    def walk(urn: str, indent: str) -> None:
+        kids = sorted(children.get(urn, []), key=lambda r: (r.custom, r.type, r.name))  # components first
+        for i, r in enumerate(kids):
+            last = i == len(kids) - 1
+            branch = "└─ " if last else "├─ "
+            label = f"{indent}{branch}{r.type}"
+            lines.append(f" +   {label:<58} {r.name}")
+            walk(r.urn, indent + ("   " if last else "│  "))
+
+    walk(result.root_urn, "")
+    lines.append("")
+    lines.append("Policies:")
+    by_level: dict[str, list[Diagnostic]] = {}
+    for d in result.diagnostics:
+        by_level.setdefault(d.level, []).append(d)
+    if not result.diagnostics:
+        lines.append(f"    {result.pack_name}@v{result.pack_version}: all policies passed")
+    titles = {"mandatory": "Mandatory violations", "remediate": "Remediations applied",
+              "advisory": "Advisory violations"}
+    for level in LEVEL_ORDER:
+        diags = sorted(by_level.get(level, []), key=lambda d: (d.policy, d.urn))
+        if not diags:
+            continue
+        lines.append(f"    {titles[level]} ({len(diags)}):")
+        for d in diags:
+            name = d.urn.rsplit("::", 1)[-1] if d.urn else "(stack)"
+            lines.append(f"      [{level}]  {d.pack}  {d.policy}  ({_type_of(d.urn)}: {name})")
+            for text in d.message.splitlines():
+                lines.append(f"          {text}")
+    lines.append("")
+    lines.append(f"Resources:\n    + {len(result.run.records) + 1} to create")
+    lines.append("")
+    verdict = "FAILED" if result.exit_code else "passed"
+    lines.append(f"Summary: policy check {verdict}: {result.count('mandatory')} mandatory, "
+                 f"{result.count('advisory')} advisory, {result.count('remediate')} remediated; "
+                 f"{len(result.run.records)} resources; {result.seconds:.1f} s")
+    return "\n".join(lines)
