@@ -1,0 +1,15 @@
+"""absence-alarm-breaching: an untagged throughput floor (LessThanThreshold on Sum) with notBreaching."""
+import json, sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+
+kit = Kit()
+kit.buffered("ingest")
+kit.alarm("no-new-items", alarm_class=None, treat="notBreaching", namespace="App", metric_name="NewItemsIngested",
+          statistic="Sum", period=3600, threshold=1, comparison_operator="LessThanThreshold")
+kit.finish()

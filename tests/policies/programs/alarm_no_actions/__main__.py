@@ -1,0 +1,16 @@
+"""alarm-has-actions: an alarm with no alarm actions."""
+import json, sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+
+kit = Kit()
+kit.buffered("api")
+kit.alarm("throttles", alarm_class="errors", treat="notBreaching", actions=False, namespace="AWS/Lambda",
+          metric_name="Throttles", statistic="Sum", period=60, threshold=1,
+          comparison_operator="GreaterThanOrEqualToThreshold")
+kit.finish()

@@ -1,0 +1,15 @@
+"""canary-role-isolated: the canary runs with the application's role."""
+import json, sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+
+kit = Kit()
+shared = kit.role("app")
+kit.buffered("ingestion", role=shared)
+kit.buffered("canary", role=shared)
+kit.finish()

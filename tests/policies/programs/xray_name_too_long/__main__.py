@@ -1,0 +1,15 @@
+"""xray-name-limits: an X-Ray group name longer than 32 characters."""
+import json, sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+
+kit = Kit()
+kit.buffered("api")
+aws.xray.Group("sse-reconnections", group_name="sentiment-analyzer-prod-sse-reconnections",
+               filter_expression='annotation.previous_trace_id BEGINSWITH "1-"')
+kit.finish()
