@@ -44,7 +44,7 @@ class Metric:
 def metrics(props: dict) -> list[Metric]:
     """Every metric of an alarm: the plain one, or each ``metricQueries[].metric``."""
     out: list[Metric] = []
-    if props.get("metricName") is not None or props.get("namespace") is not None:
+    if any(props.get(k) is not None for k in ("metricName", "namespace", "statistic", "extendedStatistic")):
         stat = props.get("extendedStatistic") or props.get("statistic")
         out.append(Metric(props.get("namespace"), props.get("metricName"), props.get("dimensions"), stat,
                           "dimensions"))
