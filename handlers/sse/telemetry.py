@@ -1,0 +1,282 @@
+"""The SSE service's OpenTelemetry bootstrap (D2, D3): one provider, per-request context, bounded flush.
+
+The Lambda's own X-Ray segment closes when the Web Adapter starts streaming, so everything the stream does
+is traced here instead: OTel SDK -> OTLP/HTTP -> the ADOT collector extension -> X-Ray. What must hold:
+
+- **One** module-level ``TracerProvider`` (FR-065), built from the environment the program gives the function
+  (``OTEL_*``); nothing is extracted at import (FR-059).
+- The parent of every stream's spans comes from *that request's* ``X-Amzn-Trace-Id`` (case-insensitive
+  carrier, D2), or ``_X_AMZN_TRACE_ID`` when a bootstrap sets it per invocation, through the
+  ``xray-lambda`` propagator only, so a W3C ``traceparent`` never wins (FR-052).
+- ``parentbased_always_on`` (FR-056): ``Sampled=0`` exports nothing. ``AwsXRayIdGenerator`` (FR-053).
+- ``force_flush`` ignores its timeout in SDK 1.45 and can export several batches in a row, so the flush
+  runs in a daemon thread joined for at most the exporter timeout (D3, FR-139): a dead collector delays
+  the end of a stream by that much and never raises.
+- X-Ray annotations are span attributes listed in ``aws.xray.annotations`` (the awsxray exporter indexes
+  exactly those keys); keys and values are checked at the call site (D10), errors are bounded (FR-058).
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Optional
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.aws import AwsXRayLambdaPropagator
+from opentelemetry.sdk.extension.aws.resource._lambda import AwsLambdaResourceDetector
+from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+from opentelemetry.sdk.resources import Resource, get_aggregated_resources
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, ALWAYS_ON
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+#: The awsxray exporter turns the attribute keys listed here into indexed X-Ray annotations.
+ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
+#: D10: per-trace annotation budget of this service.
+SSE_ANNOTATION_BUDGET = 25
+#: FR-186: ``record_exception`` costs this many keys of the budget.
+EXCEPTION_ANNOTATION_COST = 3
+MAX_ERROR_MESSAGE = 2048
+MAX_STACK_FRAMES = 10
+MAX_ANNOTATION_STR = 1000
+_KEY = re.compile(r"[A-Za-z0-9_]+")
+_XRAY_ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
+
+DEFAULT_EXPORTER_TIMEOUT_S = 2.0
+
+
+class TelemetryConfigError(RuntimeError):
+    """The environment asks for an OTel setup that breaks the streaming trace contract (fail fast, FR-106)."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _check_environment() -> None:
+    propagators = _env("OTEL_PROPAGATORS", "xray-lambda")
+    if propagators != "xray-lambda":
+        raise TelemetryConfigError(f"OTEL_PROPAGATORS={propagators!r}: the SSE service needs exactly 'xray-lambda' "
+                                   "(FR-052; a W3C traceparent must never win over the X-Ray header)")
+    sampler = _env("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    if sampler != "parentbased_always_on":
+        raise TelemetryConfigError(f"OTEL_TRACES_SAMPLER={sampler!r}: use 'parentbased_always_on' (FR-056: "
+                                   "'always_on' exports orphan spans for Sampled=0 requests)")
+    protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
+    if protocol != "http/protobuf":
+        raise TelemetryConfigError(f"OTLP protocol {protocol!r}: the collector extension is reached over "
+                                   "http/protobuf on localhost:4318 (FR-054)")
+    if os.environ.get("AWS_LAMBDA_EXEC_WRAPPER"):
+        raise TelemetryConfigError("AWS_LAMBDA_EXEC_WRAPPER is set: it double-wraps the handler (FR-046); remove it")
+
+
+def exporter_timeout_s() -> float:
+    """The exporter's timeout in seconds (Python reads ``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` in seconds)."""
+    raw = _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", _env("OTEL_EXPORTER_OTLP_TIMEOUT", str(DEFAULT_EXPORTER_TIMEOUT_S)))
+    value = float(raw)
+    if not 0 < value <= 10:
+        raise TelemetryConfigError(f"OTLP exporter timeout {raw!r} s is out of bounds (0, 10]: it bounds every flush (D3)")
+    return value
+
+
+class Telemetry:
+    """The process's tracing state: provider, tracer, propagator and the bounded flush."""
+
+    def __init__(self) -> None:
+        _check_environment()
+        # Imported here so that the cold-import benchmark can measure the app with and without OTel.
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        self.service_name = _env("OTEL_SERVICE_NAME", _env("POWERTOOLS_SERVICE_NAME", "sentiment-sse"))
+        powertools = os.environ.get("POWERTOOLS_SERVICE_NAME")
+        if powertools and powertools != self.service_name:
+            raise TelemetryConfigError(f"OTEL_SERVICE_NAME={self.service_name!r} differs from POWERTOOLS_SERVICE_NAME="
+                                       f"{powertools!r}: the service map would show two nodes (FR-047)")
+        resource = get_aggregated_resources([AwsLambdaResourceDetector()],
+                                            Resource.create({"service.name": self.service_name}))
+        self.exporter_timeout_s = exporter_timeout_s()
+        self.provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON),
+                                       id_generator=AwsXRayIdGenerator(), shutdown_on_exit=False)
+        # Endpoint, headers and compression come from OTEL_EXPORTER_OTLP_* as the SDK reads them.
+        self.exporter = OTLPSpanExporter(timeout=self.exporter_timeout_s)
+        self.processor = BatchSpanProcessor(
+            self.exporter,
+            schedule_delay_millis=float(_env("OTEL_BSP_SCHEDULE_DELAY", "1000")),
+            max_export_batch_size=int(_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")),
+            max_queue_size=int(_env("OTEL_BSP_MAX_QUEUE_SIZE", "1500")))
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("sentiment.sse")
+        self.propagator = AwsXRayLambdaPropagator()
+
+    # -- context ------------------------------------------------------------------------------------
+    def extract(self, headers: Mapping[str, str]) -> Context:
+        """The parent context of one request (D2): its X-Ray header, or ``_X_AMZN_TRACE_ID`` when set.
+
+        Called per request, never at import (FR-059). The carrier is case-insensitive because the Web
+        Adapter forwards ``x-amzn-trace-id`` while clients send ``X-Amzn-Trace-Id``. An empty starting
+        context is passed so a span that happens to be current can never shadow the request's header.
+        """
+        return self.propagator.extract(CaseInsensitiveCarrier(headers), context=Context())
+
+    # -- flush --------------------------------------------------------------------------------------
+    def flush(self, bound_s: Optional[float] = None) -> bool:
+        """Export everything queued, waiting at most ``bound_s`` (default: the exporter timeout).
+
+        Returns True when the export finished within the bound. The export keeps running in its daemon
+        thread otherwise; it never raises (D3: a dead collector delays, it does not break the stream).
+        """
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                self.provider.force_flush()
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="otel-flush", daemon=True).start()
+        return done.wait(self.exporter_timeout_s if bound_s is None else bound_s)
+
+
+class CaseInsensitiveCarrier(dict):
+    """A header carrier whose ``get`` ignores case (the propagator looks up ``X-Amzn-Trace-Id``)."""
+
+    def __init__(self, headers: Mapping[str, str]):
+        super().__init__((k.lower(), v) for k, v in headers.items())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> Any:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
+def xray_trace_id(trace_id: int) -> str:
+    """OTel's 128-bit trace id in X-Ray's ``1-{8 hex epoch}-{24 hex}`` form (D12, FR-115)."""
+    hexed = f"{trace_id:032x}"
+    return f"1-{hexed[:8]}-{hexed[8:]}"
+
+
+def is_xray_trace_id(value: str) -> bool:
+    return bool(_XRAY_ROOT.fullmatch(value))
+
+
+def check_annotation(key: str, value: Any) -> Any:
+    """D10: keys ``[A-Za-z0-9_]``, values str (<= 1,000 chars), int, float or bool. Anything else is a
+    bug at the call site and raises (X-Ray would otherwise drop it with only a warning)."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError(f"annotation key {key!r} must match [A-Za-z0-9_]+ (D10)")
+    if isinstance(value, bool) or isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_ANNOTATION_STR:
+            raise ValueError(f"annotation {key!r} is {len(value)} chars; the limit is {MAX_ANNOTATION_STR} (D10)")
+        return value
+    raise TypeError(f"annotation {key!r} has type {type(value).__name__}; use str, int, float or bool (D10)")
+
+
+def bounded_exception_attributes(exc: BaseException) -> dict[str, str]:
+    """``record_exception`` attributes bounded per FR-058: message <= 2,048 chars, <= 10 stack frames."""
+    frames = traceback.extract_tb(exc.__traceback__)[-MAX_STACK_FRAMES:]
+    stack = "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_MESSAGE]}\n"
+    return {"exception.message": str(exc)[:MAX_ERROR_MESSAGE], "exception.stacktrace": stack}
+
+
+class SpanHandle:
+    """A live span plus the annotation keys set on it (written to ``aws.xray.annotations`` at the end)."""
+
+    def __init__(self, span: trace.Span):
+        self.span = span
+        self.annotation_keys: list[str] = []
+
+    def annotate(self, **values: Any) -> None:
+        for key, value in values.items():
+            self.span.set_attribute(key, check_annotation(key, value))
+            if key not in self.annotation_keys:
+                self.annotation_keys.append(key)
+
+    def set(self, **attributes: Any) -> None:
+        """Plain (non-indexed) attributes, e.g. semantic conventions; ``None`` values are skipped."""
+        for key, value in attributes.items():
+            if value is not None:
+                self.span.set_attribute(key, value)
+
+    @property
+    def context(self) -> Context:
+        return trace.set_span_in_context(self.span)
+
+    def fail(self, exc: BaseException) -> None:
+        """Both ``set_status(ERROR)`` and ``record_exception``: ADOT marks fault only with both (FR-144/150)."""
+        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:256]}"))
+        self.span.record_exception(exc, attributes=bounded_exception_attributes(exc))
+
+
+class StreamTracer:
+    """The tracer of one stream: every span is a child of the request's context (or of the stream's own
+    root when the request carried none), and after the final flush no span starts (FR-149)."""
+
+    def __init__(self, telemetry: Telemetry, parent: Context):
+        self.telemetry = telemetry
+        self.parent = parent
+        self.flush_fired = False
+        remote = trace.get_current_span(parent).get_span_context()
+        self.has_remote_parent = remote.is_valid
+        self.trace_id: Optional[str] = xray_trace_id(remote.trace_id) if remote.is_valid else None
+        self.sampled = bool(remote.trace_flags.sampled) if remote.is_valid else True
+
+    @contextmanager
+    def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Optional[Context] = None,
+             **attributes: Any) -> Iterator[SpanHandle]:
+        if self.flush_fired:
+            # FR-149: nothing may start after the final flush; a non-recording span keeps callers simple.
+            yield SpanHandle(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT))
+            return
+        span = self.telemetry.tracer.start_span(name, context=parent or self.parent, kind=kind,
+                                                attributes={k: v for k, v in attributes.items() if v is not None})
+        if self.trace_id is None:
+            # No usable header: this first span is the stream's root; the others hang below it.
+            self.trace_id = xray_trace_id(span.get_span_context().trace_id)
+            self.parent = trace.set_span_in_context(span)
+        handle = SpanHandle(span)
+        try:
+            yield handle
+        except BaseException as exc:
+            if not isinstance(exc, GeneratorExit):
+                handle.fail(exc)
+            raise
+        finally:
+            if handle.annotation_keys:
+                span.set_attribute(ANNOTATIONS_ATTRIBUTE, handle.annotation_keys)
+            span.end()
+
+    def final_flush(self) -> bool:
+        """The stream's last flush: afterwards no span starts. Bounded by the exporter timeout (D3)."""
+        self.flush_fired = True
+        return self.telemetry.flush()
+
+
+_telemetry: Optional[Telemetry] = None
+_lock = threading.Lock()
+
+
+def telemetry() -> Telemetry:
+    """The process's one ``Telemetry`` (built on first use, so importing this module has no side effect)."""
+    global _telemetry
+    if _telemetry is None:
+        with _lock:
+            if _telemetry is None:
+                _telemetry = Telemetry()
+    return _telemetry
+
+
+def monotonic_ms() -> float:
+    return time.monotonic() * 1000.0
