@@ -203,6 +203,10 @@ PERMISSIONS_SCHEMA = schema({
     "managedPolicies": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
                         "default": XRAY_MANAGED_POLICIES,
                         "description": "Managed policy name -> the actions it grants."},
+    "unknownPolicyDocuments": {"type": "string", "enum": ["fail", "pass"], "default": "fail",
+                               "description": "At preview, a policy document built from unknown values cannot be "
+                                              "read: 'fail' does not count it as a grant (keep X-Ray grants in a "
+                                              "static document), 'pass' gives the role the benefit of the doubt."},
 })
 
 
@@ -223,20 +227,20 @@ def _covers_any_resource(resources: Any) -> bool:
     return resources is UNKNOWN or any(r == "*" or (isinstance(r, str) and ":xray:" in r) for r in resources)
 
 
-def _evaluate(grants: list[Grant], actions: list[str], managed: dict) -> tuple[set, bool]:
-    """(actions not granted, whether some grant was unknown)."""
-    allowed, denied, unknown = set(), set(), False
+def _evaluate(grants: list[Grant], actions: list[str], managed: dict) -> tuple[set, list]:
+    """(actions not granted, origins of the grants that were unknown)."""
+    allowed, denied, unknown = set(), set(), []
     for grant in grants:
         if grant.managed_arn is not None or grant.document is None:
             arn = grant.managed_arn
             if arn is UNKNOWN:
-                unknown = True
+                unknown.append(grant.origin)
             elif isinstance(arn, str):
                 granted = managed.get(arn.rsplit("/", 1)[-1], [])
                 allowed |= {a for a in actions if _action_matches(granted, a) is True}
             continue
         if grant.document is UNKNOWN:
-            unknown = True
+            unknown.append(grant.origin)
             continue
         for st in _statements(grant.document):
             if not _covers_any_resource(st.get("Resource", "*" if "NotResource" in st else None)):
@@ -250,7 +254,7 @@ def _evaluate(grants: list[Grant], actions: list[str], managed: dict) -> tuple[s
                 else:
                     continue
                 if hit is UNKNOWN:
-                    unknown = True
+                    unknown.append(grant.origin)
                 elif hit:
                     (denied if st.get("Effect") == "Deny" else allowed).add(action)
     return set(actions) - (allowed - denied), unknown
@@ -266,11 +270,14 @@ def check_xray_permissions(index: StackIndex, cfg: dict, report) -> None:
             continue  # a role from outside this stack (or unknown and unrelated): nothing to judge here
         role = roles[0]
         missing, unknown = _evaluate(index.grants.get(role.urn, []), actions, cfg["managedPolicies"])
-        if missing and not unknown:
-            report(f"Lambda function '{fn.label()}': its role '{role.label()}' is not allowed "
-                   f"{', '.join(sorted(missing))}. Attach arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess or add an "
-                   f"inline policy allowing {', '.join(actions)} on Resource '*' (FR-017; without GetSampling* the "
-                   f"SDK falls back to 1 trace/s).", fn.urn)
+        if not missing or (unknown and cfg.get("unknownPolicyDocuments") == "pass"):
+            continue
+        caveat = (f" ({len(set(unknown))} policy document(s) unknown until deploy were not counted: "
+                  f"{', '.join(sorted(set(unknown))[:3])}; keep the X-Ray grant in a static document)" if unknown else "")
+        report(f"Lambda function '{fn.label()}': its role '{role.label()}' is not allowed "
+               f"{', '.join(sorted(missing))}{caveat}. Attach arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess or "
+               f"add an inline policy allowing {', '.join(actions)} on Resource '*' (FR-017; without GetSampling* "
+               f"the SDK falls back to 1 trace/s).", fn.urn)
 
 
 # -- tracing-cost-budget --------------------------------------------------------------------------

@@ -198,11 +198,15 @@ def test_xray_permissions_deny_and_managed_arns():
     assert len(found) == 1 and "GetSamplingRules" in found[0][1]
 
 
-def test_xray_permissions_unknown_document_is_not_judged():
+def test_xray_permissions_unknown_document_is_not_counted_unless_configured():
+    """An unknown document (built from unknown ARNs) cannot be read at preview: by default it grants
+    nothing (and the message says so); unknownPolicyDocuments=pass trusts it."""
     role = res(ROLE, "r", {"name": "r"})
     policy_res = res("aws:iam/rolePolicy:RolePolicy", "p", {"role": U, "policy": U}, pdeps={"role": [role]})
     fn = res(FN, "api", {"name": "api", "role": U}, pdeps={"role": [role]})
-    assert run_stack("xray-write-permissions", [role, policy_res, fn]) == []
+    found = run_stack("xray-write-permissions", [role, policy_res, fn])
+    assert len(found) == 1 and "unknown until deploy" in found[0][1]
+    assert run_stack("xray-write-permissions", [role, policy_res, fn], config={"unknownPolicyDocuments": "pass"}) == []
 
 
 def test_budget_percentage_thresholds_of_the_limit():
