@@ -187,7 +187,7 @@ def check_annotation(key: str, value: Any) -> Any:
 def bounded_exception_attributes(exc: BaseException) -> dict[str, str]:
     """``record_exception`` attributes bounded per FR-058: message <= 2,048 chars, <= 10 stack frames."""
     frames = traceback.extract_tb(exc.__traceback__)[-MAX_STACK_FRAMES:]
-    stack = "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_MESSAGE]}\n"
+    stack = "".join(traceback.format_list([f])[0] for f in frames) + f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_MESSAGE]}\n"
     return {"exception.message": str(exc)[:MAX_ERROR_MESSAGE], "exception.stacktrace": stack}
 
 

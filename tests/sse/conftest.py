@@ -2,6 +2,8 @@
 started from the function's environment (see ``harness.function_environment``)."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from offline.moto_standin import moto_server
@@ -11,6 +13,7 @@ from tests.sse.harness import AppProcess, function_environment
 
 @pytest.fixture(scope="session")
 def moto():
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     with moto_server() as standin:
         tables = standin.create_tables("test")
         standin.tables = tables

@@ -37,7 +37,8 @@ def function_environment(moto_endpoint: str, tables: dict[str, str], otlp_endpoi
         "AWS_LWA_INVOKE_MODE": "response_stream", "AWS_LWA_READINESS_CHECK_PATH": "/health", "AWS_LWA_PORT": "8080",
         # Set by Lambda itself:
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
         # Local stand-in for every AWS API (boto3's own endpoint resolution):
         "AWS_ENDPOINT_URL": moto_endpoint,
