@@ -1,0 +1,23 @@
+"""Fail-fast environment: the program sets these variables on each function (handlers/README.md lists them)."""
+from __future__ import annotations
+
+import os
+
+
+class MissingEnvironmentError(RuntimeError):
+    """A variable the program must set is absent: a deployment error, never retried into success."""
+
+
+def require_env(*names: str) -> dict[str, str]:
+    """Read every name at once and fail naming all missing ones, so a misconfigured function says what to fix."""
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise MissingEnvironmentError(
+            f"missing environment variable(s) {', '.join(missing)}: the stack program sets them on this function "
+            f"(see handlers/README.md)")
+    return {n: os.environ[n] for n in names}
+
+
+def function_name() -> str:
+    """The Lambda function name (the ``FunctionName`` metric dimension); set by the Lambda runtime."""
+    return require_env("AWS_LAMBDA_FUNCTION_NAME")["AWS_LAMBDA_FUNCTION_NAME"]

@@ -1,0 +1,298 @@
+"""Ingestion: EventBridge every 5 minutes -> Tiingo + Finnhub -> items (pending) -> analysis topic.
+
+Every AWS call is an auto-patched subsegment; the six silent-failure paths this Lambda owns (D5) run inside
+``silent_failure`` so they are error-marked in X-Ray and counted in CloudWatch while the run goes on. The
+SNS publish carries the trace header (botocore patching), so analysis joins this trace (FR-013, SC-008).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from aws_lambda_powertools.utilities import parameters
+
+from common import (annotate, client, dynamodb, logger, put_metrics, remote_call, require_env, run_parallel, silent_failure,
+                    table, tracer)
+from common.schema import INGESTION_NAMESPACE, ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
+
+ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "ANALYSIS_TOPIC_ARN", "NOTIFICATION_TOPIC_ARN",
+       "NEWS_API_SECRET_ARN", "TIINGO_BASE_URL", "FINNHUB_BASE_URL", "DEFAULT_TICKERS")
+SOURCES = ("tiingo", "finnhub")
+HTTP_TIMEOUT_SECONDS = 10
+HIGH_LATENCY_SECONDS = 30.0          # HighLatencyAlert (FR-042)
+BREAKER_THRESHOLD = 3                # consecutive failures that open a source's circuit
+BREAKER_OPEN_SECONDS = 300
+SELF_HEAL_AGE = timedelta(hours=1)
+SELF_HEAL_LIMIT = 25
+ITEM_TTL = timedelta(days=30)
+MAX_TEXT = 2000
+
+
+class MalformedEvent(ValueError):
+    """The trigger is not an EventBridge scheduled event: fail loudly so EventBridge's retry/DLQ keeps it."""
+
+
+class SourceError(RuntimeError):
+    """A news API answered with an HTTP error (status and reason only: bodies stay out of traces)."""
+
+
+class FetchAggregateError(RuntimeError):
+    """One or more news sources failed in the parallel fetch (path ``parallel_fetcher_aggregate``)."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- configuration ----------------------------------------------------------------------------------------
+@tracer.capture_method
+def load_tickers(cfg: dict[str, str]) -> list[str]:
+    """Union of the tickers of active configurations; DEFAULT_TICKERS when none lists any."""
+    resp = table(cfg["USERS_TABLE"]).query(
+        IndexName=USERS_BY_ENTITY_STATUS,
+        KeyConditionExpression=Key("entity_type").eq("CONFIGURATION") & Key("status").eq("active"))
+    tickers = sorted({t.upper() for item in resp.get("Items", []) for t in item.get("tickers", []) if t})
+    return tickers or [t.strip().upper() for t in cfg["DEFAULT_TICKERS"].split(",") if t.strip()]
+
+
+# -- circuit breaker ---------------------------------------------------------------------------------------
+def _closed() -> dict[str, Any]:
+    return {"failures": 0, "opened_until": 0.0}
+
+
+def load_breakers(cfg: dict[str, str]) -> dict[str, dict[str, Any]]:
+    states = {}
+    for source in SOURCES:
+        with silent_failure("circuit_breaker_load", source=source) as outcome:
+            item = table(cfg["USERS_TABLE"]).get_item(Key={"PK": f"CIRCUIT#{source}", "SK": "STATE"}).get("Item")
+            states[source] = ({"failures": int(item["failures"]), "opened_until": float(item["opened_until"])}
+                              if item else _closed())
+        if outcome.failed:
+            states[source] = _closed()  # unknown state: try the source rather than starve the pipeline
+    return states
+
+
+def save_breaker(cfg: dict[str, str], source: str, state: dict[str, Any]) -> None:
+    with silent_failure("circuit_breaker_save", source=source):
+        table(cfg["USERS_TABLE"]).put_item(Item={
+            "PK": f"CIRCUIT#{source}", "SK": "STATE", "entity_type": "CIRCUIT", "failures": state["failures"],
+            "opened_until": str(state["opened_until"]), "updated_at": _now().isoformat()})
+
+
+# -- fetching ------------------------------------------------------------------------------------------------
+def _get_json(source: str, url: str, headers: dict[str, str]) -> Any:
+    """GET in an explicit ``remote`` subsegment (status, duration); keys travel in headers, never in the URL."""
+    req = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
+    with remote_call(f"{source}_api", method="GET", url=url) as call:
+        try:
+            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+                call.status = resp.status
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            call.status = exc.code
+            exc.close()  # the error body never reaches the trace (FR-058)
+            raise SourceError(f"{source} answered HTTP {exc.code} {exc.reason}") from None
+
+
+@tracer.capture_method
+def fetch_tiingo(base_url: str, key: str, tickers: list[str]) -> list[dict[str, Any]]:
+    query = urllib.parse.urlencode({"tickers": ",".join(tickers), "limit": 100})
+    articles = _get_json("tiingo", f"{base_url.rstrip('/')}/tiingo/news?{query}", {"Authorization": f"Token {key}"})
+    out = []
+    for a in articles:
+        for ticker in [t.upper() for t in a.get("tickers", []) if t.upper() in tickers][:1]:
+            out.append({"source": "tiingo", "ticker": ticker, "title": a.get("title", ""), "url": a.get("url", ""),
+                        "text": f"{a.get('title', '')}. {a.get('description', '')}".strip(),
+                        "published": a.get("publishedDate") or _now().isoformat()})
+    return out
+
+
+@tracer.capture_method
+def fetch_finnhub(base_url: str, key: str, tickers: list[str]) -> list[dict[str, Any]]:
+    today = _now().date()
+    out = []
+    for ticker in tickers:
+        query = urllib.parse.urlencode({"symbol": ticker, "from": (today - timedelta(days=1)).isoformat(),
+                                        "to": today.isoformat()})
+        for a in _get_json("finnhub", f"{base_url.rstrip('/')}/company-news?{query}", {"X-Finnhub-Token": key}):
+            published = datetime.fromtimestamp(int(a.get("datetime", 0)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            out.append({"source": "finnhub", "ticker": ticker, "title": a.get("headline", ""), "url": a.get("url", ""),
+                        "text": f"{a.get('headline', '')}. {a.get('summary', '')}".strip(), "published": published})
+    return out
+
+
+def fetch_all(cfg: dict[str, str], keys: dict[str, str], tickers: list[str],
+              breakers: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[str, Exception], dict[str, float]]:
+    """Fetch the sources whose circuit is closed, in parallel; errors are aggregated, never dropped."""
+    fetchers = {"tiingo": lambda: fetch_tiingo(cfg["TIINGO_BASE_URL"], keys["tiingo"], tickers),
+                "finnhub": lambda: fetch_finnhub(cfg["FINNHUB_BASE_URL"], keys["finnhub"], tickers)}
+    open_now = [s for s in SOURCES if breakers[s]["opened_until"] > time.time()]
+    durations: dict[str, float] = {}
+
+    def timed(source: str):
+        def run():
+            started = time.monotonic()
+            try:
+                return fetchers[source]()
+            finally:
+                durations[source] = time.monotonic() - started
+        return run
+
+    results = run_parallel({s: timed(s) for s in SOURCES if s not in open_now})
+    items = [i for r in results.values() if not isinstance(r, Exception) for i in r]
+    errors = {s: r for s, r in results.items() if isinstance(r, Exception)}
+    with silent_failure("parallel_fetcher_aggregate"):
+        if errors:
+            annotate(failed_sources=",".join(sorted(errors)))
+            raise FetchAggregateError("; ".join(f"{s}: {type(e).__name__}: {e}" for s, e in sorted(errors.items())))
+    if open_now:
+        logger.info("circuit open, source skipped", extra={"sources": open_now})
+    return items, errors, durations
+
+
+# -- storing and publishing -------------------------------------------------------------------------------------
+def dedup_id(item: dict[str, Any]) -> str:
+    digest = hashlib.sha256(f"{item['source']}|{item['url']}|{item['title']}".encode()).hexdigest()
+    return f"{item['source']}#{digest}"
+
+
+def _existing_ids(cfg: dict[str, str], items: list[dict[str, Any]]) -> set[str]:
+    """Ids already stored, read in one BatchGetItem per 100 keys, so that an ordinary duplicate does not show up
+    as an error-marked conditional write in the errors group (SC-002); the conditional put still settles races."""
+    keys = list({(dedup_id(i), i["published"]): None for i in items})
+    found: set[str] = set()
+    for start in range(0, len(keys), 100):
+        request = {cfg["ITEMS_TABLE"]: {"Keys": [{"source_id": k, "timestamp": t} for k, t in keys[start:start + 100]],
+                                        "ProjectionExpression": "source_id"}}
+        while request:
+            resp = dynamodb().batch_get_item(RequestItems=request)
+            found |= {r["source_id"] for r in resp["Responses"].get(cfg["ITEMS_TABLE"], [])}
+            request = resp.get("UnprocessedKeys") or None
+    return found
+
+
+@tracer.capture_method
+def store_items(cfg: dict[str, str], items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Conditional put per item: a SHA-256 id seen before is a duplicate and is not published again."""
+    items_table, now = table(cfg["ITEMS_TABLE"]), _now()
+    new, duplicates = [], 0
+    known = _existing_ids(cfg, items)
+    for item in items:
+        if dedup_id(item) in known:
+            duplicates += 1
+            continue
+        record = {"source_id": dedup_id(item), "timestamp": item["published"], "status": "pending",
+                  "tag": item["ticker"], "ticker": item["ticker"], "title": item["title"][:500],
+                  "text": item["text"][:MAX_TEXT], "url": item["url"], "ingested_at": now.isoformat(),
+                  "ttl": int((now + ITEM_TTL).timestamp())}
+        try:
+            items_table.put_item(Item=record, ConditionExpression=Attr("source_id").not_exists())
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            duplicates += 1
+            continue
+        new.append(record)
+    return new, duplicates
+
+
+def analysis_message(item: dict[str, Any]) -> str:
+    return json.dumps({k: item[k] for k in ("source_id", "timestamp", "ticker", "text")})
+
+
+@tracer.capture_method
+def publish_for_analysis(topic_arn: str, items: list[dict[str, Any]]) -> None:
+    sns = client("sns")
+    for start in range(0, len(items), 10):
+        batch = items[start:start + 10]
+        resp = sns.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=[
+            {"Id": str(i), "Message": analysis_message(item)} for i, item in enumerate(batch)])
+        if resp.get("Failed"):
+            raise RuntimeError(f"SNS refused {len(resp['Failed'])} analysis message(s): {resp['Failed'][0].get('Code')}")
+
+
+def write_audit(cfg: dict[str, str], request_id: str, summary: dict[str, Any]) -> None:
+    now = _now()
+    with silent_failure("audit_trail"):
+        table(cfg["USERS_TABLE"]).put_item(Item={
+            "PK": f"AUDIT#{now.date().isoformat()}", "SK": f"{now.isoformat()}#{request_id}", "entity_type": "AUDIT",
+            "action": "ingestion_run", "details": json.dumps(summary), "ttl": int((now + timedelta(days=90)).timestamp())})
+
+
+def notify_downstream(cfg: dict[str, str], new_items: list[dict[str, Any]]) -> None:
+    if not new_items:
+        return
+    with silent_failure("notification_delivery"):
+        client("sns").publish(TopicArn=cfg["NOTIFICATION_TOPIC_ARN"], Message=json.dumps({
+            "type": "new_items", "count": len(new_items), "tickers": sorted({i["ticker"] for i in new_items})}))
+
+
+def self_heal(cfg: dict[str, str]) -> int:
+    """Republish items still pending after an hour (a lost SNS delivery must not lose an analysis)."""
+    cutoff = (_now() - SELF_HEAL_AGE).isoformat()
+    stale: list[dict[str, Any]] = []
+    with silent_failure("self_healing_fetch"):
+        resp = table(cfg["ITEMS_TABLE"]).query(
+            IndexName=ITEMS_BY_STATUS, Limit=SELF_HEAL_LIMIT,
+            KeyConditionExpression=Key("status").eq("pending") & Key("timestamp").lt(cutoff),
+            FilterExpression=Attr("ingested_at").lt(cutoff))
+        stale = resp.get("Items", [])
+        annotate(self_healed=len(stale))
+    if stale:
+        publish_for_analysis(cfg["ANALYSIS_TOPIC_ARN"], stale)
+    return len(stale)
+
+
+# -- the handler -----------------------------------------------------------------------------------------------------
+def _check_event(event: Any) -> None:
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"ingestion expects an EventBridge scheduled event (a JSON object), got {type(event).__name__}")
+    if event.get("detail-type", "Scheduled Event") != "Scheduled Event":
+        raise MalformedEvent(f"ingestion expects detail-type 'Scheduled Event', got {event.get('detail-type')!r}")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    _check_event(event)
+    cfg = require_env(*ENV)
+    keys = parameters.get_secret(cfg["NEWS_API_SECRET_ARN"], transform="json", max_age=300)
+    tickers = load_tickers(cfg)
+    annotate(ticker_count=len(tickers))
+    breakers = load_breakers(cfg)
+    items, errors, durations = fetch_all(cfg, keys, tickers, breakers)
+    for source in SOURCES:
+        if source not in durations:
+            continue  # circuit open: nothing changed
+        state = dict(breakers[source])
+        if source in errors:
+            state["failures"] += 1
+            if state["failures"] >= BREAKER_THRESHOLD:
+                state["opened_until"] = time.time() + BREAKER_OPEN_SECONDS
+        else:
+            state = _closed()
+        if state != breakers[source]:
+            save_breaker(cfg, source, state)
+    new_items, duplicates = store_items(cfg, items)
+    publish_for_analysis(cfg["ANALYSIS_TOPIC_ARN"], new_items)
+    healed = self_heal(cfg)
+    summary = {"fetched": len(items), "new_items": len(new_items), "duplicates": duplicates,
+               "fetch_errors": sorted(errors), "self_healed": healed}
+    annotate(new_items=len(new_items))
+    write_audit(cfg, getattr(context, "aws_request_id", "-"), summary)
+    notify_downstream(cfg, new_items)
+    slow = [s for s, d in durations.items() if d > HIGH_LATENCY_SECONDS]
+    put_metrics(INGESTION_NAMESPACE, {"NewItemsIngested": len(new_items), "DuplicateItemsSkipped": duplicates,
+                                      "FetchErrors": len(errors), "SelfHealedItems": healed,
+                                      "HighLatencyAlert": 1 if slow else 0})
+    logger.info("ingestion run", extra=summary)
+    return summary
