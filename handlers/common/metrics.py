@@ -83,6 +83,8 @@ def silent_failure(path: str, **annotations: Any) -> Iterator[Outcome]:
         except Exception as exc:  # the business failure this path exists to make visible
             outcome.error = exc
             sub.add_error_flag()
+            if hasattr(exc, "_recorded"):  # already on the failing AWS call's subsegment: record it here in full too,
+                delattr(exc, "_recorded")  # so the path's own subsegment names the exception (SC-002)
             sub.add_exception(exc, bounded_stack(exc))
             annotate(failure_path=path)
             logger.warning("silent failure", extra={"failure_path": path, "exception_type": type(exc).__name__,

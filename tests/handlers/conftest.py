@@ -1,0 +1,313 @@
+"""Wire-level fixtures for the buffered Lambdas (DESIGN §7): real Powertools and aws-xray-sdk emitting over
+UDP to the daemon stand-in, real boto3 against a moto server on 127.0.0.1, real HTTP against local fakes.
+
+Import-time work, and why it cannot disturb the other layers sharing this pytest process:
+* Lambda mode, the daemon address and ``Tracer.disabled`` are decided when aws_xray_sdk/Powertools are
+  imported, so the Lambda variables are set *only around* the import of the handler modules, then restored.
+* Powertools patches botocore/httplib process-wide at import; the X-Ray SDK is then switched off
+  (``global_sdk_config``), which turns every patched call into a pass-through. The ``lam`` fixture switches it
+  on for one test and off again, and scopes ``AWS_ENDPOINT_URL``/``_X_AMZN_TRACE_ID`` with monkeypatch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Optional
+
+import pytest
+
+from offline.fakes import FinnhubFake, SendGridFake, TiingoFake
+from offline.moto_standin import moto_server
+from offline.xray_daemon import XRayDaemon
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ROOT / "handlers"
+ENVIRONMENT = "test"
+DAEMON = XRayDaemon().start()
+
+IMPORT_ENV = {
+    "LAMBDA_TASK_ROOT": str(HANDLERS), "AWS_LAMBDA_FUNCTION_NAME": f"{ENVIRONMENT}-sentiment-handlers",
+    "AWS_XRAY_DAEMON_ADDRESS": DAEMON.address, "POWERTOOLS_SERVICE_NAME": "sentiment-handlers",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_LOG_LEVEL": "INFO", "ENVIRONMENT": ENVIRONMENT,
+}
+
+
+def _import_handlers() -> SimpleNamespace:
+    if "aws_xray_sdk.core" in sys.modules or "aws_lambda_powertools.tracing" in sys.modules:
+        from aws_xray_sdk.core import xray_recorder
+        from aws_xray_sdk.core.lambda_launcher import LambdaContext
+        if not isinstance(xray_recorder.context, LambdaContext):
+            raise RuntimeError("aws_xray_sdk was imported before tests/handlers/conftest.py outside Lambda mode; "
+                               "the handler tests need LAMBDA_TASK_ROOT set before that import")
+    saved = {k: os.environ.get(k) for k in IMPORT_ENV}
+    os.environ.update(IMPORT_ENV)
+    try:
+        if str(HANDLERS) not in sys.path:
+            sys.path.append(str(HANDLERS))  # appended: `common` never shadows anything already importable
+        import common  # noqa: PLC0415
+        from handlers.analysis import app as analysis  # noqa: PLC0415
+        from handlers.dashboard import app as dashboard  # noqa: PLC0415
+        from handlers.ingestion import app as ingestion  # noqa: PLC0415
+        from handlers.metrics import app as metrics  # noqa: PLC0415
+        from handlers.notification import app as notification  # noqa: PLC0415
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    from aws_xray_sdk import global_sdk_config  # noqa: PLC0415
+    global_sdk_config.set_sdk_enabled(False)
+    assert not common.tracer.disabled, "Powertools Tracer came up disabled: Lambda env not seen at import"
+    return SimpleNamespace(common=common, ingestion=ingestion, analysis=analysis, dashboard=dashboard,
+                           metrics=metrics, notification=notification)
+
+
+H = _import_handlers()
+
+
+# -- stand-ins ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="package")
+def daemon():
+    yield DAEMON
+
+
+@pytest.fixture(scope="package")
+def aws():
+    with moto_server() as standin:
+        yield standin
+
+
+@pytest.fixture(scope="package")
+def fakes():
+    f = SimpleNamespace(tiingo=TiingoFake(), finnhub=FinnhubFake(), sendgrid=SendGridFake())
+    yield f
+    for fake in vars(f).values():
+        fake.close()
+
+
+@dataclass
+class World:
+    """The AWS resources of one test, created fresh in moto: tables, topics with SQS taps, secrets."""
+
+    aws: Any
+    env: dict[str, str]
+    analysis_queue: str
+    notification_queue: str
+
+    def messages(self, queue_url: str) -> list[dict]:
+        sqs = self.aws.client("sqs")
+        out = []
+        while True:
+            got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return out
+            out += [json.loads(json.loads(m["Body"])["Message"]) for m in got]
+
+    def metric_sum(self, namespace: str, name: str, dimensions: dict[str, str]) -> float:
+        import datetime as dt  # noqa: PLC0415
+        now = dt.datetime.now(dt.timezone.utc)
+        points = self.aws.client("cloudwatch").get_metric_statistics(
+            Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+            StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=5), Period=3600,
+            Statistics=["Sum"])["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
+
+@pytest.fixture
+def world(aws, fakes) -> World:
+    aws.reset()
+    env = aws.create_tables(ENVIRONMENT)
+    sns, sqs, sm = aws.client("sns"), aws.client("sqs"), aws.client("secretsmanager")
+    queues = {}
+    for name in ("analysis", "notification"):
+        topic = sns.create_topic(Name=f"{ENVIRONMENT}-sentiment-{name}")["TopicArn"]
+        url = sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        env[f"{name.upper()}_TOPIC_ARN"] = topic
+        queues[name] = url
+    env["NEWS_API_SECRET_ARN"] = sm.create_secret(
+        Name="news-api", SecretString=json.dumps({"tiingo": fakes.tiingo.token, "finnhub": fakes.finnhub.token}))["ARN"]
+    env["SENDGRID_SECRET_ARN"] = sm.create_secret(
+        Name="sendgrid", SecretString=json.dumps({"api_key": fakes.sendgrid.api_key}))["ARN"]
+    env.update({"TIINGO_BASE_URL": fakes.tiingo.url, "FINNHUB_BASE_URL": fakes.finnhub.url,
+                "SENDGRID_BASE_URL": fakes.sendgrid.url, "ALERT_FROM_EMAIL": "alerts@test.sentiment.example.com",
+                "DEFAULT_TICKERS": "AAPL,MSFT"})
+    for fake in (fakes.tiingo, fakes.finnhub, fakes.sendgrid):
+        fake.heal()
+    fakes.tiingo.articles.clear()
+    fakes.finnhub.articles.clear()
+    return World(aws, env, queues["analysis"], queues["notification"])
+
+
+# -- invoking a handler the way the Lambda runtime does --------------------------------------------------------
+def new_trace_header(sampled: bool = True) -> tuple[str, str, str]:
+    root = f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"
+    parent = uuid.uuid4().hex[:16]
+    return root, parent, f"Root={root};Parent={parent};Sampled={1 if sampled else 0}"
+
+
+@dataclass
+class FakeContext:
+    function_name: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = ""
+
+    def __post_init__(self) -> None:
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Invocation:
+    root: str
+    parent: str
+    function: str
+    result: Any = None
+    error: Optional[BaseException] = None
+
+    def docs(self, daemon: XRayDaemon, timeout: float = 5.0) -> list[dict]:
+        """This invocation's documents, once ``## handler`` (streamed last, after its children) arrived."""
+        return daemon.wait_for_names(self.root, {"## handler"}, timeout)
+
+
+class LogCapture(logging.Handler):
+    def __init__(self, formatter: logging.Formatter):
+        super().__init__()
+        self.setFormatter(formatter)
+        self.lines: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+class Lambda:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, world: World, logs: LogCapture):
+        self.mp, self.world, self.logs = monkeypatch, world, logs
+
+    def invoke(self, function: str, event: Any, *, sampled: bool = True, header: Optional[tuple] = None,
+               expect_error: bool = False, handler: Optional[Callable] = None) -> Invocation:
+        root, parent, value = header or new_trace_header(sampled)
+        self.mp.setenv("_X_AMZN_TRACE_ID", value)
+        self.mp.setenv("AWS_LAMBDA_FUNCTION_NAME", f"{ENVIRONMENT}-sentiment-{function}")
+        self.mp.setenv("POWERTOOLS_SERVICE_NAME", f"sentiment-{function}")
+        inv = Invocation(root, parent, function)
+        handler = handler or getattr(H, function).handler
+        try:
+            inv.result = handler(event, FakeContext(f"{ENVIRONMENT}-sentiment-{function}"))
+        except Exception as exc:  # noqa: BLE001
+            if not expect_error:
+                raise
+            inv.error = exc
+        else:
+            assert not expect_error, f"{function} was expected to raise, returned {inv.result!r}"
+        return inv
+
+
+@pytest.fixture
+def lam(monkeypatch, world, daemon):
+    from aws_lambda_powertools.utilities.parameters import base as parameters_base  # noqa: PLC0415
+    from aws_xray_sdk import global_sdk_config  # noqa: PLC0415
+
+    for key, value in {**IMPORT_ENV, **world.env, "AWS_ENDPOINT_URL": world.aws.endpoint,
+                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    H.common.reset_clients()
+    parameters_base.DEFAULT_PROVIDERS.clear()
+    parameters_base.clear_caches()
+    daemon.clear()
+    logs = LogCapture(H.common.logger.registered_formatter)
+    H.common.logger.addHandler(logs)
+    global_sdk_config.set_sdk_enabled(True)
+    try:
+        yield Lambda(monkeypatch, world, logs)
+    finally:
+        global_sdk_config.set_sdk_enabled(False)
+        H.common.logger.removeHandler(logs)
+        H.common.reset_clients()
+        parameters_base.DEFAULT_PROVIDERS.clear()
+        parameters_base.clear_caches()
+
+
+# -- wire-level fault injection: an HTTP error response handed to botocore's real parser and retry logic --------
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_: Any):
+        yield self._body
+
+
+def inject_aws_error(boto_client: Any, operation: str, *, code: str = "InternalServerError", status: int = 500,
+                     when: Callable[[Any], bool] = lambda request: True) -> list:
+    """Answer ``operation`` with an AWS error (JSON protocol, as DynamoDB/CloudWatch speak it) instead of sending.
+
+    Returns a list that records each intercepted request; retries therefore show as several entries.
+    """
+    from botocore.awsrequest import AWSResponse  # noqa: PLC0415
+
+    service = boto_client.meta.service_model.service_id.hyphenize()
+    protocol = boto_client.meta.service_model.protocol
+    seen: list = []
+
+    def respond(request, **_: Any):
+        if not when(request):
+            return None
+        seen.append(request)
+        if protocol == "query":
+            body = (f'<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>injected {code}</Message>'
+                    f'</Error><RequestId>injected</RequestId></ErrorResponse>').encode()
+            headers = {"Content-Type": "text/xml"}
+        else:
+            body = json.dumps({"__type": code, "message": f"injected {code}"}).encode()
+            headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "injected"}
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+    boto_client.meta.events.register(f"before-send.{service}.{operation}", respond)
+    return seen
+
+
+def by_name(docs: list[dict], name: str) -> list[dict]:
+    return [d for d in docs if d.get("name") == name]
+
+
+def one(docs: list[dict], name: str) -> dict:
+    found = by_name(docs, name)
+    assert len(found) == 1, f"expected one {name!r} document, got {len(found)}: {[d.get('name') for d in docs]}"
+    return found[0]
+
+
+def marked(doc: dict) -> bool:
+    return bool(doc.get("error") or doc.get("fault"))
+
+
+SCHEDULED = {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
+             "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "detail": {}}
+
+
+def sns_event(*messages: Any) -> dict:
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn:aws:sns:x",
+                         "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:x",
+                                 "Message": m if isinstance(m, str) else json.dumps(m), "Timestamp": "2026-01-01T00:00:00Z"}}
+                        for m in messages]}
+
+
+def api_event(path: str, query: Optional[dict] = None, headers: Optional[dict] = None, method: str = "GET") -> dict:
+    headers = headers or {}
+    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()}, "queryStringParameters": query,
+            "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+            "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None, "body": None, "isBase64Encoded": False,
+            "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{path}", "stage": "prod",
+                               "requestId": str(uuid.uuid4()), "accountId": "123456789012", "identity": {"sourceIp": "127.0.0.1"}}}

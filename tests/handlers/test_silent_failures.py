@@ -1,0 +1,158 @@
+"""The 7 silent-failure paths of D5, failed for real on the wire (FR-002, FR-005, FR-018, SC-004, SC-019).
+
+Each failure must give (1) an error-marked subsegment named after the path, with the exception recorded,
+(2) ``SilentFailure{FunctionName, FailurePath}`` in CloudWatch (moto), and the business flow must go on.
+DynamoDB faults are injected as HTTP error responses that botocore parses and retries for real; the other
+faults are real ones (a corrupt state item, a missing topic, a failing news API).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.handlers.conftest import (ENVIRONMENT, H, SCHEDULED, by_name, inject_aws_error, marked, one, sns_event)
+from offline.fakes import FakeAPI
+
+NS, METRIC = "SentimentAnalyzer/Reliability", "SilentFailure"
+
+
+def _news(fakes) -> None:
+    fakes.tiingo.add("AAPL", "Apple shares soar on record iPhone sales", "A great quarter")
+    fakes.finnhub.add("MSFT", "Microsoft hit by outage", "Customers angry")
+
+
+def _break(path: str, lam, world, fakes, monkeypatch):
+    ddb = H.common.dynamodb().meta.client
+    if path == "circuit_breaker_load":  # a corrupt state item: the load itself fails
+        world.aws.client("dynamodb").put_item(TableName=world.env["USERS_TABLE"], Item={
+            "PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}, "failures": {"S": "not-a-number"},
+            "opened_until": {"S": "0"}})
+    elif path == "circuit_breaker_save":
+        fakes.finnhub.fail(503)  # a source failure changes the breaker state, so it must be saved
+        inject_aws_error(ddb, "PutItem", code="AccessDeniedException", status=400, when=lambda r: b"CIRCUIT#" in r.body)
+    elif path == "audit_trail":
+        inject_aws_error(ddb, "PutItem", code="AccessDeniedException", status=400, when=lambda r: b"AUDIT#" in r.body)
+    elif path == "notification_delivery":
+        monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+    elif path == "self_healing_fetch":
+        inject_aws_error(ddb, "Query", code="ValidationException", status=400,
+                         when=lambda r: b"by_status" in r.body)
+    elif path == "parallel_fetcher_aggregate":
+        fakes.tiingo.fail(500)
+    elif path == "fanout_partial_write":
+        inject_aws_error(ddb, "UpdateItem", code="AccessDeniedException", status=400,
+                         when=lambda r: b'"AAPL#5m"' in r.body or b'"AAPL#24h"' in r.body)
+
+
+def _run(path: str, lam, world, fakes):
+    if path == "fanout_partial_write":
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        world.aws.client("dynamodb").put_item(TableName=world.env["ITEMS_TABLE"], Item={
+            "source_id": {"S": "tiingo#abc"}, "timestamp": {"S": now}, "status": {"S": "pending"}})
+        return lam.invoke("analysis", sns_event({"source_id": "tiingo#abc", "timestamp": now, "ticker": "AAPL",
+                                                 "text": "Apple delivers a superb, wonderful quarter"}))
+    _news(fakes)
+    return lam.invoke("ingestion", SCHEDULED)
+
+
+@pytest.mark.parametrize("path", list(H.common.metrics.FAILURE_PATHS))
+def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fakes, daemon, monkeypatch):
+    """SC-004/SC-019/FR-002/FR-005: subsegment ``path`` error-marked with the exception; SilentFailure counted."""
+    _break(path, lam, world, fakes, monkeypatch)
+    inv = _run(path, lam, world, fakes)
+    docs = inv.docs(daemon)
+    failed = [d for d in by_name(docs, path) if marked(d)]
+    assert len(failed) == 1, f"{path}: {[(d['name'], marked(d)) for d in by_name(docs, path)]}"
+    sub = failed[0]
+    assert sub["error"] is True and sub["cause"]["exceptions"][0]["type"]
+    assert sub["annotations"]["failure_path"] == path
+    owner = "analysis" if path == "fanout_partial_write" else "ingestion"
+    dims = {"FunctionName": f"{ENVIRONMENT}-sentiment-{owner}", "FailurePath": path}
+    assert world.metric_sum(NS, METRIC, dims) == 1.0
+    # the business flow went on: the invocation returned its result and nothing else was marked as failed
+    assert inv.result is not None and one(docs, "## handler").get("fault") is None
+    assert any(line.get("failure_path") == path and line["xray_trace_id"] == inv.root for line in lam.logs.lines)
+    if path == "fanout_partial_write":
+        assert sub["annotations"]["ticker_symbol"] == "AAPL"
+        assert sub["annotations"]["failed_buckets"] == "5m,24h"
+        rows = world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
+        assert len(rows) == 6  # the other 6 resolutions were written
+
+
+def test_fallback_line_when_cloudwatch_refuses(lam, world, fakes, daemon, monkeypatch):
+    """D5 (3) / FR-043: PutMetricData fails -> one JSON line with metric_fallback true, the subsegment still marked."""
+    dead_cloudwatch = FakeAPI(name="cloudwatch")
+    try:
+        dead_cloudwatch.fail(403, body={"__type": "AccessDeniedException", "message": "x" * 1000})
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead_cloudwatch.url)
+        H.common.reset_clients()
+        fakes.tiingo.fail(500)
+        _news(fakes)
+        inv = lam.invoke("ingestion", SCHEDULED)
+        docs = inv.docs(daemon)
+    finally:
+        dead_cloudwatch.close()
+    assert marked(one(docs, "parallel_fetcher_aggregate"))
+    fallback = [line for line in lam.logs.lines if line.get("metric_fallback") is True]
+    silent = [line for line in fallback if line["metric_name"] == METRIC]
+    assert len(silent) == 1
+    line = silent[0]
+    assert line["failure_path"] == "parallel_fetcher_aggregate" and line["xray_trace_id"] == inv.root
+    assert line["exception_type"] == "ClientError" and len(line["exception_message"]) <= 256
+    assert datetime.fromisoformat(line["timestamp"])
+    # the application metrics of the same run fell back too, one line each, and the run still completed
+    assert {f["metric_name"] for f in fallback} >= {"NewItemsIngested", "HighLatencyAlert"}
+    assert inv.result["new_items"] == 1
+    assert len(dead_cloudwatch.requests) >= 2
+
+
+def test_no_fallback_line_when_cloudwatch_works(lam, world, fakes, daemon):
+    """D5: the fallback line appears only when PutMetricData fails."""
+    fakes.tiingo.fail(500)
+    _news(fakes)
+    lam.invoke("ingestion", SCHEDULED).docs(daemon)
+    assert not [line for line in lam.logs.lines if "metric_fallback" in line]
+
+
+def test_instrumentation_errors_propagate(lam, daemon):
+    """FR-018: misuse of the facade inside a guarded block is not swallowed as a silent failure."""
+    common = H.common
+
+    @common.tracer.capture_lambda_handler
+    def bad_annotation(event, context):
+        with common.silent_failure("audit_trail"):
+            common.annotate(user=None)
+
+    @common.tracer.capture_lambda_handler
+    def unknown_path(event, context):
+        with common.silent_failure("audit_trail_persist"):
+            pass
+
+    inv = lam.invoke("ingestion", {}, handler=bad_annotation, expect_error=True)
+    assert isinstance(inv.error, common.InstrumentationError) and "user" in str(inv.error)
+    inv2 = lam.invoke("ingestion", {}, handler=unknown_path, expect_error=True)
+    assert isinstance(inv2.error, common.InstrumentationError) and "audit_trail_persist" in str(inv2.error)
+    docs = daemon.wait_for_names(inv.root, {"## bad_annotation"})
+    assert one(docs, "## bad_annotation")["fault"] is True
+    assert world_metric_absent(lam)
+
+
+def world_metric_absent(lam) -> bool:
+    """No SilentFailure was counted for an instrumentation error."""
+    return lam.world.metric_sum(NS, METRIC, {"FunctionName": f"{ENVIRONMENT}-sentiment-ingestion",
+                                             "FailurePath": "audit_trail"}) == 0.0
+
+
+def test_missing_function_name_is_loud(lam, monkeypatch):
+    """FR-018: the FunctionName dimension cannot be guessed; a missing AWS_LAMBDA_FUNCTION_NAME is an error."""
+    common = H.common
+
+    @common.tracer.capture_lambda_handler
+    def guarded(event, context):
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+        with common.silent_failure("audit_trail"):
+            raise RuntimeError("never reached")
+
+    inv = lam.invoke("ingestion", {}, handler=guarded, expect_error=True)
+    assert isinstance(inv.error, common.MissingEnvironmentError) and "AWS_LAMBDA_FUNCTION_NAME" in str(inv.error)
