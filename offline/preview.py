@@ -124,39 +124,21 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
     pack_kwargs = dict(project=cfg.project, stack=cfg.stack, dry_run=not update, config=cfg.config)
     analyzer = (analyzer_factory or PolicyPackProcess)(pack_dir, **pack_kwargs)  # starts in parallel
     with analyzer, _Progress(progress) as prog:
+        # As the engine does, each resource is analyzed as soon as it is registered: the pack (its own
+        # process) works while the program is still running.
+        streamer = _StreamingAnalysis(analyzer, cfg, user_config, update, prog)
         prog.set("running the program", _registered)
         t = time.perf_counter()
-        run = _run_program_quietly(program_dir, stack, preview=not update)
+        try:
+            run = _run_program_quietly(program_dir, stack, preview=not update)
+        except BaseException:
+            streamer.abort()
+            raise
         timings["program"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        prog.set("starting the policy pack")
-        info = analyzer.configure_stack(cfg.project, cfg.stack, "organization", not update, cfg.config,
-                                        cfg.secret_keys)
-        config = reconcile_config(info, user_config, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-        analyzer.configure(config)
-        timings["pack_ready"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        done = [0]
-        prog.set("analyzing resources", lambda: done[0])
-        remediating = any(level == "remediate" for level, _ in config.values())
-
-        def analyze(record) -> tuple[list[Diagnostic], list[dict]]:
-            props, diags = None, []
-            if remediating:
-                props, diags = analyzer.remediate(record)
-            found, na = analyzer.analyze(record, props)
-            done[0] += 1
-            return diags + found, na
-
-        diagnostics: list[Diagnostic] = []
-        not_applicable: list[dict] = []
-        with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
-            for found, na in pool.map(analyze, run.records):
-                diagnostics += found
-                not_applicable += na
-        timings["analyze"] = time.perf_counter() - t
+        info, config, diagnostics, not_applicable = streamer.finish(run.records)
+        timings["analyze_after_program"] = time.perf_counter() - t
 
         t = time.perf_counter()
         prog.set("analyzing the stack")
@@ -167,6 +149,86 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
         timings["analyze_stack"] = time.perf_counter() - t
     return PreviewResult(run, info.name, info.version, diagnostics, not_applicable, config,
                          time.perf_counter() - started, timings)
+
+
+class _StreamingAnalysis:
+    """Configures the pack, then Remediates/Analyzes each record as the mock monitor records it."""
+
+    def __init__(self, analyzer: _Analyzer, cfg, user_config: dict, update: bool, prog: _Progress):
+        from pulumi.runtime import settings
+
+        self.analyzer, self.cfg, self.user_config, self.update, self.prog = analyzer, cfg, user_config, update, prog
+        self._before = settings.get_monitor()  # a previous run's monitor must not be analyzed again
+        self._program_done = threading.Event()
+        self._aborted = False
+        self._final: Optional[list] = None
+        self._futures: list = []
+        self.error: Optional[BaseException] = None
+        self.info = self.config = None
+        self.done = 0
+        self._thread = threading.Thread(target=self._run, name="offline-analyze", daemon=True)
+        self._thread.start()
+
+    def _configure(self) -> None:
+        cfg = self.cfg
+        self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update, cfg.config,
+                                                  cfg.secret_keys)
+        self.config = reconcile_config(self.info, self.user_config,
+                                       warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        self.analyzer.configure(self.config)
+
+    def _analyze(self, record) -> tuple[list[Diagnostic], list[dict]]:
+        props, diags = None, []
+        if self._remediating:
+            props, diags = self.analyzer.remediate(record)
+        found, na = self.analyzer.analyze(record, props)
+        self.done += 1
+        return diags + found, na
+
+    def _run(self) -> None:
+        from pulumi.runtime import settings
+
+        try:
+            self._configure()
+            self._remediating = any(level == "remediate" for level, _ in self.config.values())
+            seen = 0
+            with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
+                while not self._aborted:
+                    finished = self._program_done.is_set()
+                    if finished and self._final is not None:
+                        records = self._final
+                    else:
+                        monitor = settings.get_monitor()
+                        records = getattr(monitor, "records", None) if monitor is not self._before else None
+                    if records is not None and len(records) > seen:
+                        batch = records[seen:]
+                        seen += len(batch)
+                        self._futures += [pool.submit(self._analyze, r) for r in batch]
+                    if finished:
+                        break
+                    self._program_done.wait(0.05)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by finish()
+            self.error = exc
+
+    def abort(self) -> None:
+        self._aborted = True
+        self._program_done.set()
+        self._thread.join(timeout=5)
+
+    def finish(self, records: list):
+        self._final = records
+        self.prog.set("analyzing resources", lambda: self.done)
+        self._program_done.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        diagnostics: list[Diagnostic] = []
+        not_applicable: list[dict] = []
+        for future in self._futures:
+            found, na = future.result()
+            diagnostics += found
+            not_applicable += na
+        return self.info, self.config, diagnostics, not_applicable
 
 
 def _root_record(run: RunResult, urn: str):
@@ -218,7 +280,8 @@ def as_json(result: PreviewResult) -> dict:
         "notApplicable": result.not_applicable,
         "summary": {"resources": len(resources), "mandatory": result.count("mandatory"),
                     "advisory": result.count("advisory"), "remediated": result.count("remediate"),
-                    "seconds": round(result.seconds, 3), "exitCode": result.exit_code},
+                    "seconds": round(result.seconds, 3), "exitCode": result.exit_code,
+                    "timings": {k: round(v, 3) for k, v in result.timings.items()}},
     }
 
 
