@@ -15,8 +15,7 @@ import pytest
 from offline.mocks import UNKNOWN, ResourceRecord
 from offline.program import RunResult, run_callable, run_program
 
-import os
-REPO = Path(os.environ.get("TMP_PROGRAM_DIR") or Path(__file__).resolve().parents[2])
+REPO = Path(__file__).resolve().parents[2]
 FUNCTION = "aws:lambda/function:Function"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
