@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from common import annotate, logger, put_metrics, require_env, silent_failure, table, tracer
+from common import annotate, handler_boundary, logger, put_metrics, require_env, silent_failure, table, tracer
 from common.schema import APP_NAMESPACE, RESOLUTIONS
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "TIMESERIES_TABLE")
@@ -119,6 +119,7 @@ def _when(message: dict[str, Any]) -> datetime:
 
 
 @logger.inject_lambda_context
+@handler_boundary
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     messages = parse(event)

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk.core.emitters.udp_emitter import PROTOCOL_DELIMITER, PROTOCOL_HEADER, UDPEmitter
+from aws_xray_sdk.core.models.trace_header import TraceHeader
 
 MAX_ERROR_MESSAGE = 2048
 MAX_STACK_FRAMES = 10
@@ -40,6 +42,7 @@ MAX_METADATA_VALUE_BYTES = 8 * 1024
 #: ``ColdStart`` and ``Service`` count too.
 ANNOTATION_BUDGET = 15
 
+_TRUNCATED = "...[truncated]"
 _KEY = re.compile(r"^[A-Za-z0-9_]{1,250}$")
 
 tracer = Tracer(patch_modules=("botocore",))
@@ -58,7 +61,7 @@ def _bound_cause(entity: Any) -> None:
     for throwable in cause.get("exceptions", []):
         message = getattr(throwable, "message", None)
         if isinstance(message, str) and len(message) > MAX_ERROR_MESSAGE:
-            throwable.message = message[: MAX_ERROR_MESSAGE - 15] + "...[truncated]"
+            throwable.message = message[: MAX_ERROR_MESSAGE - len(_TRUNCATED)] + _TRUNCATED
         stack = getattr(throwable, "stack", None)
         if isinstance(stack, list) and len(stack) > MAX_STACK_FRAMES:
             throwable.stack = stack[:MAX_STACK_FRAMES]
@@ -160,7 +163,7 @@ def put_metadata(key: str, value: Any) -> None:
 
 def bounded_message(exc: BaseException, limit: int = MAX_ERROR_MESSAGE) -> str:
     text = str(exc)
-    return text if len(text) <= limit else text[: limit - 15] + "...[truncated]"
+    return text if len(text) <= limit else text[: limit - len(_TRUNCATED)] + _TRUNCATED
 
 
 def safe_url(url: str) -> str:
@@ -237,3 +240,32 @@ def run_parallel(calls: dict[str, Callable[[], T]]) -> dict[str, T | Exception]:
         exc = fut.exception()
         out[key] = exc if exc is not None else fut.result()
     return out
+
+
+# -- the handler boundary -------------------------------------------------------------------------------------
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handler_boundary(fn: F) -> F:
+    """Wrap ``@tracer.capture_lambda_handler`` (put it between that and ``@logger.inject_lambda_context``).
+
+    * Per-invocation context: the SDK's Lambda context re-reads ``_X_AMZN_TRACE_ID`` only when the *Root*
+      changes, so a warm invocation with the same Root and a new Parent (two SNS publishes of one ingestion
+      trace reaching the same analysis instance) would hang ``## handler`` off the previous Parent. When the
+      Parent differs from the facade's id, the stale context is cleared first.
+    * An exception leaving the handler is logged once as an ERROR line (with the trace id, FR-012) and re-raised.
+    """
+    @functools.wraps(fn)
+    def wrapper(event: Any, context: Any) -> Any:
+        if not tracer.disabled:
+            header = TraceHeader.from_header_str(os.environ.get("_X_AMZN_TRACE_ID"))
+            facade = tracer.provider.get_trace_entity()
+            if header.parent and getattr(facade, "id", header.parent) != header.parent:
+                tracer.provider.clear_trace_entities()
+        try:
+            return fn(event, context)
+        except Exception as exc:
+            logger.error("invocation failed", extra={"exception_type": type(exc).__name__,
+                                                     "exception_message": bounded_message(exc, 256)})
+            raise
+    return wrapper  # type: ignore[return-value]

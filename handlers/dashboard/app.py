@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from boto3.dynamodb.conditions import Key
 
-from common import annotate, logger, require_env, table, tracer
+from common import annotate, handler_boundary, logger, require_env, table, tracer
 from common.schema import ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, RESOLUTIONS
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "TIMESERIES_TABLE")
@@ -99,6 +99,7 @@ def configuration(config_id: str) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
+@handler_boundary
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict) or "httpMethod" not in event or "path" not in event:

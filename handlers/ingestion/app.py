@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 
 from aws_lambda_powertools.utilities import parameters
 
-from common import (annotate, client, dynamodb, logger, put_metrics, remote_call, require_env, run_parallel, silent_failure,
-                    table, tracer)
+from common import (annotate, client, dynamodb, handler_boundary, logger, put_metrics, remote_call,
+                    require_env, run_parallel, silent_failure, table, tracer)
 from common.schema import INGESTION_NAMESPACE, ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "ANALYSIS_TOPIC_ARN", "NOTIFICATION_TOPIC_ARN",
@@ -261,6 +261,7 @@ def _check_event(event: Any) -> None:
 
 
 @logger.inject_lambda_context
+@handler_boundary
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     _check_event(event)

@@ -13,7 +13,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import annotate, logger, put_metrics, require_env, table, tracer
+from common import annotate, handler_boundary, logger, put_metrics, require_env, table, tracer
 from common.schema import APP_NAMESPACE, ITEMS_BY_STATUS
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE")
@@ -40,6 +40,7 @@ def count_stuck(cfg: dict[str, str]) -> int:
 
 
 @logger.inject_lambda_context
+@handler_boundary
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):

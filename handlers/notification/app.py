@@ -17,7 +17,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
-from common import annotate, logger, remote_call, require_env, table, tracer
+from common import annotate, handler_boundary, logger, remote_call, require_env, table, tracer
 from common.schema import USERS_BY_ENTITY_STATUS
 
 ENV = ("ENVIRONMENT", "USERS_TABLE", "SENDGRID_SECRET_ARN", "ALERT_FROM_EMAIL")
@@ -83,6 +83,7 @@ def send(cfg: dict[str, str], api_key: str, recipients: list[str], subject: str,
 
 
 @logger.inject_lambda_context
+@handler_boundary
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     trigger, request = classify(event)

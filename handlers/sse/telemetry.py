@@ -196,13 +196,20 @@ class SpanHandle:
 
     def __init__(self, span: trace.Span):
         self.span = span
-        self.annotation_keys: list[str] = []
+        self.annotations: dict[str, Any] = {}
+
+    @property
+    def annotation_keys(self) -> list[str]:
+        return list(self.annotations)
 
     def annotate(self, **values: Any) -> None:
+        """Checked now (the caller's bug surfaces at its line), written once when the span ends."""
         for key, value in values.items():
-            self.span.set_attribute(key, check_annotation(key, value))
-            if key not in self.annotation_keys:
-                self.annotation_keys.append(key)
+            self.annotations[key] = check_annotation(key, value)
+
+    def _write_annotations(self) -> None:
+        if self.annotations:
+            self.span.set_attributes({**self.annotations, ANNOTATIONS_ATTRIBUTE: list(self.annotations)})
 
     def set(self, **attributes: Any) -> None:
         """Plain (non-indexed) attributes, e.g. semantic conventions; ``None`` values are skipped."""
@@ -254,8 +261,7 @@ class StreamTracer:
                 handle.fail(exc)
             raise
         finally:
-            if handle.annotation_keys:
-                span.set_attribute(ANNOTATIONS_ATTRIBUTE, handle.annotation_keys)
+            handle._write_annotations()
             span.end()
 
     def final_flush(self) -> bool:
