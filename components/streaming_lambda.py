@@ -20,6 +20,7 @@ import pulumi_docker_build as docker_build
 
 from components.alarms import AlarmSet, AlarmSetArgs, AlarmSpec, lambda_specs, streaming_specs
 from components.iam import LambdaRole, Statement
+from components.limits import check_function, function_name
 
 TYPE = "sentiment:observability:StreamingTracedLambda"
 
@@ -94,10 +95,7 @@ class StreamingTracedLambdaArgs:
         clash = sorted(k for k in self.env_vars if k.startswith("OTEL_") or k.startswith("AWS_LWA_"))
         if clash:
             raise ValueError(f"{self.function}: {clash} are set by the component (D2); remove them from env_vars")
-        if not 1 <= self.timeout_seconds <= 900:
-            raise ValueError(f"{self.function}: timeout_seconds must be 1..900")
-        if not 128 <= self.memory_mb <= 10240:
-            raise ValueError(f"{self.function}: memory_mb must be 128..10240")
+        check_function(self.function, self.timeout_seconds, self.memory_mb)
         if self.reserved_concurrency < 1:
             raise ValueError(f"{self.function}: reserved_concurrency must be >= 1 (it bounds client-forced sampling, D13)")
         if not self.cors_allow_origins:
@@ -105,7 +103,7 @@ class StreamingTracedLambdaArgs:
 
     @property
     def function_name(self) -> str:
-        return f"{self.environment}-sentiment-{self.function}"
+        return function_name(self.environment, self.function)
 
 
 class StreamingTracedLambda(pulumi.ComponentResource):

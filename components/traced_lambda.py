@@ -19,6 +19,7 @@ import pulumi_aws as aws
 from components.alarms import (DEFAULT_LATENCY_FRACTION, AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation,
                                lambda_specs, metric_fallback_spec, silent_failure_specs)
 from components.iam import LambdaRole, Statement
+from components.limits import check_function, function_name
 from components.packaging import lambda_archive, needs_vendoring
 from components.schema import METRIC_FALLBACK_METRIC, SILENT_FAILURE_NAMESPACE
 
@@ -67,12 +68,7 @@ class TracedLambdaArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", self.function):
-            raise ValueError(f"function {self.function!r}: use 2-31 lowercase letters, digits or '-'")
-        if not 1 <= self.timeout_seconds <= 900:
-            raise ValueError(f"{self.function}: timeout_seconds must be 1..900, got {self.timeout_seconds}")
-        if not 128 <= self.memory_mb <= 10240:
-            raise ValueError(f"{self.function}: memory_mb must be 128..10240, got {self.memory_mb}")
+        check_function(self.function, self.timeout_seconds, self.memory_mb)
         if not self.runtime.startswith("python3."):
             raise ValueError(f"{self.function}: runtime {self.runtime!r} is not a Python runtime (D4: python3.13)")
         if not re.fullmatch(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9-_]+:\d+", self.powertools_layer_arn):
@@ -88,7 +84,7 @@ class TracedLambdaArgs:
 
     @property
     def function_name(self) -> str:
-        return f"{self.environment}-sentiment-{self.function}"
+        return function_name(self.environment, self.function)
 
 
 class TracedLambda(pulumi.ComponentResource):
