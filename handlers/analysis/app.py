@@ -122,10 +122,10 @@ def _when(message: dict[str, Any]) -> datetime:
 @handler_boundary
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    messages = parse(event)
     cfg = require_env(*ENV)
     analyzed = skipped = 0
     try:
+        messages = parse(event)  # every record validated before any is processed: a bad batch changes nothing
         for message in messages:
             when = _when(message)
             compound, label = score(message["text"])

@@ -87,7 +87,7 @@ def timeseries(ticker: str) -> dict[str, Any]:
 @tracer.capture_method
 def configuration(config_id: str) -> dict[str, Any]:
     cfg = require_env(*ENV)
-    user_id = app.current_event.get_header_value("X-User-ID", case_sensitive=False)
+    user_id = app.current_event.headers.get("X-User-ID")  # case-insensitive in Powertools v3
     if not user_id:
         raise BadRequestError("the X-User-ID header is required")
     annotate(route="configuration")

@@ -1,0 +1,236 @@
+"""The five handlers' own behaviour, at the wire (US1, US7, FR-003/004, FR-028, SC-003, SC-011, DESIGN §9)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.handlers.conftest import (ENVIRONMENT, H, SCHEDULED, api_event, by_name, inject_aws_error, marked, one,
+                                     sns_event)
+
+
+def _iso(delta: timedelta = timedelta()) -> str:
+    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _put(world, table: str, **item) -> None:
+    world.aws.client("dynamodb").put_item(TableName=world.env[table], Item={
+        k: ({"L": [{"S": x} for x in v]} if isinstance(v, list) else {"N": str(v)} if isinstance(v, (int, float))
+            else {"S": v}) for k, v in item.items()})
+
+
+# -- ingestion --------------------------------------------------------------------------------------------------------
+def test_ingestion_stores_dedups_publishes_and_counts(lam, fakes, daemon, world):
+    """SHA-256 dedup with conditional writes, analysis + notification publishes, audit trail, NewItemsIngested."""
+    _put(world, "USERS_TABLE", PK="USER#u1", SK="CONFIG#c1", entity_type="CONFIGURATION", status="active",
+         tickers=["TSLA"])
+    fakes.tiingo.add("TSLA", "Tesla deliveries beat estimates", "Strong demand")
+    fakes.finnhub.add("TSLA", "Tesla recalls vehicles", "Safety issue")
+    first = lam.invoke("ingestion", SCHEDULED)
+    assert first.result["new_items"] == 2 and first.result["duplicates"] == 0
+    assert fakes.tiingo.requests[0].query["tickers"] == ["TSLA"]  # configuration wins over DEFAULT_TICKERS
+    assert all("token" not in r.query for r in fakes.tiingo.requests + fakes.finnhub.requests)  # keys in headers
+    second = lam.invoke("ingestion", SCHEDULED)
+    assert second.result["new_items"] == 0 and second.result["duplicates"] == 2
+    assert not [d for d in second.docs(daemon) if marked(d)]  # an ordinary duplicate is not an error (SC-002)
+    published = world.messages(world.analysis_queue)
+    assert sorted(m["ticker"] for m in published) == ["TSLA", "TSLA"] and all(m["source_id"] for m in published)
+    assert world.messages(world.notification_queue) == [{"type": "new_items", "count": 2, "tickers": ["TSLA"]}]
+    items = world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"]
+    assert {i["status"]["S"] for i in items} == {"pending"} and len(items) == 2
+    audits = world.aws.client("dynamodb").scan(TableName=world.env["USERS_TABLE"],
+                                               FilterExpression="entity_type = :a",
+                                               ExpressionAttributeValues={":a": {"S": "AUDIT"}})["Items"]
+    assert len(audits) == 2
+    assert world.metric_sum("SentimentAnalyzer/Ingestion", "NewItemsIngested", {"Environment": ENVIRONMENT}) == 2.0
+
+
+def test_ingestion_circuit_opens_after_repeated_failures(lam, fakes, daemon, world):
+    """Circuit breaker state load/save: 3 failures open tiingo's circuit; the next run does not call it."""
+    fakes.tiingo.fail(500)
+    for _ in range(3):
+        lam.invoke("ingestion", SCHEDULED)
+    calls = len(fakes.tiingo.requests)
+    inv = lam.invoke("ingestion", SCHEDULED)
+    assert len(fakes.tiingo.requests) == calls and inv.result["fetch_errors"] == []
+    state = world.aws.client("dynamodb").get_item(TableName=world.env["USERS_TABLE"],
+                                                  Key={"PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}})["Item"]
+    assert state["failures"]["N"] == "3" and float(state["opened_until"]["S"]) > datetime.now().timestamp()
+
+
+def test_ingestion_self_heals_items_pending_over_an_hour(lam, fakes, world):
+    _put(world, "ITEMS_TABLE", source_id="tiingo#old", timestamp=_iso(-timedelta(hours=3)), status="pending",
+         ticker="AAPL", text="Old news", ingested_at=_iso(-timedelta(hours=2)))
+    inv = lam.invoke("ingestion", SCHEDULED)
+    assert inv.result["self_healed"] == 1
+    assert [m["source_id"] for m in world.messages(world.analysis_queue)] == ["tiingo#old"]
+
+
+def test_ingestion_high_latency_alert(lam, fakes, world, monkeypatch):
+    """HighLatencyAlert = 1 when a news-API fetch exceeds the threshold (30 s in production, shortened here)."""
+    monkeypatch.setattr(H.ingestion, "HIGH_LATENCY_SECONDS", 0.2)
+    fakes.finnhub.delay(0.3)
+    lam.invoke("ingestion", SCHEDULED)
+    assert world.metric_sum("SentimentAnalyzer/Ingestion", "HighLatencyAlert", {"Environment": ENVIRONMENT}) == 1.0
+
+
+@pytest.mark.parametrize("function,event,needle", [
+    ("ingestion", ["not", "an", "event"], "EventBridge scheduled event"),
+    ("ingestion", {"detail-type": "Object Created"}, "Scheduled Event"),
+    ("analysis", {"Records": [{"Sns": {"Message": "{not json"}}]}, "not JSON"),
+    ("analysis", {"Records": [{"Sns": {"Message": json.dumps({"ticker": "AAPL"})}}]}, "lacks source_id"),
+    ("metrics", "tick", "EventBridge scheduled event"),
+    ("notification", {"hello": 1}, "unrecognised trigger"),
+    ("dashboard", {"foo": "bar"}, "API Gateway REST proxy event"),
+])
+def test_malformed_event_is_a_clear_error(function, event, needle, lam, daemon):
+    """DESIGN §9: a bad event raises a clear error (so retries and the DLQ keep it), visible in the trace and logs."""
+    inv = lam.invoke(function, event, expect_error=True)
+    assert needle in str(inv.error)
+    handler_doc = one(inv.docs(daemon), "## handler")
+    assert handler_doc["fault"] is True and handler_doc["cause"]["exceptions"][0]["type"] == type(inv.error).__name__
+    assert any(line["level"] == "ERROR" and line["xray_trace_id"] == inv.root for line in lam.logs.lines)
+
+
+# -- analysis ---------------------------------------------------------------------------------------------------------
+def test_analysis_scores_updates_and_fans_out(lam, world, daemon):
+    ts = _iso()
+    for sid, text in (("s#1", "Wonderful, fantastic results, great success!"), ("s#2", "Terrible losses, awful crash")):
+        _put(world, "ITEMS_TABLE", source_id=sid, timestamp=ts, status="pending")
+    msgs = [{"source_id": "s#1", "timestamp": ts, "ticker": "AAPL", "text": "Wonderful, fantastic results, great success!"},
+            {"source_id": "s#2", "timestamp": ts, "ticker": "AAPL", "text": "Terrible losses, awful crash"}]
+    inv = lam.invoke("analysis", sns_event(*msgs))
+    assert inv.result == {"analyzed": 2, "skipped": 0}
+    items = {i["source_id"]["S"]: i for i in world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"]}
+    assert items["s#1"]["sentiment"]["S"] == "positive" and items["s#2"]["sentiment"]["S"] == "negative"
+    assert {i["status"]["S"] for i in items.values()} == {"analyzed"}
+    series = world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
+    assert sorted(s["pk"]["S"].split("#")[1] for s in series) == sorted(H.common.schema.RESOLUTIONS)
+    assert {s["count"]["N"] for s in series} == {"2"} and {s["positive_count"]["N"] for s in series} == {"1"}
+    docs = inv.docs(daemon)
+    assert len([d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"]) == 2 + 16
+    # redelivery: the conditional update on status=pending makes it a no-op
+    again = lam.invoke("analysis", sns_event(msgs[0]))
+    assert again.result == {"analyzed": 0, "skipped": 1}
+
+
+def test_analysis_batch_with_a_bad_record_changes_nothing(lam, world):
+    """Validation before work: a batch with one bad record raises before any item is touched; AnalysisErrors."""
+    ts = _iso()
+    _put(world, "ITEMS_TABLE", source_id="s#1", timestamp=ts, status="pending")
+    inv = lam.invoke("analysis", sns_event({"source_id": "s#1", "timestamp": ts, "ticker": "AAPL", "text": "good"},
+                                           {"ticker": "AAPL"}), expect_error=True)
+    assert isinstance(inv.error, H.analysis.MalformedMessage)
+    item = world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"][0]
+    assert item["status"]["S"] == "pending"
+    assert world.metric_sum("SentimentAnalyzer", "AnalysisErrors", {"Environment": ENVIRONMENT}) == 1.0
+
+
+# -- dashboard --------------------------------------------------------------------------------------------------------
+def test_dashboard_health_items_timeseries_and_reasons(lam, world, daemon):
+    """US1: DynamoDB subsegments under the route; 4xx with a reason on bad input."""
+    _put(world, "ITEMS_TABLE", source_id="s#1", timestamp=_iso(), status="analyzed", sentiment="positive", tag="AAPL",
+         ticker="AAPL", title="Up", score="0.9")
+    health = lam.invoke("dashboard", api_event("/health"))
+    assert health.result["statusCode"] == 200 and json.loads(health.result["body"]) == {"status": "ok"}
+    items = lam.invoke("dashboard", api_event("/api/v2/items", {"sentiment": "positive", "limit": "5"}))
+    body = json.loads(items.result["body"])
+    assert items.result["statusCode"] == 200 and body["count"] == 1 and body["items"][0]["ticker"] == "AAPL"
+    docs = items.docs(daemon)
+    route = [d for d in docs if d["name"].endswith("list_items")][0]
+    query = one(docs, "dynamodb")
+    assert query["parent_id"] == route["id"] and query["aws"]["operation"] == "Query"
+    assert query["aws"]["table_name"] == world.env["ITEMS_TABLE"]
+    for event, reason in ((api_event("/api/v2/items", {"sentiment": "ecstatic"}), "sentiment must be one of"),
+                          (api_event("/api/v2/items", {"sentiment": "positive", "limit": "0"}), "limit must be"),
+                          (api_event("/api/v2/timeseries/AAPL", {"resolution": "2m"}), "resolution must be one of"),
+                          (api_event("/api/v2/configurations/c1"), "X-User-ID")):
+        resp = lam.invoke("dashboard", event).result
+        assert resp["statusCode"] == 400 and reason in json.loads(resp["body"])["message"]
+    missing = lam.invoke("dashboard", api_event("/api/v2/configurations/c9", headers={"X-User-ID": "u1"})).result
+    assert missing["statusCode"] == 404
+    series = lam.invoke("dashboard", api_event("/api/v2/timeseries/AAPL", {"resolution": "1h"})).result
+    assert series["statusCode"] == 200 and json.loads(series["body"])["buckets"] == []
+
+
+# -- metrics ----------------------------------------------------------------------------------------------------------
+def test_metrics_counts_stuck_items_with_explicit_subsegments(lam, world, daemon):
+    """FR-003/FR-004/US7/SC-003: query and put_metric_data in explicit subsegments, each with its aws child."""
+    _put(world, "ITEMS_TABLE", source_id="a", timestamp=_iso(-timedelta(minutes=10)), status="pending")
+    _put(world, "ITEMS_TABLE", source_id="b", timestamp=_iso(-timedelta(minutes=1)), status="pending")
+    _put(world, "ITEMS_TABLE", source_id="c", timestamp=_iso(-timedelta(minutes=30)), status="analyzed")
+    inv = lam.invoke("metrics", SCHEDULED)
+    assert inv.result == {"stuck_items": 1}
+    docs = inv.docs(daemon)
+    query, put = one(docs, "query_stuck_items"), one(docs, "put_stuck_items_metric")
+    assert one(docs, "dynamodb")["parent_id"] == query["id"] and query["annotations"]["stuck_items"] == 1
+    assert one(docs, "monitoring")["parent_id"] == put["id"]
+    dims = {"Environment": ENVIRONMENT}
+    assert world.metric_sum("SentimentAnalyzer", "StuckItems", dims) == 1.0
+    assert world.metric_sum("SentimentAnalyzer", "EmissionHeartbeat", dims) == 1.0
+
+
+def test_metrics_query_failure_is_error_marked_and_counted(lam, world, daemon):
+    """US7: a failing query marks its subsegment, puts MetricsLambdaErrors, and fails the invocation."""
+    inject_aws_error(H.common.dynamodb().meta.client, "Query", code="AccessDeniedException", status=400)
+    inv = lam.invoke("metrics", SCHEDULED, expect_error=True)
+    docs = inv.docs(daemon)
+    assert marked(one(docs, "query_stuck_items")) and marked(one(docs, "dynamodb"))
+    assert world.metric_sum("SentimentAnalyzer", "MetricsLambdaErrors", {"Environment": ENVIRONMENT}) == 1.0
+
+
+def test_metrics_put_failure_is_error_marked_with_fallback(lam, daemon, monkeypatch):
+    from offline.fakes import FakeAPI  # noqa: PLC0415
+    dead = FakeAPI(name="cloudwatch")
+    try:
+        dead.fail(403)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead.url)
+        H.common.reset_clients()
+        inv = lam.invoke("metrics", SCHEDULED, expect_error=True)
+    finally:
+        dead.close()
+    assert isinstance(inv.error, H.metrics.MetricsEmissionError)
+    assert marked(one(inv.docs(daemon), "put_stuck_items_metric"))
+    assert {line["metric_name"] for line in lam.logs.lines if line.get("metric_fallback")} == {"StuckItems",
+                                                                                               "EmissionHeartbeat"}
+
+
+# -- notification -----------------------------------------------------------------------------------------------------
+def test_sendgrid_send_is_an_explicit_subsegment(lam, fakes, daemon):
+    """FR-028 / SC-011: status, duration, recipient count; no addresses in the trace."""
+    inv = lam.invoke("notification", {"type": "direct", "recipients": ["a@example.com", "b@example.com"],
+                                      "subject": "Hi", "text": "Body"})
+    assert inv.result == {"trigger": "direct", "sent": 2}
+    mail = fakes.sendgrid.sent[0]
+    assert len(mail["personalizations"]) == 2 and mail["from"]["email"] == "alerts@test.sentiment.example.com"
+    docs = inv.docs(daemon)
+    sub = one(docs, "sendgrid_send")
+    assert sub["namespace"] == "remote" and sub["http"]["response"]["status"] == 202
+    assert sub["annotations"]["http_status"] == 202 and sub["annotations"]["recipient_count"] == 2
+    assert sub["annotations"]["duration_ms"] > 0 and sub["end_time"] > sub["start_time"]
+    assert "example.com" not in json.dumps(docs).replace("sentiment.example.com", "")
+
+
+def test_sendgrid_failure_is_error_marked_and_raised(lam, fakes, daemon):
+    fakes.sendgrid.fail(500)
+    inv = lam.invoke("notification", {"type": "direct", "recipients": ["a@example.com"], "subject": "Hi"},
+                     expect_error=True)
+    assert isinstance(inv.error, H.notification.SendFailed) and "500" in str(inv.error)
+    sub = one(inv.docs(daemon), "sendgrid_send")
+    assert sub["fault"] is True and sub["http"]["response"]["status"] == 500
+    assert sub["metadata"]["sentiment-handlers"]["error"]["status"] == 500
+    fakes.sendgrid.fail(401)
+    inv = lam.invoke("notification", {"type": "direct", "recipients": ["a@example.com"], "subject": "Hi"},
+                     expect_error=True)
+    assert one(inv.docs(daemon), "sendgrid_send")["error"] is True
+
+
+def test_notification_sns_trigger_mails_matching_subscribers(lam, fakes, world):
+    _put(world, "USERS_TABLE", PK="USER#u1", SK="ALERT#1", entity_type="ALERT", status="active",
+         email="tsla@example.com", tickers=["TSLA"])
+    _put(world, "USERS_TABLE", PK="USER#u2", SK="ALERT#2", entity_type="ALERT", status="active",
+         email="aapl@example.com", tickers=["AAPL"])
+    inv = lam.invoke("notification", sns_event({"type": "new_items", "count": 1, "tickers": ["TSLA"]}))
+    assert inv.result == {"trigger": "sns", "sent": 1}
+    assert [p["to"][0]["email"] for p in fakes.sendgrid.sent[0]["personalizations"]] == ["tsla@example.com"]
