@@ -15,9 +15,25 @@ from tests.sse.harness import AppProcess, function_environment
 def moto():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     with moto_server() as standin:
-        tables = standin.create_tables("test")
-        standin.tables = tables
+        standin.tables = ensure_tables(standin, "test")
         yield standin
+
+
+def ensure_tables(standin, env: str) -> dict[str, str]:
+    """The schema's tables, created unless they exist: moto's backends are process-wide, so another
+    layer's (or the web layer's) moto server in this pytest process may have made them already."""
+    from components.schema import TABLES
+
+    ddb = standin.client("dynamodb")
+    names = {}
+    for table in TABLES:
+        name = table.physical_name(env)
+        try:
+            ddb.create_table(**table.moto_kwargs(name))
+        except ddb.exceptions.ResourceInUseException:
+            pass
+        names[table.env_var] = name
+    return names
 
 
 @pytest.fixture(scope="session")

@@ -100,3 +100,18 @@ def test_fr106_a_broken_otel_environment_fails_at_startup(override, needle):
 def test_cors_constants_allow_what_the_client_sends():
     assert {"x-amzn-trace-id", "last-event-id", "authorization"} <= set(cors.ALLOW_HEADERS)
     assert cors.EXPOSE_HEADERS == ("x-amzn-trace-id",) and cors.MAX_AGE == 7200
+
+
+def test_fr057_image_pins_match_the_repository_pins():
+    """FR-057: the image installs the four OTel packages (plus the API), starlette, uvicorn and boto3, at the
+    versions the tests ran with; the Dockerfile never sets the exec wrapper (FR-046)."""
+    def pins(path):
+        return dict(line.split("==") for line in path.read_text().splitlines() if "==" in line and not line.startswith("#"))
+
+    image, root = pins(REPO / "handlers/sse/requirements.txt"), pins(REPO / "requirements.txt")
+    assert {"opentelemetry-sdk", "opentelemetry-sdk-extension-aws", "opentelemetry-propagator-aws-xray",
+            "opentelemetry-exporter-otlp-proto-http", "starlette", "uvicorn", "boto3"} <= set(image)
+    assert all(root[name] == version for name, version in image.items())
+    dockerfile = (REPO / "handlers/sse/Dockerfile").read_text()
+    assert "AWS_LAMBDA_EXEC_WRAPPER" not in dockerfile.replace("No AWS_LAMBDA_EXEC_WRAPPER", "")
+    assert "/opt/collector-config/config.yaml" in dockerfile and "/opt/extensions/" in dockerfile

@@ -1,0 +1,164 @@
+"""SSE figures (DESIGN §8): span throughput through the bootstrap to an OTLP receiver, end-of-stream
+flush time with a live, a refused and a black-holed collector, and the cold import of the app with and
+without its OTel share.
+
+Everything runs in subprocesses with the function's environment, so the OTel state of this process (and
+of the other bench modules) is never touched: ``python -m bench.sse worker <what>`` prints one JSON object.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(otlp: str, **extra: str) -> dict:
+    from tests.sse.harness import function_environment
+
+    env = function_environment("http://127.0.0.1:9", {"ITEMS_TABLE": "bench-items", "USERS_TABLE": "bench-users"},
+                               otlp, **extra)
+    return {**env, "PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")}
+
+
+def _run_worker(what: str, otlp: str = "", **extra: str) -> dict:
+    env = _env(otlp or "http://127.0.0.1:9", **extra)
+    done = subprocess.run([sys.executable, "-m", "bench.sse", "worker", what], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench worker {what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the worker side (runs in the subprocess) ----------------------------------------------------------
+def _stream_tracer(tel):
+    from handlers.sse.telemetry import StreamTracer
+    from tests.sse.harness import new_parent, new_root, trace_header
+
+    return StreamTracer(tel, tel.extract({"x-amzn-trace-id": trace_header(new_root(), new_parent())}))
+
+
+def _make_spans(st, n: int) -> None:
+    for i in range(n):
+        with st.span("sse_event_dispatch") as span:
+            span.annotate(event_type="sentiment", latency_ms=12.5, is_cold_start=False, is_clock_skew=False,
+                          connection_count=i)
+
+
+def _worker_throughput() -> dict:
+    """Spans created, batched and exported until the receiver acknowledged them (flush returns after the
+    last export's 200). The receiver runs in the parent process, as the collector is its own process."""
+    from handlers.sse.telemetry import Telemetry
+
+    tel = Telemetry()
+    _make_spans(_stream_tracer(tel), 200)  # warm-up: connection, imports
+    tel.flush(10)
+    rounds, per_round = 20, 1000  # a poll cycle's worth of spans, then a flush (queue max 1500)
+    acknowledged = True
+    started = time.perf_counter()
+    for _ in range(rounds):
+        _make_spans(_stream_tracer(tel), per_round)
+        acknowledged &= tel.flush(10)
+    elapsed = time.perf_counter() - started
+    return {"spans_per_s": rounds * per_round / elapsed, "created": rounds * per_round + 200,
+            "acknowledged": acknowledged}
+
+
+def _worker_flush(mode: str) -> dict:
+    from handlers.sse.telemetry import Telemetry
+    from offline.otlp_receiver import Blackhole, OtlpReceiver, dead_endpoint
+
+    rx = OtlpReceiver().start() if mode == "live" else None
+    hole = Blackhole() if mode == "blackhole" else None
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = rx.endpoint if rx else hole.endpoint if hole else dead_endpoint()
+    tel = Telemetry()
+    samples = []
+    for i in range(10 if mode == "live" else 3):
+        st = _stream_tracer(tel)
+        _make_spans(st, 30)  # the tail of a stream: dispatches, release, metrics
+        started = time.perf_counter()
+        st.final_flush()
+        samples.append((time.perf_counter() - started) * 1000)
+        if mode != "live":
+            time.sleep(tel.exporter_timeout_s + 0.2)  # let the abandoned export give up before the next sample
+    if rx:
+        rx.stop()
+    return {"median_ms": statistics.median(samples), "max_ms": max(samples),
+            "timeout_ms": tel.exporter_timeout_s * 1000}
+
+
+def _worker_import() -> dict:
+    started = time.perf_counter()
+    import handlers.sse.app as app  # noqa: F401
+
+    imported = time.perf_counter()
+    app.service()
+    ready = time.perf_counter()
+    otel = sum(1 for m in sys.modules if m.startswith("opentelemetry"))
+    return {"import_ms": (imported - started) * 1000, "init_ms": (ready - imported) * 1000, "otel_modules": otel}
+
+
+def _otel_import_share_ms() -> float:
+    """Self time of every ``opentelemetry*`` module in ``-X importtime`` of import + init (microseconds)."""
+    code = "import handlers.sse.app as a; a.service()"
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=REPO,
+                          env=_env("http://127.0.0.1:9"), capture_output=True, text=True, timeout=120)
+    total_us = 0
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = [p.strip() for p in line.split(":", 1)[1].split("|")]
+        if len(parts) == 3 and parts[0].isdigit() and parts[2].lstrip().startswith("opentelemetry"):
+            total_us += int(parts[0])
+    return total_us / 1000
+
+
+# -- the figures ---------------------------------------------------------------------------------------
+def measure() -> list[tuple[str, float | str, str]]:
+    out: list[tuple[str, float | str, str]] = []
+    from offline.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as rx:
+        tp = _run_worker("throughput", rx.endpoint)
+        received = len(rx.snapshot())
+    out.append(("SSE spans/s through the bootstrap to the OTLP receiver", float(tp["spans_per_s"]),
+                f"target >= 5,000; {received:,}/{tp['created']:,} received"))
+    live = _run_worker("flush-live")
+    out.append(("SSE end of stream -> flush complete, live receiver (ms, median)", float(live["median_ms"]),
+                f"target <= 50; max {live['max_ms']:.1f}"))
+    for mode in ("refused", "blackhole"):
+        r = _run_worker(f"flush-{mode}")
+        out.append((f"SSE end of stream -> flush returns, {mode} collector (ms, max)", float(r["max_ms"]),
+                    f"target <= exporter timeout + 100 = {r['timeout_ms'] + 100:.0f}"))
+    imports = [_run_worker("import") for _ in range(3)]
+    total = statistics.median(i["import_ms"] + i["init_ms"] for i in imports)
+    otel_share = statistics.median(_otel_import_share_ms() for _ in range(3))
+    out.append(("SSE cold import + init of handlers.sse.app, with OTel (ms)", float(total), "median of 3 processes"))
+    out.append(("SSE cold import + init without the OTel modules' share (ms)", float(total - otel_share),
+                f"OTel self time {otel_share:.1f} ms (-X importtime)"))
+    return out
+
+
+def _worker(what: str) -> None:
+    if what == "throughput":
+        result = _worker_throughput()
+    elif what.startswith("flush-"):
+        result = _worker_flush(what.split("-", 1)[1])
+    elif what == "import":
+        result = _worker_import()
+    else:
+        raise SystemExit(f"unknown worker {what}")
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "worker":
+        _worker(sys.argv[2])
+    else:
+        for row in measure():
+            print(row)
