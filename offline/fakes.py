@@ -2,7 +2,7 @@
 
 Each fake answers the one endpoint the handlers use, with the real API's path, auth header and response
 shape, and records every request. ``fail(status)`` makes it answer with an error (optionally only the next
-``times`` requests), ``delay(seconds)`` slows it, ``heal()`` undoes both. Used by the handler tests and the
+``times`` requests), ``delay(seconds)`` slows it, ``heal()`` undoes both and forgets the recorded requests. Used by the handler tests and the
 e2e run; point the handlers at ``fake.url`` through ``TIINGO_BASE_URL`` / ``FINNHUB_BASE_URL`` /
 ``SENDGRID_BASE_URL``.
 """
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -188,5 +188,3 @@ class SendGridFake(FakeAPI):
             return 401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked"}]}
         return 202, None
 
-
-Responder = Callable[[Request], tuple[int, Any]]
