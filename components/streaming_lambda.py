@@ -83,6 +83,8 @@ class StreamingTracedLambdaArgs:
     cors_allow_origins: Sequence[str] = ("*",)
     log_retention_days: int = 30
     max_connections: int = 100
+    poll_interval_seconds: int = 5      # DynamoDB poll of the by_sentiment index
+    heartbeat_seconds: int = 30
     extra_alarms: Sequence[AlarmSpec] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -98,6 +100,8 @@ class StreamingTracedLambdaArgs:
         check_function(self.function, self.timeout_seconds, self.memory_mb)
         if self.reserved_concurrency < 1:
             raise ValueError(f"{self.function}: reserved_concurrency must be >= 1 (it bounds client-forced sampling, D13)")
+        if not 1 <= self.poll_interval_seconds <= 60 or not self.poll_interval_seconds < self.heartbeat_seconds <= 300:
+            raise ValueError(f"{self.function}: need 1 <= poll_interval_seconds <= 60 and poll < heartbeat <= 300 s")
         if not self.cors_allow_origins:
             raise ValueError(f"{self.function}: give at least one CORS origin")
 
@@ -140,6 +144,8 @@ class StreamingTracedLambda(pulumi.ComponentResource):
         self._role = LambdaRole(name, self, self.log_group.arn, args.statements, tags)
         self.role = self._role.role
         env = {"ENVIRONMENT": args.environment, "SSE_MAX_CONNECTIONS": str(args.max_connections),
+               "SSE_POLL_INTERVAL_SECONDS": str(args.poll_interval_seconds),
+               "SSE_HEARTBEAT_SECONDS": str(args.heartbeat_seconds),
                **otel_environment(args.service_name), **args.env_vars}
         self.function = aws.lambda_.Function(
             name, name=fn_name, role=self.role.arn, package_type="Image", image_uri=self.image.ref,

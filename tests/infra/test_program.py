@@ -212,6 +212,7 @@ def test_fr047_fr052_fr054_fr056_sse_otel_environment(prod: StackView):
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
     assert env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"] == "2"
     assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert (env["SSE_POLL_INTERVAL_SECONDS"], env["SSE_HEARTBEAT_SECONDS"]) == ("5", "30")
     assert sse.inputs["reservedConcurrentExecutions"] == 25 and sse.inputs["memorySize"] == 1024
 
 
