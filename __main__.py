@@ -64,7 +64,8 @@ def owned_paths(function: str) -> list[str]:
 
 silent = [Statement(["cloudwatch:PutMetricData"], ["*"],
                     condition={"StringEquals": {"cloudwatch:namespace": SILENT_FAILURE_NAMESPACE}})]
-items_rw = Statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+items_rw = Statement(["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                      "dynamodb:Query"],
                      data.arns("items"))
 
 # -- the pipeline: notification <- SNS <- ingestion -> SNS -> analysis ------------------------------

@@ -1,7 +1,8 @@
 """The data contract shared by the program, the handlers and their tests: tables, keys, indexes.
 
-Plain data, no Pulumi: the ``DataTables`` component turns it into DynamoDB tables, and handler tests
-create the same tables in moto from it (``TableSchema.moto_kwargs``), so the two can never drift.
+Plain data, standard library only: the ``DataTables`` component turns it into DynamoDB tables, handler
+tests create the same tables in moto from it (``TableSchema.moto_kwargs``), and the Lambdas import this
+very file as ``common.schema`` (``handlers/common/schema.py`` is a link to it, packaged into each zip).
 """
 from __future__ import annotations
 
@@ -59,12 +60,15 @@ class TableSchema:
         return kwargs
 
 
+ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, ITEMS_BY_STATUS = "by_sentiment", "by_tag", "by_status"
+USERS_BY_ENTITY_STATUS = "by_entity_status"
+
 #: News items. ``status`` is ``pending`` until analysis sets ``analyzed``; ``sentiment`` is
 #: ``positive``/``negative``/``neutral`` once scored; ``timestamp`` is ISO-8601 UTC.
 ITEMS = TableSchema(
     logical="items", hash_key="source_id", range_key="timestamp", stream=True, ttl_attribute="ttl",
-    indexes=(Index("by_sentiment", "sentiment", "timestamp"), Index("by_tag", "tag", "timestamp"),
-             Index("by_status", "status", "timestamp")),
+    indexes=(Index(ITEMS_BY_SENTIMENT, "sentiment", "timestamp"), Index(ITEMS_BY_TAG, "tag", "timestamp"),
+             Index(ITEMS_BY_STATUS, "status", "timestamp")),
     env_var="ITEMS_TABLE")
 
 #: Users, configurations (``PK=USER#{id}``, ``SK=CONFIG#{id}``, ``tickers`` list), circuit-breaker
@@ -73,7 +77,7 @@ ITEMS = TableSchema(
 USERS = TableSchema(
     logical="users", hash_key="PK", range_key="SK",
     indexes=(Index("by_email", "email"), Index("by_cognito_sub", "cognito_sub"),
-             Index("by_entity_status", "entity_type", "status")),
+             Index(USERS_BY_ENTITY_STATUS, "entity_type", "status")),
     ttl_attribute="ttl", env_var="USERS_TABLE")
 
 #: Sentiment time series: ``pk = "{ticker}#{resolution}"``, ``bucket`` = ISO start of the bucket.

@@ -197,16 +197,9 @@ def test_annotation_keys_per_trace_within_budget(lam, fakes, daemon):
     assert ana.result["analyzed"] == 1
 
 
-def test_schema_slice_matches_components_schema():
-    """The Lambda-side copy of the data contract cannot drift from components/schema.py."""
-    from components import schema  # noqa: PLC0415
-    s = H.common.schema
-    assert s.RESOLUTIONS == schema.RESOLUTIONS and s.FAILURE_PATHS == schema.FAILURE_PATHS
-    assert (s.SILENT_FAILURE_NAMESPACE, s.SILENT_FAILURE_METRIC) == (schema.SILENT_FAILURE_NAMESPACE, schema.SILENT_FAILURE_METRIC)
-    assert (s.APP_NAMESPACE, s.INGESTION_NAMESPACE) == (schema.APP_NAMESPACE, schema.INGESTION_NAMESPACE)
-    assert {s.ITEMS_BY_SENTIMENT, s.ITEMS_BY_TAG, s.ITEMS_BY_STATUS} <= {i.name for i in schema.ITEMS.indexes}
-    assert s.USERS_BY_ENTITY_STATUS in {i.name for i in schema.USERS.indexes}
-    assert set(schema.FAILURE_PATH_OWNER.values()) <= set(BUFFERED)
+def test_failure_paths_owned_by_buffered_handlers():
+    """Every D5 path's alarm watches a function that exists among the buffered handlers."""
+    assert set(H.common.schema.FAILURE_PATH_OWNER.values()) <= set(BUFFERED)
 
 
 def test_missing_environment_is_a_clear_error(lam, monkeypatch):

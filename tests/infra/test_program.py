@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from components import schema
 from components.iam import XRAY_ACTIONS
 from components.schema import FAILURE_PATHS, FAILURE_PATH_OWNER
 from tests.infra.conftest import FUNCTION, StackView, is_unknown, policy_actions
@@ -249,6 +251,8 @@ def test_d4_buffered_functions_powertools_layer_and_env(stack: StackView):
         assert env["POWERTOOLS_SERVICE_NAME"] == "sentiment-" + f.inputs["name"].split("-sentiment-")[1]
         assets = f.inputs["code"].assets
         assert "app.py" in assets and "common/__init__.py" in assets
+        # the Lambdas import the very data contract the program built the tables from
+        assert Path(assets["common/schema.py"].path).read_text() == Path(schema.__file__).read_text()
         assert not any("__pycache__" in k for k in assets)
 
 
