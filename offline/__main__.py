@@ -72,4 +72,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        from offline.mocks import close_event_loops
+        close_event_loops()
+    sys.exit(code)

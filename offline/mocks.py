@@ -8,6 +8,7 @@ mode). See ../shared/notes/pulumi-policy-and-mocks.md §B1.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -167,6 +168,25 @@ def _render_policy_document(doc: dict) -> str:
     return json.dumps({"Version": doc.get("version", "2012-10-17"), "Statement": statements})
 
 
+_THREAD_LOOPS: set[asyncio.AbstractEventLoop] = set()
+_LOOPS_LOCK = threading.Lock()
+
+
+def close_event_loops() -> None:
+    """Close the loops the SDK left open on this thread and on executor threads. Only at the end of a
+    process: the SDK reuses a thread's loop in later runs and cannot be given a new one from here."""
+    with _LOOPS_LOCK:
+        loops = list(_THREAD_LOOPS)
+        _THREAD_LOOPS.clear()
+    try:
+        loops.append(asyncio.get_event_loop_policy().get_event_loop())
+    except RuntimeError:
+        pass
+    for loop in loops:
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
+
+
 class RecordingMonitor(pm.MockMonitor):
     """A mock monitor that records each registration the way the engine sees it."""
 
@@ -175,6 +195,24 @@ class RecordingMonitor(pm.MockMonitor):
         self.records: list[ResourceRecord] = []
         self._urns: set[str] = set()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _remember_loop() -> None:
+        # The SDK's mock monitor creates an event loop in each executor thread it is called on and never
+        # closes it; left to interpreter shutdown, such a loop's __del__ can print a spurious traceback.
+        if threading.current_thread() is threading.main_thread():
+            return
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:  # this call needed no loop (the root Stack registration)
+            return
+        with _LOOPS_LOCK:
+            _THREAD_LOOPS.add(loop)
+
+    def Invoke(self, request):
+        resp = super().Invoke(request)
+        self._remember_loop()
+        return resp
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The engine qualifies a child's type with the whole chain of its ancestors' types, but
@@ -187,6 +225,7 @@ class RecordingMonitor(pm.MockMonitor):
 
     def RegisterResource(self, request):
         resp = super().RegisterResource(request)
+        self._remember_loop()
         if request.type == "pulumi:pulumi:Stack":
             return resp
         record = ResourceRecord(
