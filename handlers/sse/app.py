@@ -14,6 +14,11 @@ i.e. before Lambda may freeze the environment (FR-055, SC-024).
 
 Tracing is OpenTelemetry only (D2); see ``telemetry.py``. The app starts from exactly the environment the
 program gives the function and reads it at startup (fail fast on a missing table name).
+
+Kill switch (FR-108): set ``OTEL_SDK_DISABLED=true`` on the function and the app streams exactly as
+before (same events, ids, ``trace_id`` in the data, metrics) but records and exports no span, and it
+starts even when the OTel settings are broken; a WARNING line at startup says tracing is off. Unset it
+(or set anything but ``true``) to trace again. See ``telemetry.py``.
 """
 from __future__ import annotations
 
@@ -519,6 +524,12 @@ class SSEStream:
 @contextlib.asynccontextmanager
 async def lifespan(_app):
     svc = service()  # fail fast: a missing table name or a bad OTel setting stops the app before readiness
+    raw = os.environ.get("OTEL_SDK_DISABLED", "").strip()
+    if not svc.telemetry.enabled:
+        log.warning("OTEL_SDK_DISABLED=true: tracing is off, no span is recorded or exported (FR-108 kill switch)",
+                    extra={"otel_sdk_disabled": True})
+    elif raw and raw.lower() != "false":
+        log.warning("OTEL_SDK_DISABLED=%r is not 'true': tracing stays ON (the SDK reads only 'true')", raw)
     # Build the boto3 clients now (INIT is not billed against a stream's setup latency); no call is made.
     svc.feed._client()
     m.cloudwatch_client()

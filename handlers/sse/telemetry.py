@@ -14,6 +14,15 @@ is traced here instead: OTel SDK -> OTLP/HTTP -> the ADOT collector extension ->
   the end of a stream by that much and never raises.
 - X-Ray annotations are span attributes listed in ``aws.xray.annotations`` (the awsxray exporter indexes
   exactly those keys); keys and values are checked at the call site (D10), errors are bounded (FR-058).
+
+Kill switch (FR-108): ``OTEL_SDK_DISABLED=true`` (the SDK's own variable and parsing: case-insensitive
+``true``, anything else means enabled) turns tracing off without a new image. Then no exporter, processor or
+export thread is built, every span is a no-op, a flush returns at once and nothing is ever sent to the
+collector; the stream itself is unchanged. The OTel settings (propagator, sampler, protocol, service name,
+exporter timeout) are not checked, so a broken OTel configuration -- the likely reason to pull the switch --
+cannot stop the app from starting (the non-OTel checks, e.g. ``AWS_LAMBDA_EXEC_WRAPPER``, still apply). The
+request's ``X-Amzn-Trace-Id`` is still read, so events and log lines keep the Lambda trace id (FR-115, D12);
+without one, an X-Ray-format id is generated for them. Unset the variable to turn tracing back on.
 """
 from __future__ import annotations
 
@@ -60,6 +69,16 @@ def _env(name: str, default: str) -> str:
     return default if value is None or value.strip() == "" else value.strip()
 
 
+def sdk_disabled() -> bool:
+    """FR-108: ``OTEL_SDK_DISABLED``, parsed exactly as the SDK parses it (so the two never disagree)."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def _check_exec_wrapper() -> None:
+    if os.environ.get("AWS_LAMBDA_EXEC_WRAPPER"):
+        raise TelemetryConfigError("AWS_LAMBDA_EXEC_WRAPPER is set: it double-wraps the handler (FR-046); remove it")
+
+
 def _check_environment() -> None:
     propagators = _env("OTEL_PROPAGATORS", "xray-lambda")
     if propagators != "xray-lambda":
@@ -73,8 +92,7 @@ def _check_environment() -> None:
     if protocol != "http/protobuf":
         raise TelemetryConfigError(f"OTLP protocol {protocol!r}: the collector extension is reached over "
                                    "http/protobuf on localhost:4318 (FR-054)")
-    if os.environ.get("AWS_LAMBDA_EXEC_WRAPPER"):
-        raise TelemetryConfigError("AWS_LAMBDA_EXEC_WRAPPER is set: it double-wraps the handler (FR-046); remove it")
+    _check_exec_wrapper()
 
 
 def exporter_timeout_s() -> float:
@@ -87,14 +105,29 @@ def exporter_timeout_s() -> float:
 
 
 class Telemetry:
-    """The process's tracing state: provider, tracer, propagator and the bounded flush."""
+    """The process's tracing state: provider, tracer, propagator and the bounded flush.
+
+    With ``OTEL_SDK_DISABLED=true`` (FR-108) ``enabled`` is False: no provider, exporter or processor
+    exists, ``tracer`` is a no-op tracer and ``flush`` returns True at once.
+    """
+
+    enabled = True
+    provider: Optional[TracerProvider] = None
 
     def __init__(self) -> None:
+        self.propagator = AwsXRayLambdaPropagator()
+        self.service_name = _env("OTEL_SERVICE_NAME", _env("POWERTOOLS_SERVICE_NAME", "sentiment-sse"))
+        if sdk_disabled():
+            _check_exec_wrapper()
+            self.enabled = False
+            self.exporter_timeout_s = 0.0
+            self.tracer = trace.NoOpTracer()
+            self._ids = AwsXRayIdGenerator()
+            return
         _check_environment()
         # Imported here so that the cold-import benchmark can measure the app with and without OTel.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        self.service_name = _env("OTEL_SERVICE_NAME", _env("POWERTOOLS_SERVICE_NAME", "sentiment-sse"))
         powertools = os.environ.get("POWERTOOLS_SERVICE_NAME")
         if powertools and powertools != self.service_name:
             raise TelemetryConfigError(f"OTEL_SERVICE_NAME={self.service_name!r} differs from POWERTOOLS_SERVICE_NAME="
@@ -113,7 +146,11 @@ class Telemetry:
             max_queue_size=int(_env("OTEL_BSP_MAX_QUEUE_SIZE", "1500")))
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("sentiment.sse")
-        self.propagator = AwsXRayLambdaPropagator()
+
+    def new_trace_id(self) -> str:
+        """An X-Ray-format id for a stream without a usable header while tracing is off (FR-108): events,
+        the response header and log lines keep their shape; no trace of that id exists."""
+        return xray_trace_id(self._ids.generate_trace_id())
 
     # -- context ------------------------------------------------------------------------------------
     def extract(self, headers: Mapping[str, str]) -> Context:
@@ -132,6 +169,8 @@ class Telemetry:
         Returns True when the export finished within the bound. The export keeps running in its daemon
         thread otherwise; it never raises (D3: a dead collector delays, it does not break the stream).
         """
+        if not self.enabled:
+            return True  # FR-108: nothing was recorded, nothing to send
         done = threading.Event()
 
         def run() -> None:
@@ -239,6 +278,8 @@ class StreamTracer:
         self.has_remote_parent = remote.is_valid
         self.trace_id: Optional[str] = xray_trace_id(remote.trace_id) if remote.is_valid else None
         self.sampled = bool(remote.trace_flags.sampled) if remote.is_valid else True
+        if self.trace_id is None and not telemetry.enabled:
+            self.trace_id = telemetry.new_trace_id()  # FR-108: no root span will be made to take it from
 
     @contextmanager
     def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Optional[Context] = None,
