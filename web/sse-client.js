@@ -17,14 +17,35 @@ export const CONNECTING = 0;
 export const OPEN = 1;
 export const CLOSED = 2;
 
-/** An incremental parser of the `text/event-stream` format (retry, id, event, data; FR-089). */
+/**
+ * An incremental parser of the `text/event-stream` format (WHATWG HTML §9.2.6; FR-089, FR-099).
+ * Pure and dependency-free, so it runs (and is tested) in Node as well as in the browser.
+ *
+ *   const p = new SSEParser((ev) => ..., { onRetry, onId });
+ *   p.feedBytes(chunk)   // Uint8Array; UTF-8 decoded with {stream: true}, so a character split across
+ *                        // chunks is never mangled (FR-099)
+ *   p.feed(text)         // or already-decoded text
+ *   p.end()              // the stream ended: an event without its blank line is discarded, not dispatched
+ *
+ * Lines end in CRLF, LF or a lone CR, in any mix, also when a CRLF is split across chunks. `:` lines are
+ * comments. `data` lines accumulate, joined by "\n". `retry` is applied at once when it is ASCII digits
+ * only, otherwise ignored. `id` sets the last-event-id buffer unless it contains NUL (then it is ignored);
+ * the buffer becomes the stream's last event id (`onId`) when an event is dispatched -- also when the
+ * event has no data -- never for an event the stream did not finish (FR-081: a resume must not skip it).
+ * Dispatched events are `{type, data, lastEventId}`; `type` defaults to "message". Pass the previous
+ * connection's id as `lastEventId` so it carries over a reconnect, as EventSource's does.
+ */
 export class SSEParser {
-  constructor(onEvent, { onRetry = () => {}, onId = () => {} } = {}) {
+  constructor(onEvent, { onRetry = () => {}, onId = () => {}, lastEventId = "" } = {}) {
     this.onEvent = onEvent;
     this.onRetry = onRetry;
     this.onId = onId;
     this.buffer = "";
-    this.lastEventId = "";
+    this.lastEventId = lastEventId; // as of the last dispatch; kept across reconnects like EventSource's
+    this._idBuffer = lastEventId;   // the spec's "last event ID buffer"
+    this._skipLF = false;       // the previous chunk ended in CR: a leading LF belongs to it
+    this._started = false;      // a leading BOM is stripped once
+    this._decoder = null;
     this._reset();
   }
 
@@ -33,41 +54,76 @@ export class SSEParser {
     this.type = "";
   }
 
+  /** Feed raw bytes of the body. */
+  feedBytes(bytes) {
+    this._decoder ??= new TextDecoder("utf-8");
+    this.feed(this._decoder.decode(bytes, { stream: true }));
+  }
+
   /** Feed decoded text; complete lines are processed, a partial line waits for the next chunk. */
   feed(text) {
-    this.buffer += text;
+    if (!this._started && text.length > 0) {
+      this._started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    if (this._skipLF && text.length > 0) {
+      this._skipLF = false;
+      if (text[0] === "\n") text = text.slice(1);
+    }
+    let buf = this.buffer + text;
+    let pos = 0;
     for (;;) {
-      const m = /\r\n|\r|\n/.exec(this.buffer);
-      if (!m) break;
-      // A lone trailing "\r" may be the first half of "\r\n": wait for more.
-      if (m[0] === "\r" && m.index === this.buffer.length - 1) break;
-      const line = this.buffer.slice(0, m.index);
-      this.buffer = this.buffer.slice(m.index + m[0].length);
+      let i = pos;
+      while (i < buf.length && buf[i] !== "\n" && buf[i] !== "\r") i += 1;
+      if (i === buf.length) break;
+      const line = buf.slice(pos, i);
+      if (buf[i] === "\r") {
+        if (i + 1 < buf.length) pos = buf[i + 1] === "\n" ? i + 2 : i + 1;
+        else { pos = i + 1; this._skipLF = true; } // a lone CR ends the line now; an LF may follow
+      } else {
+        pos = i + 1;
+      }
       this._line(line);
     }
+    this.buffer = buf.slice(pos);
+  }
+
+  /** The stream ended: flush the decoder, discard any unfinished line and event (never dispatched). */
+  end() {
+    if (this._decoder) {
+      const tail = this._decoder.decode();
+      if (tail) this.feed(tail);
+    }
+    this.buffer = "";
+    this._skipLF = false;
+    this._reset();
   }
 
   _line(line) {
     if (line === "") return this._dispatch();
-    if (line.startsWith(":")) return; // comment
+    if (line[0] === ":") return; // comment
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value.startsWith(" ")) value = value.slice(1);
+    if (value[0] === " ") value = value.slice(1);
     switch (field) {
       case "event": this.type = value; break;
       case "data": this.data.push(value); break;
       case "id":
-        if (!value.includes("\0")) { this.lastEventId = value; this.onId(value); }
+        if (!value.includes("\0")) this._idBuffer = value;
         break;
       case "retry":
-        if (/^\d+$/.test(value)) this.onRetry(parseInt(value, 10));
+        if (/^[0-9]+$/.test(value)) this.onRetry(parseInt(value, 10));
         break;
       default: break; // unknown fields are ignored
     }
   }
 
   _dispatch() {
+    if (this._idBuffer !== this.lastEventId) {
+      this.lastEventId = this._idBuffer;
+      this.onId(this.lastEventId);
+    }
     if (this.data.length === 0) { this._reset(); return; }
     const event = { type: this.type || "message", data: this.data.join("\n"), lastEventId: this.lastEventId };
     this._reset();
@@ -230,17 +286,17 @@ export class SSEClient extends EventTarget {
     }, {
       onRetry: (ms) => { this.retryMs = ms; },
       onId: (id) => { this.lastEventId = id; },
+      lastEventId: this.lastEventId,
     });
     const reader = response.body.getReader();
-    const decoder = new TextDecoder("utf-8");
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        parser.feed(decoder.decode(value, { stream: true })); // FR-099: multi-byte chars across chunks
+        parser.feedBytes(value); // FR-099: multi-byte chars across chunks
         if (sawEvent) this.failures = 0;
       }
-      parser.feed(decoder.decode());
+      parser.end(); // an event cut off by the end of the body is not dispatched
     } finally {
       reader.releaseLock?.();
     }
