@@ -3,18 +3,24 @@
 A bad message raises, so SNS retries and the DLQ keeps it (DESIGN §9). The conditional update on
 ``status = pending`` makes redelivery idempotent. A partial fan-out is the ``fanout_partial_write`` silent
 path: one subsegment with ``ticker_symbol`` and ``failed_buckets`` (FR-205), the item stays analyzed.
+
+Deadline early-return (FR-205/206): before each bucket write the fan-out asks the Lambda context for the time
+left; below ``DEADLINE_SAFETY_MS`` it writes nothing more, records the unwritten buckets as failed on the same
+``fanout_partial_write`` subsegment with ``flush_reason="deadline"`` (and the SilentFailure metric), and the
+handler returns normally: a timeout would be a SIGKILL that loses the subsegment, the metric and the result.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from common import annotate, handler_boundary, logger, put_metrics, require_env, silent_failure, table, tracer
+from common import (annotate, handler_boundary, logger, put_metadata, put_metrics, require_env, silent_failure,
+                    table, tracer)
 from common.schema import APP_NAMESPACE, RESOLUTIONS
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "TIMESERIES_TABLE")
@@ -23,6 +29,9 @@ RESOLUTION_SECONDS = {"1m": 60, "5m": 300, "10m": 600, "1h": 3600, "3h": 10800, 
                       "24h": 86400}
 SERIES_TTL = timedelta(days=90)
 POSITIVE, NEGATIVE = 0.05, -0.05  # VADER's documented compound thresholds
+#: Below this many ms of invocation time left, the fan-out stops writing buckets (FR-205/206): enough for the
+#: silent-failure metric, the subsegments and the return, within the DynamoDB client's bounded timeouts.
+DEADLINE_SAFETY_MS = 3_000
 
 _vader = SentimentIntensityAnalyzer()  # init phase: the lexicon loads once per process
 
@@ -86,13 +95,25 @@ def mark_analyzed(cfg: dict[str, str], message: dict[str, Any], compound: float,
     return True
 
 
-def fanout(cfg: dict[str, str], ticker: str, when: datetime, compound: float, label: str) -> list[str]:
-    """ADD into one bucket per resolution; failed resolutions are reported, not raised (silent path)."""
+def fanout(cfg: dict[str, str], ticker: str, when: datetime, compound: float, label: str,
+           remaining_ms: Callable[[], int]) -> list[str]:
+    """ADD into one bucket per resolution; failed resolutions are reported, not raised (silent path).
+
+    ``remaining_ms`` is the Lambda context's ``get_remaining_time_in_millis``: once it is below
+    ``DEADLINE_SAFETY_MS`` the remaining buckets are not attempted and count as failed (``flush_reason="deadline"``).
+    """
     series = table(cfg["TIMESERIES_TABLE"])
     failed: list[str] = []
     with silent_failure("fanout_partial_write", ticker_symbol=ticker) as outcome:
         last: Exception | None = None
-        for resolution in RESOLUTIONS:
+        written: list[str] = []
+        deadline_at: int | None = None
+        for n, resolution in enumerate(RESOLUTIONS):
+            left = remaining_ms()
+            if left < DEADLINE_SAFETY_MS:
+                deadline_at = left
+                failed.extend(RESOLUTIONS[n:])
+                break
             try:
                 series.update_item(
                     Key={"pk": f"{ticker}#{resolution}", "bucket": bucket_start(when, resolution)},
@@ -103,8 +124,18 @@ def fanout(cfg: dict[str, str], ticker: str, when: datetime, compound: float, la
             except (BotoCoreError, ClientError) as exc:  # retries exhausted for this bucket
                 failed.append(resolution)
                 last = exc
+            else:
+                written.append(resolution)
         if failed:
-            annotate(failed_buckets=",".join(failed))
+            reason = "deadline" if deadline_at is not None else "retries_exhausted"
+            annotate(failed_buckets=",".join(failed), flush_reason=reason)
+            put_metadata("fanout", {"flush_reason": reason, "failed_buckets": ",".join(failed),
+                                    "written_buckets": ",".join(written), "remaining_ms": deadline_at,
+                                    "safety_margin_ms": DEADLINE_SAFETY_MS})
+            if deadline_at is not None:
+                raise FanoutPartialWrite(f"{ticker}: deadline, {deadline_at} ms left (< {DEADLINE_SAFETY_MS} ms): "
+                                         f"{len(failed)}/{len(RESOLUTIONS)} buckets not written ({','.join(failed)})"
+                                         + (f"; last error: {last}" if last else "")) from last
             raise FanoutPartialWrite(f"{ticker}: {len(failed)}/{len(RESOLUTIONS)} buckets failed "
                                      f"({','.join(failed)}): {last}") from last
     return failed if outcome.failed else []
@@ -134,7 +165,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
                 skipped += 1
                 logger.info("already analyzed, redelivery ignored", extra={"source_id": message["source_id"]})
                 continue
-            fanout(cfg, str(message["ticker"]), when, compound, label)
+            fanout(cfg, str(message["ticker"]), when, compound, label, context.get_remaining_time_in_millis)
             analyzed += 1
     except (BotoCoreError, ClientError, MalformedMessage):
         put_metrics(APP_NAMESPACE, {"AnalysisErrors": 1})

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .aws import client
 from .config import function_name, require_env
 from .schema import FAILURE_PATHS, SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE
-from .tracing import InstrumentationError, annotate, bounded_message, bounded_stack, logger, tracer
+from .tracing import NEVER_SWALLOWED, InstrumentationError, annotate, bounded_message, bounded_stack, logger, tracer
 
 FALLBACK_MESSAGE_LIMIT = 256
 
@@ -68,7 +68,8 @@ def silent_failure(path: str, **annotations: Any) -> Iterator[Outcome]:
     The block runs inside a subsegment named ``path``. If it raises, the subsegment is error-marked with the
     exception (bounded), ``SilentFailure{FunctionName, FailurePath}`` is put (or the fallback line logged),
     a warning is logged, and the business flow goes on: ``outcome.failed`` tells the caller. Errors of the
-    instrumentation itself (``InstrumentationError``, a missing ``AWS_LAMBDA_FUNCTION_NAME``) propagate.
+    instrumentation itself (``InstrumentationError``) and of the deployment (``MissingEnvironmentError``, e.g. a
+    missing ``AWS_LAMBDA_FUNCTION_NAME`` or ``ENVIRONMENT``), raised before or inside the block, propagate (FR-018).
     """
     if path not in FAILURE_PATHS:
         raise InstrumentationError(f"unknown failure path {path!r}; D5 allows {', '.join(FAILURE_PATHS)}")
@@ -78,7 +79,7 @@ def silent_failure(path: str, **annotations: Any) -> Iterator[Outcome]:
         annotate(**annotations)
         try:
             yield outcome
-        except InstrumentationError:
+        except NEVER_SWALLOWED:
             raise
         except Exception as exc:  # the business failure this path exists to make visible
             outcome.error = exc

@@ -32,6 +32,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk.core.emitters.udp_emitter import PROTOCOL_DELIMITER, PROTOCOL_HEADER, UDPEmitter
 from aws_xray_sdk.core.models.trace_header import TraceHeader
 
+from .config import MissingEnvironmentError
+
 MAX_ERROR_MESSAGE = 2048
 MAX_STACK_FRAMES = 10
 MAX_DOCUMENT_BYTES = 64 * 1024 - 1  # the daemon's and PutTraceSegments' limit is 64 KB per document
@@ -51,6 +53,11 @@ logger = Logger(utc=True)
 
 class InstrumentationError(ValueError):
     """Misuse of the tracing facade. It propagates (FR-018): a silent-failure block never swallows it."""
+
+
+#: Errors that are never business failures: a silent-failure block, a worker thread of ``run_parallel`` and any
+#: other aggregation in ``common`` re-raise them instead of counting them (FR-018).
+NEVER_SWALLOWED = (InstrumentationError, MissingEnvironmentError)
 
 
 # -- the emitter: every document bounded before it leaves the process --------------------------------------
@@ -73,7 +80,14 @@ class BoundedUDPEmitter(UDPEmitter):
 
     A document the daemon would drop for size is instead sent without its metadata (replaced by a marker);
     if even that is too large, it raises: a lost document must never be silent.
+
+    Transport: the SDK's non-blocking UDP socket, so a dead, absent or unreachable daemon can neither block nor
+    fail an invocation. A datagram to a closed port is simply lost (UDP); a local refusal (``OSError`` from
+    ``sendto``) is logged as ONE warning per trace, not one per document, and the handler goes on. Whether
+    documents arrive is the canary's job (US6/US9), not the handler's.
     """
+
+    _warned_trace: Optional[str] = None
 
     def send_entity(self, entity: Any) -> None:
         _bound_cause(entity)
@@ -86,8 +100,13 @@ class BoundedUDPEmitter(UDPEmitter):
                 raise InstrumentationError(f"trace document {entity.name!r} is {dropped} bytes even without metadata")
         try:
             self._send_data(f"{PROTOCOL_HEADER}{PROTOCOL_DELIMITER}{body}")
-        except OSError as exc:  # UDP to a dead daemon: the SDK's own behaviour; the canary detects the loss
-            logger.warning("X-Ray daemon unreachable", extra={"exception_type": type(exc).__name__})
+        except OSError as exc:  # a local refusal to send (the SDK logs and goes on too); the canary detects the loss
+            trace = getattr(entity, "trace_id", None)
+            if trace != self._warned_trace:
+                self._warned_trace = trace
+                logger.warning("X-Ray daemon unreachable, trace documents dropped", extra={
+                    "daemon_address": f"{self.ip}:{self.port}", "exception_type": type(exc).__name__,
+                    "exception_message": bounded_message(exc, 256)})
 
 
 if not tracer.disabled:
@@ -218,7 +237,9 @@ T = TypeVar("T")
 def run_parallel(calls: dict[str, Callable[[], T]]) -> dict[str, T | Exception]:
     """Run callables in threads; subsegments they open nest under the caller's current subsegment.
 
-    Returns each result or the exception it raised (the caller aggregates errors).
+    Returns each result or the exception it raised (the caller aggregates errors), except for
+    ``NEVER_SWALLOWED`` errors: the first of those is re-raised here, so an instrumentation error in a worker
+    fails the invocation instead of becoming a "source failed" business result (FR-018).
     """
     parent = None if tracer.disabled else tracer.provider.get_trace_entity()
 
@@ -238,6 +259,8 @@ def run_parallel(calls: dict[str, Callable[[], T]]) -> dict[str, T | Exception]:
     out: dict[str, T | Exception] = {}
     for key, fut in futures.items():
         exc = fut.exception()
+        if isinstance(exc, NEVER_SWALLOWED):
+            raise exc
         out[key] = exc if exc is not None else fut.result()
     return out
 
@@ -252,15 +275,19 @@ def handler_boundary(fn: F) -> F:
     * Per-invocation context: the SDK's Lambda context re-reads ``_X_AMZN_TRACE_ID`` only when the *Root*
       changes, so a warm invocation with the same Root and a new Parent (two SNS publishes of one ingestion
       trace reaching the same analysis instance) would hang ``## handler`` off the previous Parent. When the
-      Parent differs from the facade's id, the stale context is cleared first.
+      Parent differs from the facade's id (or the current entity is a subsegment leaked from an earlier
+      invocation), the stale context is cleared first. A missing or Root/Parent-less header clears it too: the SDK
+      would otherwise keep the previous invocation's segment and file this invocation's documents under the
+      previous trace id; cleared, it builds a no-op segment and nothing is misattributed.
     * An exception leaving the handler is logged once as an ERROR line (with the trace id, FR-012) and re-raised.
     """
     @functools.wraps(fn)
     def wrapper(event: Any, context: Any) -> Any:
         if not tracer.disabled:
             header = TraceHeader.from_header_str(os.environ.get("_X_AMZN_TRACE_ID"))
-            facade = tracer.provider.get_trace_entity()
-            if header.parent and getattr(facade, "id", header.parent) != header.parent:
+            if not header.root or not header.parent:
+                tracer.provider.clear_trace_entities()
+            elif getattr(tracer.provider.get_trace_entity(), "id", None) != header.parent:
                 tracer.provider.clear_trace_entities()
         try:
             return fn(event, context)

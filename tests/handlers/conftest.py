@@ -164,8 +164,10 @@ class FakeContext:
     def __post_init__(self) -> None:
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
+    remaining_ms: Callable[[], int] = lambda: 30_000
+
     def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+        return self.remaining_ms()
 
 
 @dataclass
@@ -196,15 +198,20 @@ class Lambda:
         self.mp, self.world, self.logs = monkeypatch, world, logs
 
     def invoke(self, function: str, event: Any, *, sampled: bool = True, header: Optional[tuple] = None,
-               expect_error: bool = False, handler: Optional[Callable] = None) -> Invocation:
+               expect_error: bool = False, handler: Optional[Callable] = None,
+               context: Optional[Any] = None) -> Invocation:
+        """``header=(root, parent, value)``; a ``value`` of None invokes with ``_X_AMZN_TRACE_ID`` unset."""
         root, parent, value = header or new_trace_header(sampled)
-        self.mp.setenv("_X_AMZN_TRACE_ID", value)
+        if value is None:
+            self.mp.delenv("_X_AMZN_TRACE_ID", raising=False)
+        else:
+            self.mp.setenv("_X_AMZN_TRACE_ID", value)
         self.mp.setenv("AWS_LAMBDA_FUNCTION_NAME", f"{ENVIRONMENT}-sentiment-{function}")
         self.mp.setenv("POWERTOOLS_SERVICE_NAME", f"sentiment-{function}")
         inv = Invocation(root, parent, function)
         handler = handler or getattr(H, function).handler
         try:
-            inv.result = handler(event, FakeContext(f"{ENVIRONMENT}-sentiment-{function}"))
+            inv.result = handler(event, context or FakeContext(f"{ENVIRONMENT}-sentiment-{function}"))
         except Exception as exc:  # noqa: BLE001
             if not expect_error:
                 raise
