@@ -76,6 +76,7 @@ def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fa
     if path == "fanout_partial_write":
         assert sub["annotations"]["ticker_symbol"] == "AAPL"
         assert sub["annotations"]["failed_buckets"] == "5m,24h"
+        assert sub["annotations"]["flush_reason"] == "retries_exhausted"  # not the FR-206 deadline
         rows = world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
         assert len(rows) == 6  # the other 6 resolutions were written
 
