@@ -115,3 +115,58 @@ def test_fr057_image_pins_match_the_repository_pins():
     dockerfile = (REPO / "handlers/sse/Dockerfile").read_text()
     assert "AWS_LAMBDA_EXEC_WRAPPER" not in dockerfile.replace("No AWS_LAMBDA_EXEC_WRAPPER", "")
     assert "/opt/collector-config/config.yaml" in dockerfile and "/opt/extensions/" in dockerfile
+
+
+_LOG_SCRIPT = r'''
+import asyncio, json, sys
+import handlers.sse.app as app
+from handlers.sse.log import current_trace_id, get_logger
+
+log = get_logger()
+
+async def stream(trace_id, n):
+    current_trace_id.set(trace_id)
+    for i in range(n):
+        log.info("tick", extra={"stream": trace_id, "i": i})
+        await asyncio.sleep(0)
+    await app.run_io(lambda: log.info("from io thread", extra={"stream": trace_id}))
+
+async def main():
+    await asyncio.gather(stream("1-5759e988-bd862e3fe1be46a994272793", 3), stream("1-5759e988-00000000000000000000beef", 3))
+    try:
+        raise ValueError("x" * 5000)
+    except ValueError:
+        log.exception("failed", extra={"stream": None})
+
+asyncio.run(main())
+print(json.dumps({"modules": sorted(m for m in sys.modules if m.startswith(("aws_xray_sdk", "wrapt")))}))
+'''
+
+
+def test_d12_fr012_powertools_logger_per_stream_trace_id_without_the_xray_sdk():
+    """D12/FR-012: the SSE app logs through Powertools Logger (JSON, Powertools field names); each line's
+    top-level `xray_trace_id` is that of the stream that wrote it, also from an IO thread, while streams
+    interleave; tracebacks are bounded (D10). FR-060: the X-Ray SDK is never loaded (Powertools' package
+    ``__init__`` imports its tracer module, which loads the SDK only when a Tracer is built). The image pins
+    Powertools (FR-057)."""
+    env = function_environment("http://127.0.0.1:9", {"ITEMS_TABLE": "i", "USERS_TABLE": "u"}, "http://127.0.0.1:9")
+    done = subprocess.run([sys.executable, "-c", _LOG_SCRIPT], cwd=REPO, env={**env, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    *lines, tail = [json.loads(line) for line in done.stdout.splitlines()]
+    assert tail == {"modules": []}
+    ticks = [line for line in lines if line.get("stream")]
+    assert len(ticks) == 8
+    assert all(line["xray_trace_id"] == line["stream"] for line in ticks)
+    assert [line["stream"][-4:] for line in ticks[:4]] == ["2793", "beef", "2793", "beef"]  # interleaved
+    assert all({"level", "location", "message", "timestamp", "service"} <= set(line) for line in lines)
+    assert {line["service"] for line in lines} == {"sentiment-sse"}
+    failed = lines[-1]
+    assert failed["level"] == "ERROR" and failed["exception_name"] == "ValueError"
+    assert len(failed["exception"]) <= 2048 and len(failed["stack_trace"]["frames"]) <= 10
+    assert "xray_trace_id" not in failed  # no stream current: nothing made up
+    from pathlib import Path
+
+    assert "aws-lambda-powertools==" in Path(REPO / "handlers/sse/requirements.txt").read_text()
