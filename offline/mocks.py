@@ -11,8 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import importlib
+import inspect
 import json
+import keyword
+import re
+import sys
 import threading
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -57,22 +63,99 @@ def _resource_class(type_token: str) -> Optional[type]:
         info = getattr(module, "mod_info", None)
         if not info or type_token not in info.get("classes", {}):
             continue
-        import importlib
-
         return getattr(importlib.import_module(info["fqn"]), info["classes"][type_token], None)
     return None
 
 
 @functools.lru_cache(maxsize=None)
-def _output_names(cls: Optional[type]) -> frozenset[str]:
+def _output_types(cls: Optional[type]) -> dict[str, Any]:
+    """Wire name -> declared Python type (``T`` of ``Output[T]``, or a plain annotation on an invoke
+    result class) of every property the SDK class declares."""
     if cls is None:
-        return set()
-    names = set()
-    for base in cls.__mro__:
+        return {}
+    types: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
         for value in vars(base).values():
             if isinstance(value, property) and value.fget is not None:
-                names.add(getattr(value.fget, "_pulumi_name", value.fget.__name__))
-    return frozenset(names)
+                try:
+                    ann = inspect.signature(value.fget).return_annotation
+                except (TypeError, ValueError):
+                    ann = Any
+                args = typing.get_args(ann)
+                if args and getattr(typing.get_origin(ann), "__name__", "") == "Output":
+                    ann = args[0]
+                types[getattr(value.fget, "_pulumi_name", value.fget.__name__)] = ann
+    return types
+
+
+def _output_names(cls: Optional[type]) -> frozenset[str]:
+    return frozenset(_output_types(cls))
+
+
+def _is_optional(ann: Any) -> bool:
+    return typing.get_origin(ann) is typing.Union and type(None) in typing.get_args(ann)
+
+
+_NO_VALUE = object()
+
+
+def _placeholder(ann: Any, key: str, *, physical: str, arn: str, url: str) -> Any:
+    """A plausible value of the declared type for a value a provider always computes; ``_NO_VALUE``
+    for object types (left unset rather than guessed)."""
+    origin = typing.get_origin(ann)
+    lowered = key.lower()
+    if ann is str:
+        if lowered == "arn":
+            return arn
+        if lowered.endswith("arn"):
+            return f"{arn}/{key}"
+        if lowered.endswith(("url", "endpoint")):
+            return url
+        return f"{physical}-{key}"
+    if ann is bool:
+        return False
+    if ann in (int, float):
+        return 0
+    if origin in (list, tuple) or (origin is not None and getattr(origin, "__name__", "") in ("Sequence", "List")):
+        return []
+    if origin is dict or (origin is not None and getattr(origin, "__name__", "") in ("Mapping", "Dict")):
+        return {}
+    return _NO_VALUE
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@functools.lru_cache(maxsize=None)
+def _invoke_result_class(token: str) -> Optional[type]:
+    """``GetXResult`` of the SDK function for an invoke token such as ``aws:ec2/getSubnets:getSubnets``."""
+    try:
+        pkg, mod, fn = token.split(":", 2)
+    except ValueError:
+        return None
+    module = mod.split("/")[0]
+    root = f"pulumi_{pkg.replace('-', '_')}"
+    parts = [root] + ([] if module == "index" else [module + ("_" if keyword.iskeyword(module) else "")])
+    try:
+        mod_obj = importlib.import_module(".".join(parts + [_snake(fn)]))
+    except Exception:  # noqa: BLE001 - not an SDK we know: no typed emulation
+        return None
+    return getattr(mod_obj, fn[:1].upper() + fn[1:] + "Result", None)
+
+
+#: Resource types whose provider id is not an opaque string (``terraform import`` ids).
+_ID_IS_NAME = {"aws:iam/role:Role", "aws:iam/user:User", "aws:iam/group:Group", "aws:lambda/function:Function",
+               "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2", "aws:dynamodb/table:Table",
+               "aws:cloudwatch/logGroup:LogGroup", "aws:cloudwatch/eventBus:EventBus",
+               "aws:cloudwatch/eventRule:EventRule", "aws:cloudwatch/metricAlarm:MetricAlarm",
+               "aws:cloudwatch/dashboard:Dashboard", "aws:ecr/repository:Repository",
+               "aws:iam/instanceProfile:InstanceProfile"}
+_ID_IS_ARN = {"aws:sns/topic:Topic", "aws:sfn/stateMachine:StateMachine", "aws:secretsmanager/secret:Secret",
+              "aws:iam/policy:Policy", "aws:ecs/cluster:Cluster", "aws:kinesis/stream:Stream"}
+#: Auto-named property when it is not ``name``.
+_NAME_PROPERTY = {"aws:s3/bucket:Bucket": "bucket", "aws:s3/bucketV2:BucketV2": "bucket"}
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 def _stable_suffix(*parts: str) -> str:
@@ -93,33 +176,88 @@ class ProviderMocks(pm.Mocks):
         self.account = account
         self._lock = threading.Lock()
         self.invokes: list[tuple[str, dict]] = []
+        self._stack_refs: set[str] = set()
 
     # -- resources ---------------------------------------------------------------------------
     def new_resource(self, args: pm.MockResourceArgs):
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         outputs = dict(args.inputs)
-        outputs_known = _output_names(_resource_class(args.typ))
-        if "name" in outputs_known and not outputs.get("name"):
-            prefix = outputs.get("namePrefix")
-            outputs["name"] = f"{prefix}{_stable_suffix(args.typ, args.name)}" if prefix else (
+        types = _output_types(_resource_class(args.typ))
+        name_key = _NAME_PROPERTY.get(args.typ, "name")
+        if name_key in types and not outputs.get(name_key):
+            # Auto-naming happens at check time: known in preview.
+            prefix = outputs.get(f"{name_key}Prefix")
+            generated = f"{prefix}{_stable_suffix(args.typ, args.name)}" if prefix else (
                 f"{args.name}-{_stable_suffix(args.typ, args.name)}")
-        if args.typ.startswith("aws:") and "region" in outputs_known and not outputs.get("region"):
+            if name_key == "bucket":
+                generated = generated.lower()
+            if outputs.get("fifoQueue") and not generated.endswith(".fifo"):
+                generated += ".fifo"
+            outputs[name_key] = generated
+        if args.typ.startswith("aws:") and "region" in types and not outputs.get("region"):
             outputs["region"] = self.region
-        physical = outputs.get("name") or args.name
+        physical = outputs.get(name_key) or args.name
         if self.preview and not args.resource_id:
             return "", outputs  # ids and other create-time values stay unknown
         service = args.typ.split(":")[1].split("/")[0]
         kind = args.typ.rsplit(":", 1)[-1].lower()
         region = "" if service in ("iam", "budgets", "cloudfront") else self.region  # global services
         arn = f"arn:aws:{service}:{region}:{self.account}:{kind}/{physical}"
-        for out in outputs_known - set(outputs):
+        url = f"https://{physical}.{service}.{self.region}.example.test"
+        if args.typ == "aws:lambda/functionUrl:FunctionUrl":
+            url += "/"  # the only AWS URL output that ends with a slash
+        elif args.typ == "aws:sqs/queue:Queue":
+            url = f"https://sqs.{self.region}.amazonaws.com/{self.account}/{physical}"
+        for out, ann in types.items():
+            if out in outputs:
+                continue
             lowered = out.lower()
-            if lowered == "arn":
-                outputs[out] = arn
-            elif lowered.endswith("arn"):
-                outputs[out] = f"{arn}/{out}"
-            elif lowered.endswith("url") or lowered == "endpoint":
-                outputs[out] = f"https://{physical}.{service}.{self.region}.example.test/"
-        return args.resource_id or f"{physical}-id", outputs
+            if lowered.endswith("arn") or lowered.endswith(("url", "endpoint")):
+                outputs[out] = _placeholder(str, out, physical=physical, arn=arn, url=url)
+            elif out == "tagsAll":
+                outputs[out] = dict(outputs.get("tags") or {})
+            elif not _is_optional(ann):
+                # After create the provider has set every value its schema declares as always present.
+                value = _placeholder(ann, out, physical=physical, arn=arn, url=url)
+                if value is not _NO_VALUE:
+                    outputs[out] = value
+        if args.typ == "aws:acm/certificate:Certificate" and outputs.get("validationMethod") == "DNS":
+            outputs["domainValidationOptions"] = [
+                {"domainName": d, "resourceRecordName": f"_{_stable_suffix(d)}.{d}.", "resourceRecordType": "CNAME",
+                 "resourceRecordValue": f"_{_stable_suffix(d, 'v')}.acm-validations.aws."}
+                for d in [outputs.get("domainName")] + list(outputs.get("subjectAlternativeNames") or []) if d]
+        if args.resource_id:
+            return args.resource_id, outputs
+        if args.typ in _ID_IS_NAME:
+            return physical, outputs
+        if args.typ in _ID_IS_ARN:
+            return outputs.get("arn") or arn, outputs
+        if args.typ == "aws:sqs/queue:Queue":
+            return url, outputs
+        return f"{physical}-id", outputs
+
+    def _stack_reference(self, args: pm.MockResourceArgs):
+        """Another stack's outputs live in a backend, which an offline run has none of: the reference is
+        emulated as one whose outputs are unknown in preview (apply callbacks on them do not run) and
+        empty after ``--update`` (``get_output`` gives None; ``require_output`` fails naming the output)."""
+        name = args.inputs.get("name") or args.resource_id or args.name
+        with self._lock:
+            first = name not in self._stack_refs
+            self._stack_refs.add(name)
+        if first:
+            print(f"warning: StackReference {name!r}: other stacks' outputs are not available offline; they are "
+                  f"{'unknown' if self.preview else 'empty'} in this run", file=sys.stderr, flush=True)
+        outputs: dict[str, Any] = {"name": name}
+        if not self.preview:
+            outputs.update(outputs={}, secretOutputNames=[])
+        return args.resource_id or name, outputs
+
+    @property
+    def stack_references(self) -> set[str]:
+        """Names of the other stacks the program referenced (emulated, see ``_stack_reference``)."""
+        with self._lock:
+            return set(self._stack_refs)
 
     # -- invokes -----------------------------------------------------------------------------
     def call(self, args: pm.MockCallArgs):
@@ -140,7 +278,39 @@ class ProviderMocks(pm.Mocks):
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(1, 4)], "id": self.region}
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": _render_policy_document(args.args), "id": "policy"}
-        return {}
+        return self._lookup(token, dict(args.args))
+
+    def _lookup(self, token: str, inputs: dict) -> dict:
+        """Any other data source (``get_vpc``, ``get_subnets``, ``get_role``, ``get_zone`` ...): it reads
+        infrastructure that exists already, which offline is a plausible stand-in: the arguments echoed
+        back, and every value the result type declares as always present filled by its type."""
+        types = _output_types(_invoke_result_class(token))
+        result = {k: v for k, v in inputs.items() if k in types}
+        if not types:
+            return result
+        try:
+            service = token.split(":")[1].split("/")[0]
+            kind = _snake(token.rsplit(":", 1)[-1]).removeprefix("get_").replace("_", "-")
+        except IndexError:
+            service, kind = "index", "resource"
+        physical = str(inputs.get("name") or inputs.get("id") or f"{kind}-offline")
+        region = "" if service in ("iam", "budgets", "cloudfront") else self.region
+        arn = f"arn:aws:{service}:{region}:{self.account}:{kind}/{physical}"
+        url = f"https://{physical}.{service}.{self.region}.example.test"
+        for key, ann in types.items():
+            if key in result or _is_optional(ann):
+                continue
+            if key == "id":
+                result[key] = physical
+            elif key == "region" and service != "index":
+                result[key] = self.region
+            elif key in ("ids", "names", "arns") and typing.get_args(ann) == (str,):
+                result[key] = [f"{physical}-{i}" for i in "ab"]
+            else:
+                value = _placeholder(ann, key, physical=physical, arn=arn, url=url)
+                if value is not _NO_VALUE:
+                    result[key] = value
+        return result
 
 
 def _render_policy_document(doc: dict) -> str:

@@ -262,6 +262,34 @@ def _unknown_paths(value: Any, prefix: str = "") -> list[str]:
     return out
 
 
+def _masked_outputs(run: RunResult) -> dict:
+    """The stack outputs with every secret value replaced by ``[secret]``, as the CLI shows them."""
+    import copy
+
+    from offline.program import SECRET_MASK
+
+    out = copy.deepcopy(run.outputs)
+    for path in sorted(getattr(run, "secret_outputs", []) or [], key=len):
+        node = out
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = SECRET_MASK
+        except (KeyError, IndexError, TypeError):
+            continue  # inside a value masked already
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
 def as_json(result: PreviewResult) -> dict:
     resources = [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "custom": r.custom,
                   "dependencies": list(r.dependencies),
@@ -276,6 +304,10 @@ def as_json(result: PreviewResult) -> dict:
         "pack": {"name": result.pack_name, "version": result.pack_version,
                  "levels": {name: level for name, (level, _) in sorted(result.config.items())}},
         "resources": resources,
+        # Unknown leaves carry the engine's unknown sentinel, as in `pulumi preview --json`; their paths are
+        # listed in unknownOutputs.
+        "outputs": _jsonable(_masked_outputs(result.run)),
+        "unknownOutputs": _unknown_paths(result.run.outputs),
         "policies": [d.as_json() for d in diags],
         "notApplicable": result.not_applicable,
         "summary": {"resources": len(resources), "mandatory": result.count("mandatory"),
@@ -283,6 +315,27 @@ def as_json(result: PreviewResult) -> dict:
                     "seconds": round(result.seconds, 3), "exitCode": result.exit_code,
                     "timings": {k: round(v, 3) for k, v in result.timings.items()}},
     }
+
+
+def _render_value(value: Any, indent: str) -> str:
+    """One output value the way the CLI prints it: unknowns as ``output<string>``."""
+    import json
+
+    from offline.mocks import UNKNOWN
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, str) and v == UNKNOWN:
+            return "output<string>"
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return _jsonable(v)
+
+    shown = plain(value)
+    if isinstance(shown, str):
+        return shown if shown in ("output<string>", "[secret]") else json.dumps(shown)
+    return json.dumps(shown, indent=4).replace("\n", "\n" + indent)
 
 
 def _type_of(urn: str) -> str:
@@ -329,6 +382,12 @@ def render_text(result: PreviewResult) -> str:
             for text in d.message.splitlines():
                 lines.append(f"          {text}")
     lines.append("")
+    outputs = _masked_outputs(result.run)
+    if outputs:
+        lines.append("Outputs:")
+        for key in sorted(outputs):
+            lines.append(f"    {key}: {_render_value(outputs[key], '    ')}")
+        lines.append("")
     lines.append(f"Resources:\n    + {len(result.run.records) + 1} to create")
     lines.append("")
     verdict = "FAILED" if result.exit_code else "passed"

@@ -6,6 +6,7 @@ mocks of ``offline.mocks``, waits for every registration and returns what was re
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -51,6 +52,8 @@ class RunResult:
     records: list[ResourceRecord]
     outputs: dict[str, Any]
     preview: bool
+    #: Paths (key, then nested keys / list indexes) of the stack outputs that are secret.
+    secret_outputs: list[tuple] = field(default_factory=list)
 
     def by_type(self, type_token: str) -> list[ResourceRecord]:
         return [r for r in self.records if r.type == type_token]
@@ -130,15 +133,47 @@ def _await_all(fn: Callable[[], Any]) -> None:
     _sync_await(run_pulumi_func(lambda: _sync_await(pulumi.Output.from_input(fn()).future())))
 
 
-def _stack_outputs() -> dict[str, Any]:
+#: How a secret stack output shows in the preview and in ``--json``, as the CLI shows it.
+SECRET_MASK = "[secret]"
+
+
+def _resolve_output_value(value: Any, path: tuple, secrets: list[tuple]) -> Any:
+    """A stack output as the engine records it: nested Outputs resolved where known, each unknown leaf the
+    unknown sentinel (the rest of a dict or list stays known), resources as ``{urn, id}``, assets by path."""
+    if isinstance(value, pulumi.Output):
+        if not _sync_await(value.is_known()):
+            return pulumi.runtime.rpc.UNKNOWN
+        if _sync_await(value.is_secret()):
+            secrets.append(path)
+        return _resolve_output_value(_sync_await(value.future()), path, secrets)
+    if isinstance(value, pulumi.Resource):
+        ref = {"urn": _resolve_output_value(value.urn, path + ("urn",), secrets)}
+        if isinstance(value, pulumi.CustomResource):
+            ref["id"] = _resolve_output_value(value.id, path + ("id",), secrets)
+        return ref
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return {k: v for k in ("path", "text", "uri") if isinstance(v := getattr(value, k, None), str)} or str(value)
+    if asyncio.isfuture(value) or asyncio.iscoroutine(value):
+        return _resolve_output_value(_sync_await(value), path, secrets)
+    if isinstance(value, dict):
+        return {str(k): _resolve_output_value(v, path + (str(k),), secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_resolve_output_value(v, path + (i,), secrets) for i, v in enumerate(value)]
+    if type(value).__name__ == "Unknown":
+        return pulumi.runtime.rpc.UNKNOWN
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    try:  # output classes of provider SDKs (``pulumi.output_type``) are dicts underneath
+        return _resolve_output_value(dict(value), path, secrets)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _stack_outputs(secrets: Optional[list[tuple]] = None) -> dict[str, Any]:
     root = pulumi_settings.get_root_resource()
     outputs = getattr(root, "outputs", None) or {}
-    resolved: dict[str, Any] = {}
-    for key, value in outputs.items():
-        out = pulumi.Output.from_input(value)
-        known = _sync_await(out.is_known())
-        resolved[key] = _sync_await(out.future()) if known else pulumi.runtime.rpc.UNKNOWN
-    return resolved
+    found: list[tuple] = [] if secrets is None else secrets
+    return {key: _resolve_output_value(value, (key,), found) for key, value in outputs.items()}
 
 
 @contextlib.contextmanager
@@ -157,16 +192,22 @@ def _program_context(directory: Path):
 def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview: bool = True) -> RunResult:
     """Run the program in ``program_dir`` for ``stack`` and return every resource it registered."""
     cfg = load_stack_config(program_dir, stack)
-    monitor, _ = _start_runtime(cfg, preview)
+    monitor, mocks = _start_runtime(cfg, preview)
     with _program_context(cfg.main.parent):
         try:
             _await_all(lambda: runpy.run_path(str(cfg.main), run_name="__main__") and None)  # the program returns nothing to await
-            outputs = _stack_outputs()
+            secrets: list[tuple] = []
+            outputs = _stack_outputs(secrets)
         except ProgramError:
             raise
         except Exception as exc:  # the program's own error, shown as the CLI would: type and message
-            raise ProgramError(f"the program raised {type(exc).__name__}: {exc}") from exc
-    return RunResult(stack=cfg, records=list(monitor.records), outputs=outputs, preview=preview)
+            hint = ""
+            if isinstance(exc, KeyError) and mocks.stack_references and not preview:
+                hint = (f" (stack references {sorted(mocks.stack_references)} have no outputs offline: "
+                        f"require_output fails with --update; in preview their outputs are unknown)")
+            raise ProgramError(f"the program raised {type(exc).__name__}: {exc}{hint}") from exc
+    return RunResult(stack=cfg, records=list(monitor.records), outputs=outputs, preview=preview,
+                     secret_outputs=secrets)
 
 
 def run_callable(fn: Callable[[], Any], *, project: str = "sentiment-analyzer", stack: str = "test",
@@ -175,4 +216,7 @@ def run_callable(fn: Callable[[], Any], *, project: str = "sentiment-analyzer", 
     cfg = StackConfig(project=project, stack=stack, main=Path("."), config=dict(config or {}))
     monitor, _ = _start_runtime(cfg, preview)
     _await_all(fn)
-    return RunResult(stack=cfg, records=list(monitor.records), outputs=_stack_outputs(), preview=preview)
+    secrets: list[tuple] = []
+    outputs = _stack_outputs(secrets)
+    return RunResult(stack=cfg, records=list(monitor.records), outputs=outputs, preview=preview,
+                     secret_outputs=secrets)

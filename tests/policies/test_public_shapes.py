@@ -1,0 +1,94 @@
+"""Shapes of ordinary public Pulumi programs the runner must handle (DESIGN §6 "any ordinary Pulumi AWS
+program runs"), found by a sweep over pulumi/examples `aws-py-*` and reproduced by fixture programs
+written for this suite: values the provider computes at create time used in string building, data
+sources with no special emulation, ACM DNS validation, S3 ids, a `main:` subdirectory, `secure:` config,
+StackReference, nested stack outputs with unknowns and secrets."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offline.mocks import UNKNOWN
+from offline.preview import render_text
+from offline.program import ProgramError, run_program
+from tests.policies.conftest import PROGRAMS, run_cli
+
+
+def _no_traceback(proc) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert not [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")], proc.stderr
+
+
+def test_update_mode_gives_computed_values_of_their_declared_type():
+    """--update: every value the provider always computes is known and typed (a None endpoint made
+    `Output.concat`/`url + "..."` crash); lookups return their declared lists; S3 ids are bucket names."""
+    proc = run_cli("preview", "--stack", "test", "--program", str(PROGRAMS / "computed_outputs"), "--update", "--json")
+    assert proc.returncode == 0, proc.stderr
+    _no_traceback(proc)
+    doc = json.loads(proc.stdout)
+    out = doc["outputs"]
+    assert out["httpUrl"].startswith("https://") and out["httpUrl"].endswith("/" + out["httpUrl"].rsplit("/", 1)[-1])
+    assert "//" not in out["httpUrl"].removeprefix("https://")
+    assert out["restUrl"].startswith("https://") and out["restUrl"].endswith("/items")
+    assert out["executeArn"].startswith("arn:aws:") and out["executeArn"].endswith("/*/*")
+    assert out["subnetCount"] == 2
+    assert out["bucketId"] == out["bucket"]
+    assert doc["unknownOutputs"] == []
+    record = next(r for r in doc["resources"] if r["name"] == "site-validation")
+    assert record["unknownInputs"] == []
+
+
+def test_preview_keeps_create_time_values_unknown_and_lookups_known(preview):
+    result = preview("computed_outputs")
+    assert result.exit_code == 0
+    out = result.run.outputs
+    assert out["httpUrl"] == out["restUrl"] == out["executeArn"] == out["bucketId"] == UNKNOWN
+    assert out["subnetCount"] == 2 and out["bucket"].startswith("site-")  # auto-named at check: known
+    record = next(r for r in result.run.records if r.name == "site-validation")
+    group = next(r for r in result.run.records if r.name == "web")
+    assert group.inputs["vpcId"] and "," in group.inputs["description"]
+    assert isinstance(record.inputs["zoneId"], str) and record.inputs["zoneId"] != UNKNOWN  # invokes run in preview
+    assert type(record.inputs["name"]).__name__ == "Unknown"  # from the certificate, created at update
+
+
+def test_main_subdirectory_secure_config_stack_reference_and_nested_outputs():
+    proc = run_cli("preview", "--stack", "test", "--program", str(PROGRAMS / "outputs_and_config"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    _no_traceback(proc)
+    warnings = [ln for ln in proc.stderr.splitlines() if "StackReference" in ln]
+    assert len(warnings) == 1 and "'acme/network/test'" in warnings[0] and "unknown" in warnings[0]
+    doc = json.loads(proc.stdout)
+    out = doc["outputs"]
+    # Nested exports keep their known parts; only the unknown leaves are the unknown sentinel.
+    assert out["queues"]["beta"] == {"name": "orders-beta", "url": UNKNOWN, "limits": [5, UNKNOWN]}
+    assert out["credentials"] == {"token": "[secret]", "secretArn": UNKNOWN}
+    assert out["network"] == UNKNOWN
+    assert out["firstQueue"] == {"urn": "urn:pulumi:test::outputs-and-config::aws:sqs/queue:Queue::beta",
+                                 "id": UNKNOWN}
+    assert set(doc["unknownOutputs"]) == {"queues.beta.url", "queues.beta.limits[1]", "queues.live.url",
+                                          "queues.live.limits[1]", "credentials.secretArn", "network",
+                                          "firstQueue.id"}
+    edge = next(r for r in doc["resources"] if r["name"] == "edge")
+    assert edge["unknownInputs"] == ["vpcId"]
+    assert "offline-secret-placeholder" not in proc.stdout
+
+
+def test_outputs_section_in_the_preview_text(preview):
+    text = render_text(preview("outputs_and_config", update=True))
+    section = text[text.index("Outputs:"):text.index("Resources:")]
+    assert '"token": "[secret]"' in section and "orders-beta" in section
+    assert "network: null" in section  # another stack's outputs are empty after --update
+    assert "offline-secret-placeholder" not in text
+
+
+def test_require_output_of_a_stack_reference_under_update_says_why(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: stackref\nruntime: python\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi, pulumi_aws as aws\n"
+        "ref = pulumi.StackReference('acme/network/test')\n"
+        "aws.ec2.SecurityGroup('edge', vpc_id=ref.require_output('vpcId'))\n")
+    assert run_program(tmp_path, "test", preview=True).records  # unknown in preview: runs
+    with pytest.raises(ProgramError, match=r"KeyError: 'vpcId' \(stack references \['acme/network/test'\]"):
+        run_program(tmp_path, "test", preview=False)
