@@ -185,6 +185,9 @@ class ProviderMocks(pm.Mocks):
         outputs = dict(args.inputs)
         types = _output_types(_resource_class(args.typ))
         name_key = _NAME_PROPERTY.get(args.typ, "name")
+        if args.resource_id and name_key in types and not outputs.get(name_key) and "/" not in args.resource_id \
+                and not args.resource_id.startswith("arn:"):
+            outputs[name_key] = args.resource_id  # ``Resource.get(name, id)``: ids of named resources are names
         if name_key in types and not outputs.get(name_key):
             # Auto-naming happens at check time: known in preview.
             prefix = outputs.get(f"{name_key}Prefix")
@@ -378,6 +381,24 @@ class RecordingMonitor(pm.MockMonitor):
             return
         with _LOOPS_LOCK:
             _THREAD_LOOPS.add(loop)
+
+    # A Resource passed as an input (``role=role_resource`` where an ARN is expected, as public programs do)
+    # is sent as a resource reference when the monitor supports them; the SDK's mock monitor then rebuilds
+    # the resource on its executor thread's event loop, which fails ("attached to a different loop") or
+    # hangs. The engine hands a provider that takes no references the resource's id (a component's URN):
+    # turning the feature off makes the SDK send exactly that.
+    def SupportsFeature(self, request):
+        resp = super().SupportsFeature(request)
+        if request.id == "resourceReferences":
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
+        return resp
+
+    def GetDeploymentInfo(self, request):
+        from pulumi.runtime.proto import resource_pb2
+
+        info = super().GetDeploymentInfo(request)
+        kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=kept)
 
     def Invoke(self, request):
         resp = super().Invoke(request)

@@ -92,3 +92,17 @@ def test_require_output_of_a_stack_reference_under_update_says_why(tmp_path):
     assert run_program(tmp_path, "test", preview=True).records  # unknown in preview: runs
     with pytest.raises(ProgramError, match=r"KeyError: 'vpcId' \(stack references \['acme/network/test'\]"):
         run_program(tmp_path, "test", preview=False)
+
+
+def test_resource_passed_as_an_input_runs_and_reaches_the_policies():
+    proc = run_cli("preview", "--stack", "test", "--program", str(PROGRAMS / "resource_as_input"), "--update",
+                   "--json", timeout=60)
+    assert proc.returncode == 1, proc.stderr  # the lone function lacks alarms and X-Ray permissions
+    _no_traceback(proc)
+    doc = json.loads(proc.stdout)
+    flagged = {(p["policy"], p["urn"].rsplit("::", 1)[-1]) for p in doc["policies"] if p["level"] == "mandatory"}
+    assert ("xray-write-permissions", "worker") in flagged
+    perm = next(p for p in doc["policies"] if p["policy"] == "xray-write-permissions")
+    assert "its role 'executor" in perm["message"]  # the Role object was sent as its id and linked back
+    assert doc["outputs"]["opsArn"].endswith(":role/ops-admin")  # Role.get(name, id): the id is the name
+    assert {r["type"] for r in doc["resources"]} >= {"pulumi:providers:aws", "aws:lambda/function:Function"}
