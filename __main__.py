@@ -21,7 +21,8 @@ from components.dashboard import MonitoredAlarm, OperationsDashboard, Operations
 from components.data import AppSecrets, AppSecretsArgs, DataTables, DataTablesArgs, TracedTopic, TracedTopicArgs
 from components.iam import Statement
 from components.sampling import XRaySampling, XRaySamplingArgs, sampling_rules, trace_groups
-from components.schema import (APP_NAMESPACE, INGESTION_NAMESPACE, SILENT_FAILURE_NAMESPACE, SSE_NAMESPACE, TABLES,
+from contract.data import TABLES
+from contract.metrics import APP_NAMESPACE, INGESTION_NAMESPACE, SILENT_FAILURE_NAMESPACE, SSE_NAMESPACE
                                FAILURE_PATH_OWNER)
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs

@@ -10,48 +10,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from components.schema import (APP_NAMESPACE, FAILURE_PATHS, INGESTION_NAMESPACE, METRIC_FALLBACK_METRIC,
-                               SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE, SSE_NAMESPACE)
+from contract import metrics as m
+from contract.alarms import (CLASS_TAG, COMPOSITE_CLASS, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND,
+                             SEVERITIES, SEVERITY_TAG, TREAT_MISSING_DATA, WARNING, AlarmClass)
+from contract.data import FAILURE_PATHS
 
 TYPE = "sentiment:observability:AlarmSet"
 
-
-class AlarmClass(str, Enum):
-    """What missing data means for an alarm (D6)."""
-
-    ABSENCE = "absence"        # heartbeats, canary health, throughput floors: silence is failure
-    ERRORS = "errors"          # error/fault counts and rates, throttles, DLQ depth: silence is health
-    LATENCY = "latency"        # durations and latency percentiles: silence is not evidence
-    SATURATION = "saturation"  # memory, concurrency, volume anomalies
-    COST = "cost"
-
-
-#: D6: the single map from alarm class to ``treat_missing_data``. The policy pack checks the same map.
-TREAT_MISSING_DATA: Mapping[AlarmClass, str] = {
-    AlarmClass.ABSENCE: "breaching",
-    AlarmClass.ERRORS: "notBreaching",
-    AlarmClass.LATENCY: "missing",
-    AlarmClass.SATURATION: "missing",
-    AlarmClass.COST: "notBreaching",
-}
-
-CRITICAL = "CRITICAL"
-WARNING = "WARNING"
+__all__ = ["CRITICAL", "DEFAULT_LATENCY_FRACTION", "LATENCY_BAND", "TREAT_MISSING_DATA", "WARNING", "AlarmClass",
+           "AlarmSet", "AlarmSetArgs", "AlarmSpec", "CriticalComposite", "CriticalCompositeArgs", "Evaluation",
+           "app_metric_specs", "canary_specs", "cost_specs", "duration_threshold_ms", "lambda_specs",
+           "metric_fallback_spec", "silent_failure_specs", "streaming_specs", "xray_group_specs"]
 
 _COMPARISONS = {"GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold",
                 "LessThanOrEqualToThreshold", "GreaterThanUpperThreshold", "LessThanLowerThreshold",
                 "LessThanLowerOrGreaterThanUpperThreshold"}
 _SUFFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,80}$")
-
-#: The p95 Duration alarm sits at this fraction of the function's timeout (D7); allowed band FR-061.
-DEFAULT_LATENCY_FRACTION = 0.85
-LATENCY_BAND = (0.80, 0.90)
 
 
 @dataclass(frozen=True)
@@ -103,7 +82,7 @@ class AlarmSpec:
             raise ValueError(f"alarm {self.suffix!r}: give exactly one of statistic or extended_statistic")
         if self.threshold is None and not self.threshold_metric_id:
             raise ValueError(f"alarm {self.suffix!r}: needs a threshold (or threshold_metric_id for anomaly bands)")
-        if self.severity not in (CRITICAL, WARNING):
+        if self.severity not in SEVERITIES:
             raise ValueError(f"alarm {self.suffix!r}: severity must be CRITICAL or WARNING")
 
     @property
@@ -163,17 +142,17 @@ def streaming_specs(function_name: pulumi.Input[str], *, event_latency_slo_ms: f
     dims = {"FunctionName": function_name}
     return [
         AlarmSpec("event-latency-p95", AlarmClass.LATENCY, "SSE EventLatencyMs p95 above the 3,000 ms SLO (FR-042)",
-                  "GreaterThanThreshold", event_latency_slo_ms, "EventLatencyMs", SSE_NAMESPACE,
+                  "GreaterThanThreshold", event_latency_slo_ms, m.EVENT_LATENCY_MS, m.SSE_NAMESPACE,
                   extended_statistic="p95", dimensions=dims, evaluation=Evaluation(3, 5)),
         AlarmSpec("connection-setup-p99", AlarmClass.LATENCY, "SSE connection setup p99 above 5 s (FR-128)",
-                  "GreaterThanThreshold", connection_setup_p99_ms, "ConnectionSetupMs", SSE_NAMESPACE,
+                  "GreaterThanThreshold", connection_setup_p99_ms, m.CONNECTION_SETUP_MS, m.SSE_NAMESPACE,
                   extended_statistic="p99", dimensions=dims, evaluation=Evaluation(3, 5)),
         AlarmSpec("poll-duration-p95", AlarmClass.LATENCY, "DynamoDB poll duration p95 (FR-042 PollDurationMs)",
-                  "GreaterThanThreshold", poll_duration_p95_ms, "PollDurationMs", SSE_NAMESPACE,
+                  "GreaterThanThreshold", poll_duration_p95_ms, m.POLL_DURATION_MS, m.SSE_NAMESPACE,
                   extended_statistic="p95", dimensions=dims, evaluation=Evaluation(3, 5)),
         AlarmSpec("connection-acquire-failures", AlarmClass.ERRORS,
                   "Connection pool full: clients refused with 503 (FR-042)", "GreaterThanThreshold", 0,
-                  "ConnectionAcquireFailures", SSE_NAMESPACE, "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+                  m.CONNECTION_ACQUIRE_FAILURES, m.SSE_NAMESPACE, "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
         AlarmSpec("url-5xx", AlarmClass.ERRORS, "Function URL 5xx responses (FR-138)", "GreaterThanThreshold", 0,
                   "Url5xxError", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
     ]
@@ -186,8 +165,8 @@ def silent_failure_specs(function_name: pulumi.Input[str], paths: Sequence[str])
         raise ValueError(f"unknown failure path(s) {unknown}; choose from {list(FAILURE_PATHS)}")
     return [AlarmSpec(f"silent-failure-{p.replace('_', '-')}", AlarmClass.ERRORS,
                       f"Silent failure on path {p}: the flow went on, this is its only signal (D5)",
-                      "GreaterThanThreshold", 0, SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE, "Sum",
-                      dimensions={"FunctionName": function_name, "FailurePath": p}) for p in paths]
+                      "GreaterThanThreshold", 0, m.SILENT_FAILURE_METRIC, m.SILENT_FAILURE_NAMESPACE, "Sum",
+                      dimensions={m.FUNCTION_DIMENSION: function_name, m.FAILURE_PATH_DIMENSION: p}) for p in paths]
 
 
 def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
@@ -195,36 +174,36 @@ def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
     so a log pipeline that stops delivering is noticed as well as a fallback that fires)."""
     return AlarmSpec("metric-fallback", AlarmClass.ABSENCE,
                      "PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
-                     "GreaterThanThreshold", 0, METRIC_FALLBACK_METRIC, namespace, "Sum",
+                     "GreaterThanThreshold", 0, m.METRIC_FALLBACK_METRIC, namespace, "Sum",
                      evaluation=Evaluation(1, 1, period_seconds), severity=CRITICAL)
 
 
 def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:
     """Alarms on the custom metrics nobody alarmed before (FR-042, SC-018), grouped by owning Lambda."""
-    dims = {"Environment": environment}
+    dims = {m.ENVIRONMENT_DIMENSION: environment}
     return {
         "metrics": [
             AlarmSpec("stuck-items", AlarmClass.ERRORS, "Items pending for more than 5 minutes (FR-042 StuckItems)",
-                      "GreaterThanThreshold", 0, "StuckItems", APP_NAMESPACE, "Maximum", dimensions=dims,
+                      "GreaterThanThreshold", 0, m.STUCK_ITEMS, m.APP_NAMESPACE, "Maximum", dimensions=dims,
                       evaluation=Evaluation(3, 3)),
             AlarmSpec("emission-heartbeat", AlarmClass.ABSENCE,
                       "No EmissionHeartbeat for 3 minutes: the metric pipeline is silent (FR-126)",
-                      "LessThanThreshold", 1, "EmissionHeartbeat", APP_NAMESPACE, "Sum", dimensions=dims,
+                      "LessThanThreshold", 1, m.EMISSION_HEARTBEAT, m.APP_NAMESPACE, "Sum", dimensions=dims,
                       evaluation=Evaluation(3, 3), severity=CRITICAL),
             AlarmSpec("metrics-lambda-errors", AlarmClass.ERRORS, "Metrics Lambda failed its own work (FR-042)",
-                      "GreaterThanThreshold", 0, "MetricsLambdaErrors", APP_NAMESPACE, "Sum", dimensions=dims),
+                      "GreaterThanThreshold", 0, m.METRICS_LAMBDA_ERRORS, m.APP_NAMESPACE, "Sum", dimensions=dims),
         ],
         "analysis": [
             AlarmSpec("analysis-errors", AlarmClass.ERRORS, "Sentiment analysis failures (FR-042 AnalysisErrors)",
-                      "GreaterThanThreshold", 3, "AnalysisErrors", APP_NAMESPACE, "Sum", dimensions=dims,
+                      "GreaterThanThreshold", 3, m.ANALYSIS_ERRORS, m.APP_NAMESPACE, "Sum", dimensions=dims,
                       evaluation=Evaluation(1, 5)),
         ],
         "ingestion": [
             AlarmSpec("high-latency", AlarmClass.LATENCY, "A news API fetch took longer than 30 s (FR-042)",
-                      "GreaterThanThreshold", 0, "HighLatencyAlert", INGESTION_NAMESPACE, "Sum", dimensions=dims,
+                      "GreaterThanThreshold", 0, m.HIGH_LATENCY_ALERT, m.INGESTION_NAMESPACE, "Sum", dimensions=dims,
                       evaluation=Evaluation(2, 3)),
             AlarmSpec("no-new-items", AlarmClass.ABSENCE, "No new item ingested for an hour (FR-045 throughput floor)",
-                      "LessThanThreshold", 1, "NewItemsIngested", INGESTION_NAMESPACE, "Sum", dimensions=dims,
+                      "LessThanThreshold", 1, m.NEW_ITEMS_INGESTED, m.INGESTION_NAMESPACE, "Sum", dimensions=dims,
                       evaluation=Evaluation(1, 1, 3600), severity=CRITICAL),
         ],
     }
@@ -276,7 +255,7 @@ class AlarmSet(pulumi.ComponentResource):
                 actions_enabled=True,
                 alarm_actions=[args.alarm_topic_arn],
                 ok_actions=[args.alarm_topic_arn],
-                tags={**args.tags, "alarm-class": spec.alarm_class.value, "severity": spec.severity},
+                tags={**args.tags, CLASS_TAG: spec.alarm_class.value, SEVERITY_TAG: spec.severity},
             )
             if spec.threshold is not None:
                 kwargs["threshold"] = spec.threshold
@@ -328,7 +307,7 @@ class CriticalComposite(pulumi.ComponentResource):
             name, alarm_name=args.name, alarm_rule=rule, actions_enabled=True,
             alarm_actions=[args.alarm_topic_arn], ok_actions=[args.alarm_topic_arn],
             alarm_description="Any CRITICAL alarm of the stack is firing",
-            tags={"severity": CRITICAL, "alarm-class": "composite"},
+            tags={SEVERITY_TAG: CRITICAL, CLASS_TAG: COMPOSITE_CLASS},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.members)))
         self.register_outputs({"alarmName": self.alarm.alarm_name})
 
@@ -360,15 +339,15 @@ def canary_specs(namespace: str, dimensions: Mapping[str, pulumi.Input[str]], in
     """The canary's own signals (US6, US9, US11, FR-019/020/036/049): silence means the pipeline is down."""
     return [
         AlarmSpec("canary-health", AlarmClass.ABSENCE, "Canary run unhealthy or missing (FR-020)",
-                  "LessThanThreshold", 1, "CanaryHealth", namespace, "Minimum", dimensions=dimensions,
+                  "LessThanThreshold", 1, m.CANARY_HEALTH, namespace, "Minimum", dimensions=dimensions,
                   evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
         AlarmSpec("trace-completeness", AlarmClass.ABSENCE,
                   "Fewer than 95% of the canary's test traces came back from X-Ray (FR-036, SC-014)",
-                  "LessThanThreshold", 0.95, "TraceCompletenessRatio", namespace, "Average", dimensions=dimensions,
+                  "LessThanThreshold", 0.95, m.TRACE_COMPLETENESS_RATIO, namespace, "Average", dimensions=dimensions,
                   evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
         AlarmSpec("cloudwatch-roundtrip", AlarmClass.ABSENCE,
                   "The canary's test metric was not readable back from CloudWatch (FR-049)",
-                  "LessThanThreshold", 1, "MetricRoundTrip", namespace, "Minimum", dimensions=dimensions,
+                  "LessThanThreshold", 1, m.METRIC_ROUND_TRIP, namespace, "Minimum", dimensions=dimensions,
                   evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
     ]
 

@@ -13,6 +13,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from contract.naming import resource_name
+
 TYPE = "sentiment:observability:AlertChannels"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -44,7 +46,7 @@ class AlertChannels(pulumi.ComponentResource):
     def __init__(self, name: str, args: AlertChannelsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.alarm_topic = aws.sns.Topic(f"{name}-alarms", name=f"{args.environment}-sentiment-alarms",
+        self.alarm_topic = aws.sns.Topic(f"{name}-alarms", name=resource_name(args.environment, "alarms"),
                                          tags=dict(args.tags), opts=child)
         aws.sns.TopicPolicy(f"{name}-alarms-policy", arn=self.alarm_topic.arn, opts=child,
                             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
@@ -55,7 +57,7 @@ class AlertChannels(pulumi.ComponentResource):
                                   endpoint=args.alarm_email, opts=child)
         self.second_region = aws.Provider(f"{name}-second-region", region=args.second_region, opts=child)
         remote = pulumi.ResourceOptions(parent=self, provider=self.second_region)
-        self.out_of_band_topic = aws.sns.Topic(f"{name}-out-of-band", name=f"{args.environment}-sentiment-out-of-band",
+        self.out_of_band_topic = aws.sns.Topic(f"{name}-out-of-band", name=resource_name(args.environment, "out-of-band"),
                                                tags=dict(args.tags), opts=remote)
         aws.sns.TopicSubscription(f"{name}-out-of-band-email", topic=self.out_of_band_topic.arn, protocol="email",
                                   endpoint=args.alarm_email, opts=remote)

@@ -12,6 +12,8 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
+from contract.naming import resource_name
+
 from components.alarms import AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, CRITICAL, Evaluation
 
 TYPE = "sentiment:observability:DashboardApi"
@@ -50,7 +52,7 @@ class DashboardApi(pulumi.ComponentResource):
     def __init__(self, name: str, args: DashboardApiArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        api_name = f"{args.environment}-sentiment-api"
+        api_name = resource_name(args.environment, "api")
         cors = {"method.response.header.Access-Control-Allow-Origin": f"'{args.allow_origin}'",
                 "method.response.header.Access-Control-Allow-Headers": f"'{','.join(ALLOW_HEADERS)}'",
                 "method.response.header.Access-Control-Allow-Methods": "'GET,POST,PUT,DELETE,OPTIONS'",

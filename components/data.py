@@ -8,7 +8,7 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.schema import TableSchema
+from contract.data import TableSchema
 
 TABLES_TYPE = "sentiment:observability:DataTables"
 TOPIC_TYPE = "sentiment:observability:TracedTopic"

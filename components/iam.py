@@ -8,10 +8,7 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-#: The five X-Ray actions every traced function needs. Without the GetSampling* trio the SDK silently
-#: falls back to 1 trace/s + 5% instead of the centralized rules (FR-159).
-XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries")
+from contract.xray import XRAY_ACTIONS
 
 _ASSUME_LAMBDA = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})

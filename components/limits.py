@@ -1,12 +1,7 @@
-"""Lambda naming and size limits shared by every function component."""
+"""Lambda size limits shared by every function component (names follow ``contract.naming``)."""
 from __future__ import annotations
 
 import re
-
-
-def function_name(environment: str, function: str) -> str:
-    """``{env}-sentiment-{lambda}`` (DESIGN §3)."""
-    return f"{environment}-sentiment-{function}"
 
 
 def check_function(function: str, timeout_seconds: int, memory_mb: int) -> None:

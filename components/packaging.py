@@ -1,7 +1,8 @@
-"""Zip packaging of a buffered Lambda: its handler directory, ``common`` beside it, vendored deps.
+"""Zip packaging of a buffered Lambda: its handler directory, ``common`` and ``contract`` beside it, vendored deps.
 
-Inside the Lambda, ``app.py`` sits at the archive root and ``handlers/common`` becomes the package
-``common`` next to it. Third-party dependencies that the Powertools layer does not provide are listed in
+Inside the Lambda, ``app.py`` sits at the archive root, ``handlers/common`` becomes the package ``common``
+next to it and the repository's ``contract`` package is copied as ``contract`` (the rules the program and
+the handlers share). Third-party dependencies that the Powertools layer does not provide are listed in
 ``handlers/<name>/requirements.txt`` and vendored by ``scripts/build-lambdas`` into
 ``build/<name>/``; the archive includes that directory when it exists.
 """
@@ -12,6 +13,9 @@ from typing import Optional
 
 import pulumi
 
+import contract
+
+CONTRACT_DIR = Path(contract.__file__).parent
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", "tests"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
@@ -38,6 +42,7 @@ def lambda_archive(code_dir: Path, common_dir: Optional[Path] = None,
         if not (common_dir / "__init__.py").is_file():
             raise ValueError(f"{common_dir} is not a Python package (no __init__.py)")
         assets.update({f"common/{k}": v for k, v in _files(common_dir).items()})
+        assets.update({f"contract/{k}": v for k, v in _files(CONTRACT_DIR).items()})
     assets.update(_files(code_dir))
     return pulumi.AssetArchive(assets)
 

@@ -11,9 +11,12 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from contract import streaming
+from contract.naming import resource_name
+from contract.xray import MAX_NAME_LENGTH as MAX_NAME
+from contract.xray import MAX_PER_REGION
+
 TYPE = "sentiment:observability:XRaySampling"
-MAX_NAME = 32        # X-Ray rejects longer rule and group names at deploy time
-MAX_PER_REGION = 25  # rules and groups per region
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,10 @@ def sampling_rules(environment: str, mode: str) -> list[SamplingRule]:
 
 def trace_groups(environment: str) -> list[TraceGroup]:
     """The five groups of D9/FR-111, all with insights."""
-    return [TraceGroup(f"{environment}-sentiment-errors", "fault = true OR error = true"),
+    return [TraceGroup(resource_name(environment, "errors"), "fault = true OR error = true"),
             TraceGroup(f"{environment}-production-traces", "!annotation.synthetic"),
             TraceGroup(f"{environment}-canary-traces", "annotation.synthetic = true"),
-            TraceGroup(f"{environment}-sentiment-sse", 'service("sentiment-sse")'),
+            TraceGroup(resource_name(environment, "sse"), f'service("{streaming.SERVICE_NAME}")'),
             TraceGroup(f"{environment}-sse-reconnections", 'annotation.previous_trace_id BEGINSWITH "1-"')]
 
 

@@ -20,42 +20,17 @@ import pulumi_docker_build as docker_build
 
 from components.alarms import AlarmSet, AlarmSetArgs, AlarmSpec, lambda_specs, streaming_specs
 from components.iam import LambdaRole, Statement
-from components.limits import check_function, function_name
+from components.limits import check_function
+from contract import env as env_names
+from contract import streaming
+from contract.naming import function_name
 
 TYPE = "sentiment:observability:StreamingTracedLambda"
-
-#: CORS of the Function URL (FR-015, FR-082, FR-119). Lambda answers preflights itself from this.
-ALLOW_HEADERS = ("authorization", "content-type", "last-event-id", "x-amzn-trace-id")
-EXPOSE_HEADERS = ("x-amzn-trace-id",)
-CORS_MAX_AGE_SECONDS = 7200
-
-#: The OTLP endpoint of the ADOT collector extension inside the sandbox (FR-054).
-COLLECTOR_ENDPOINT = "http://localhost:4318"
-
-
-def otel_environment(service_name: str) -> dict[str, str]:
-    """The OpenTelemetry settings of D2/D3, as environment variables the SDK and the app read."""
-    return {
-        "POWERTOOLS_SERVICE_NAME": service_name,
-        "OTEL_SERVICE_NAME": service_name,                  # FR-047: one node in the service map
-        "OTEL_PROPAGATORS": "xray-lambda",                  # FR-052: a W3C traceparent must never win
-        "OTEL_TRACES_SAMPLER": "parentbased_always_on",     # FR-056: Sampled=0 makes no orphans
-        "OTEL_EXPORTER_OTLP_ENDPOINT": COLLECTOR_ENDPOINT,  # FR-054
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2",            # D3: bounds force_flush with a dead collector
-        "OTEL_BSP_SCHEDULE_DELAY": "1000",
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64",
-        "OTEL_BSP_MAX_QUEUE_SIZE": "1500",
-        "OPENTELEMETRY_COLLECTOR_CONFIG_FILE": "/opt/collector-config/config.yaml",
-        "AWS_LWA_INVOKE_MODE": "response_stream",
-        "AWS_LWA_READINESS_CHECK_PATH": "/health",
-        "AWS_LWA_PORT": "8080",
-    }
 
 
 @dataclass
 class ImageSource:
-    """Where the image is built from. ``build=False`` uses ``image_uri`` as given (prebuilt)."""
+    """Where the image is built from: a build context, the Dockerfile in it, the tag, build arguments."""
 
     context_dir: Path
     dockerfile: Path
@@ -74,7 +49,7 @@ class StreamingTracedLambdaArgs:
     function: str                       # logical name: "sse-streaming"
     image: ImageSource
     alarm_topic_arn: pulumi.Input[str]
-    service_name: str = "sentiment-sse"
+    service_name: str = streaming.SERVICE_NAME
     memory_mb: int = 1024               # FR-102
     timeout_seconds: int = 900
     reserved_concurrency: int = 25      # D13: bounds the trace rate a client's Sampled=1 can force
@@ -89,9 +64,9 @@ class StreamingTracedLambdaArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if "AWS_LAMBDA_EXEC_WRAPPER" in self.env_vars:
+        if streaming.EXEC_WRAPPER_VAR in self.env_vars:
             raise ValueError(
-                f"{self.function}: AWS_LAMBDA_EXEC_WRAPPER must not be set on a streaming function (FR-046): the "
+                f"{self.function}: {streaming.EXEC_WRAPPER_VAR} must not be set on a streaming function (FR-046): the "
                 "ADOT wrapper double-wraps the handler and botocore. Remove it; spans go to the collector "
                 "extension over OTLP instead (D1/D2).")
         clash = sorted(k for k in self.env_vars if k.startswith("OTEL_") or k.startswith("AWS_LWA_"))
@@ -143,10 +118,10 @@ class StreamingTracedLambda(pulumi.ComponentResource):
                                                  retention_in_days=args.log_retention_days, tags=tags, opts=child)
         self._role = LambdaRole(name, self, self.log_group.arn, args.statements, tags)
         self.role = self._role.role
-        env = {"ENVIRONMENT": args.environment, "SSE_MAX_CONNECTIONS": str(args.max_connections),
-               "SSE_POLL_INTERVAL_SECONDS": str(args.poll_interval_seconds),
-               "SSE_HEARTBEAT_SECONDS": str(args.heartbeat_seconds),
-               **otel_environment(args.service_name), **args.env_vars}
+        env = {env_names.ENVIRONMENT: args.environment, env_names.SSE_MAX_CONNECTIONS: str(args.max_connections),
+               env_names.SSE_POLL_INTERVAL_SECONDS: str(args.poll_interval_seconds),
+               env_names.SSE_HEARTBEAT_SECONDS: str(args.heartbeat_seconds),
+               **streaming.otel_environment(args.service_name), **args.env_vars}
         self.function = aws.lambda_.Function(
             name, name=fn_name, role=self.role.arn, package_type="Image", image_uri=self.image.ref,
             memory_size=args.memory_mb, timeout=args.timeout_seconds, tracing_config={"mode": "Active"},
@@ -154,9 +129,10 @@ class StreamingTracedLambda(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, *self._role.policies]))
         self.function_url = aws.lambda_.FunctionUrl(
             f"{name}-url", function_name=self.function.name, authorization_type="NONE", invoke_mode="RESPONSE_STREAM",
-            cors={"allow_origins": list(args.cors_allow_origins), "allow_methods": ["GET"],
-                  "allow_headers": list(ALLOW_HEADERS), "expose_headers": list(EXPOSE_HEADERS),
-                  "max_age": CORS_MAX_AGE_SECONDS},
+            cors={"allow_origins": list(args.cors_allow_origins), "allow_methods": list(streaming.CORS_ALLOW_METHODS),
+                  "allow_headers": list(streaming.CORS_ALLOW_HEADERS),
+                  "expose_headers": list(streaming.CORS_EXPOSE_HEADERS),
+                  "max_age": streaming.CORS_MAX_AGE_SECONDS},
             opts=child)
 
         specs = lambda_specs(self.function.name, args.timeout_seconds, include_duration=False)

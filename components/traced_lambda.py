@@ -16,16 +16,15 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import (DEFAULT_LATENCY_FRACTION, AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation,
-                               lambda_specs, metric_fallback_spec, silent_failure_specs)
+from components.alarms import (AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, lambda_specs, metric_fallback_spec,
+                               silent_failure_specs)
 from components.iam import LambdaRole, Statement
-from components.limits import check_function, function_name
+from components.limits import check_function
 from components.packaging import lambda_archive, needs_vendoring
-from components.schema import METRIC_FALLBACK_METRIC, SILENT_FAILURE_NAMESPACE
-
-
-def fallback_namespace(function_name: str) -> str:
-    return f"{SILENT_FAILURE_NAMESPACE}/{function_name}"
+from contract import env as env_names
+from contract.alarms import DEFAULT_LATENCY_FRACTION, AlarmClass
+from contract.metrics import METRIC_FALLBACK_FILTER_PATTERN, METRIC_FALLBACK_METRIC, fallback_namespace
+from contract.naming import function_name, service_name
 
 TYPE = "sentiment:observability:TracedLambda"
 _RESERVED_ENV = re.compile(r"^(AWS_(?!LAMBDA_EXEC_WRAPPER$)|_X_AMZN|LAMBDA_)")
@@ -114,8 +113,9 @@ class TracedLambda(pulumi.ComponentResource):
         self._role = LambdaRole(name, self, self.log_group.arn, statements, tags)
         self.role = self._role.role
 
-        env = {"ENVIRONMENT": args.environment, "POWERTOOLS_SERVICE_NAME": f"sentiment-{args.function}",
-               "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_LOG_LEVEL": "INFO",
+        env = {env_names.ENVIRONMENT: args.environment,
+               env_names.POWERTOOLS_SERVICE_NAME: service_name(args.function),
+               env_names.POWERTOOLS_TRACER_CAPTURE_RESPONSE: "false", env_names.POWERTOOLS_LOG_LEVEL: "INFO",
                **args.env_vars}
         self.function = aws.lambda_.Function(
             name, name=fn_name, role=self.role.arn, runtime=args.runtime, handler=args.handler,
@@ -140,7 +140,7 @@ class TracedLambda(pulumi.ComponentResource):
         if args.alarms.metric_fallback_period_seconds:
             self.fallback_filter = aws.cloudwatch.LogMetricFilter(
                 f"{name}-metric-fallback", log_group_name=self.log_group.name, name=f"{fn_name}-metric-fallback",
-                pattern="{ $.metric_fallback = true }", opts=child,
+                pattern=METRIC_FALLBACK_FILTER_PATTERN, opts=child,
                 # CloudWatch forbids dimensions together with a default value, so each function
                 # counts into its own namespace instead.
                 metric_transformation={"name": METRIC_FALLBACK_METRIC, "namespace": fallback_namespace(fn_name),

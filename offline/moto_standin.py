@@ -14,7 +14,7 @@ from typing import Iterator
 import boto3
 from moto.server import ThreadedMotoServer
 
-from components.schema import TABLES
+from contract.data import TABLES
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

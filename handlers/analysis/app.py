@@ -21,7 +21,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from common import (annotate, handler_boundary, logger, put_metadata, put_metrics, require_env, silent_failure,
                     table, tracer)
-from common.schema import APP_NAMESPACE, RESOLUTIONS
+from contract.data import RESOLUTIONS
+from contract.metrics import APP_NAMESPACE
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "TIMESERIES_TABLE")
 REQUIRED_FIELDS = ("source_id", "timestamp", "ticker", "text")

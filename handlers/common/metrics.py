@@ -15,7 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import client
 from .config import function_name, require_env
-from .schema import FAILURE_PATHS, SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE
+from contract.data import FAILURE_PATHS
+from contract.metrics import SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE
 from .tracing import NEVER_SWALLOWED, InstrumentationError, annotate, bounded_message, bounded_stack, logger, tracer
 
 FALLBACK_MESSAGE_LIMIT = 256

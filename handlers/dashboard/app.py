@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotF
 from boto3.dynamodb.conditions import Key
 
 from common import annotate, handler_boundary, logger, require_env, table, tracer
-from common.schema import ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, RESOLUTIONS
+from contract.data import ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, RESOLUTIONS
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "TIMESERIES_TABLE")
 SENTIMENTS = ("positive", "negative", "neutral")

@@ -22,7 +22,8 @@ from aws_lambda_powertools.utilities import parameters
 
 from common import (annotate, client, dynamodb, handler_boundary, logger, put_metrics, remote_call,
                     require_env, run_parallel, silent_failure, table, tracer)
-from common.schema import INGESTION_NAMESPACE, ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
+from contract.data import ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
+from contract.metrics import INGESTION_NAMESPACE
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "ANALYSIS_TOPIC_ARN", "NOTIFICATION_TOPIC_ARN",
        "NEWS_API_SECRET_ARN", "TIINGO_BASE_URL", "FINNHUB_BASE_URL", "DEFAULT_TICKERS")

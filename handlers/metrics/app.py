@@ -14,7 +14,8 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common import annotate, handler_boundary, logger, put_metrics, require_env, table, tracer
-from common.schema import APP_NAMESPACE, ITEMS_BY_STATUS
+from contract.data import ITEMS_BY_STATUS
+from contract.metrics import APP_NAMESPACE
 
 ENV = ("ENVIRONMENT", "ITEMS_TABLE")
 STUCK_AFTER = timedelta(minutes=5)

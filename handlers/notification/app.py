@@ -18,7 +18,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
 from common import annotate, handler_boundary, logger, remote_call, require_env, table, tracer
-from common.schema import USERS_BY_ENTITY_STATUS
+from contract.data import USERS_BY_ENTITY_STATUS
 
 ENV = ("ENVIRONMENT", "USERS_TABLE", "SENDGRID_SECRET_ARN", "ALERT_FROM_EMAIL")
 DEFAULT_SENDGRID_BASE_URL = "https://api.sendgrid.com"

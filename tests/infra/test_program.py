@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from components import schema
+from contract import data as schema
 from components.iam import XRAY_ACTIONS
-from components.schema import FAILURE_PATHS, FAILURE_PATH_OWNER
+from contract.data import FAILURE_PATHS, FAILURE_PATH_OWNER
 from tests.infra.conftest import FUNCTION, StackView, is_unknown, policy_actions
 
 LAMBDAS = ("ingestion", "analysis", "dashboard", "metrics", "notification", "sse-streaming", "canary")

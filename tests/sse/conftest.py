@@ -22,7 +22,7 @@ def moto():
 def ensure_tables(standin, env: str) -> dict[str, str]:
     """The schema's tables, created unless they exist: moto's backends are process-wide, so another
     layer's (or the web layer's) moto server in this pytest process may have made them already."""
-    from components.schema import TABLES
+    from contract.data import TABLES
 
     ddb = standin.client("dynamodb")
     names = {}

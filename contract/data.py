@@ -1,13 +1,16 @@
-"""The data contract shared by the program, the handlers and their tests: tables, keys, indexes.
+"""The data contract: tables, keys, indexes, failure paths, metric namespaces and metric names.
 
-Plain data, standard library only: the ``DataTables`` component turns it into DynamoDB tables, handler
-tests create the same tables in moto from it (``TableSchema.moto_kwargs``), and the Lambdas import this
-very file as ``common.schema`` (``handlers/common/schema.py`` is a link to it, packaged into each zip).
+Plain data, standard library only: the ``DataTables`` component turns it into DynamoDB tables, the
+stand-ins create the same tables in moto from it (``TableSchema.moto_kwargs``), the alarm catalogue
+watches these namespaces and metric names, and the Lambdas import this very module as
+``contract.data`` (the ``contract`` package is packaged into each zip and the SSE image).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
+
+from contract.naming import resource_name
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class Index:
 class TableSchema:
     """One DynamoDB table (on-demand, string keys)."""
 
-    logical: str  # e.g. "items"; the physical name is f"{env}-sentiment-{logical}"
+    logical: str  # e.g. "items"; the physical name is ``resource_name(env, logical)``
     hash_key: str
     range_key: Optional[str] = None
     indexes: tuple[Index, ...] = ()
@@ -30,7 +33,7 @@ class TableSchema:
     env_var: str = ""  # how handlers learn the physical name
 
     def physical_name(self, env: str) -> str:
-        return f"{env}-sentiment-{self.logical}"
+        return resource_name(env, self.logical)
 
     @property
     def attributes(self) -> list[str]:
@@ -94,20 +97,8 @@ FAILURE_PATHS: tuple[str, ...] = (
     "circuit_breaker_load", "circuit_breaker_save", "audit_trail", "notification_delivery",
     "fanout_partial_write", "self_healing_fetch", "parallel_fetcher_aggregate")
 
-SILENT_FAILURE_NAMESPACE = "SentimentAnalyzer/Reliability"
-SILENT_FAILURE_METRIC = "SilentFailure"
-
 #: Which Lambda owns each path (CloudWatch alarms need the exact dimension set it emits).
 FAILURE_PATH_OWNER: dict[str, str] = {
     "circuit_breaker_load": "ingestion", "circuit_breaker_save": "ingestion", "audit_trail": "ingestion",
     "notification_delivery": "ingestion", "self_healing_fetch": "ingestion",
     "parallel_fetcher_aggregate": "ingestion", "fanout_partial_write": "analysis"}
-
-#: The JSON fallback log line (D5) is counted by a metric filter into this metric.
-METRIC_FALLBACK_METRIC = "MetricEmissionFallback"
-
-#: Custom application metrics (FR-042). Buffered Lambdas emit with dimension ``Environment``;
-#: the SSE app emits with dimension ``FunctionName`` (it is per function).
-APP_NAMESPACE = "SentimentAnalyzer"  # StuckItems + EmissionHeartbeat (one PutMetricData call, FR-126), MetricsLambdaErrors, AnalysisErrors
-INGESTION_NAMESPACE = "SentimentAnalyzer/Ingestion"  # NewItemsIngested, HighLatencyAlert
-SSE_NAMESPACE = "SentimentAnalyzer/SSE"        # ConnectionCount, EventLatencyMs, ConnectionAcquireFailures, PollDurationMs

@@ -1,0 +1,67 @@
+"""Custom CloudWatch metrics: namespaces, names, dimensions, and the fallback log line.
+
+What the handlers emit and what the alarms watch are the same names because both import them from here.
+Buffered Lambdas emit application metrics with the dimension ``Environment``; the SSE app, the canary and
+the silent-failure recorder emit per function (``FunctionName``).
+"""
+from __future__ import annotations
+
+from contract.naming import resource_name
+
+# -- namespaces ---------------------------------------------------------------------------------------
+APP_NAMESPACE = "SentimentAnalyzer"                      # the metrics tick and analysis
+INGESTION_NAMESPACE = "SentimentAnalyzer/Ingestion"      # ingestion's throughput and latency
+SSE_NAMESPACE = "SentimentAnalyzer/SSE"                  # the streaming service
+SILENT_FAILURE_NAMESPACE = "SentimentAnalyzer/Reliability"
+CANARY_NAMESPACE = "SentimentAnalyzer/Canary"
+
+# -- dimensions ---------------------------------------------------------------------------------------
+ENVIRONMENT_DIMENSION = "Environment"
+FUNCTION_DIMENSION = "FunctionName"
+FAILURE_PATH_DIMENSION = "FailurePath"
+
+# -- metric names -------------------------------------------------------------------------------------
+#: SentimentAnalyzer: written by the metrics tick in one PutMetricData call (so the heartbeat proves the
+#: stuck-items count was emitted too), and by analysis.
+STUCK_ITEMS = "StuckItems"
+EMISSION_HEARTBEAT = "EmissionHeartbeat"
+METRICS_LAMBDA_ERRORS = "MetricsLambdaErrors"
+ANALYSIS_ERRORS = "AnalysisErrors"
+#: SentimentAnalyzer/Ingestion.
+NEW_ITEMS_INGESTED = "NewItemsIngested"
+DUPLICATE_ITEMS_SKIPPED = "DuplicateItemsSkipped"
+HIGH_LATENCY_ALERT = "HighLatencyAlert"
+#: SentimentAnalyzer/SSE (dimension FunctionName).
+CONNECTION_COUNT = "ConnectionCount"
+EVENT_LATENCY_MS = "EventLatencyMs"
+CONNECTION_ACQUIRE_FAILURES = "ConnectionAcquireFailures"
+POLL_DURATION_MS = "PollDurationMs"
+CONNECTION_SETUP_MS = "ConnectionSetupMs"
+SSE_UNITS: dict[str, str] = {CONNECTION_COUNT: "Count", EVENT_LATENCY_MS: "Milliseconds",
+                             CONNECTION_ACQUIRE_FAILURES: "Count", POLL_DURATION_MS: "Milliseconds",
+                             CONNECTION_SETUP_MS: "Milliseconds"}
+#: SentimentAnalyzer/Canary (dimension FunctionName).
+CANARY_HEALTH = "CanaryHealth"
+TRACE_COMPLETENESS_RATIO = "TraceCompletenessRatio"
+METRIC_ROUND_TRIP = "MetricRoundTrip"
+#: SentimentAnalyzer/Reliability: one datum per silent failure (dimensions FunctionName, FailurePath).
+SILENT_FAILURE_METRIC = "SilentFailure"
+
+# -- the fallback log line ------------------------------------------------------------------------------
+#: When PutMetricData itself fails, a handler writes one JSON log line per metric with this field set to
+#: true; a metric filter with this pattern counts the lines into ``METRIC_FALLBACK_METRIC``.
+METRIC_FALLBACK_FIELD = "metric_fallback"
+METRIC_FALLBACK_FILTER_PATTERN = "{ $." + METRIC_FALLBACK_FIELD + " = true }"
+METRIC_FALLBACK_METRIC = "MetricEmissionFallback"
+#: The fallback line's exception message is cut to this many characters.
+FALLBACK_MESSAGE_LIMIT = 256
+
+
+def fallback_namespace(function_name: str) -> str:
+    """Where a function's metric filter counts its fallback lines (one namespace per function)."""
+    return f"{SILENT_FAILURE_NAMESPACE}/{function_name}"
+
+
+def sse_function_name(environment: str) -> str:
+    """The streaming function's name, for its FunctionName dimension off Lambda."""
+    return resource_name(environment, "sse-streaming")

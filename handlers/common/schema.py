@@ -1,1 +1,0 @@
-../../components/schema.py
