@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from contract.alarms import DEFAULT_LATENCY_FRACTION
+from contract.cost import BUDGET_THRESHOLDS_USD
+
 PROJECT = "sentiment-analyzer"
 
 
@@ -46,7 +49,7 @@ def load() -> StackSettings:
         second_region=cfg.require("secondRegion"),
         alarm_email=cfg.require("alarmEmail"),
         sampling_mode=cfg.get("samplingMode") or "production",
-        budget_thresholds_usd=tuple(float(x) for x in (cfg.get_object("budgetThresholdsUsd") or [10, 25, 50])),
+        budget_thresholds_usd=tuple(float(x) for x in (cfg.get_object("budgetThresholdsUsd") or BUDGET_THRESHOLDS_USD)),
         powertools_layer_arn=cfg.require("powertoolsLayerArn"),
         sse_image_version=cfg.require("sseImageVersion"),
         lambda_web_adapter_image=cfg.require("lambdaWebAdapterImage"),
@@ -54,7 +57,7 @@ def load() -> StackSettings:
         default_tickers=cfg.get("defaultTickers") or "AAPL,MSFT,GOOGL,AMZN,NVDA",
         cors_allow_origins=tuple(cfg.get_object("corsAllowOrigins") or ["*"]),
         sse_reserved_concurrency=cfg.get_int("sseReservedConcurrency") or 25,
-        latency_fraction=cfg.get_float("latencyFraction") or 0.85,
+        latency_fraction=cfg.get_float("latencyFraction") or DEFAULT_LATENCY_FRACTION,
         canary_batch_size=cfg.get_int("canaryBatchSize") or 5,
         out_of_band_webhooks=tuple(cfg.get_object("outOfBandWebhooks") or []),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import pulumi
 import pulumi_aws as aws
@@ -19,6 +19,9 @@ from contract import metrics as m
 from contract.alarms import (CLASS_TAG, COMPOSITE_CLASS, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND,
                              SEVERITIES, SEVERITY_TAG, TREAT_MISSING_DATA, WARNING, AlarmClass)
 from contract.data import FAILURE_PATHS
+
+if TYPE_CHECKING:  # the registry imports this module; alarm sets only call back into it
+    from components.monitoring import Monitoring
 
 TYPE = "sentiment:observability:AlarmSet"
 
@@ -213,12 +216,17 @@ def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:
 
 @dataclass
 class AlarmSetArgs:
-    """Alarms for one subject (a function, an API, a topic). ``prefix`` names them all."""
+    """Alarms for one subject (a function, an API, a topic). ``prefix`` names them all.
+
+    With ``monitoring`` the set registers itself in the stack's registry (composite, dashboard) and takes
+    the registry's alarm topic unless ``alarm_topic_arn`` is given.
+    """
 
     prefix: str
-    alarm_topic_arn: pulumi.Input[str]
     specs: Sequence[AlarmSpec]
+    alarm_topic_arn: Optional[pulumi.Input[str]] = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    monitoring: Optional["Monitoring"] = None
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -229,8 +237,16 @@ class AlarmSetArgs:
             raise ValueError(f"AlarmSet {self.prefix!r}: duplicate alarm suffixes {dupes}")
         if len(self.prefix) + max(len(s) for s in suffixes) + 1 > 255:
             raise ValueError(f"AlarmSet {self.prefix!r}: alarm names would exceed 255 characters")
-        if self.alarm_topic_arn is None:
-            raise ValueError(f"AlarmSet {self.prefix!r}: alarm_topic_arn is required (D8: every alarm has actions)")
+        if self.alarm_topic_arn is None and self.monitoring is None:
+            raise ValueError(f"AlarmSet {self.prefix!r}: give alarm_topic_arn or monitoring (every alarm sends alarm "
+                             "and OK actions to the alarm topic)")
+
+    @property
+    def topic(self) -> pulumi.Input[str]:
+        if self.alarm_topic_arn is not None:
+            return self.alarm_topic_arn
+        assert self.monitoring is not None  # checked in __post_init__
+        return self.monitoring.alarm_topic_arn
 
 
 class AlarmSet(pulumi.ComponentResource):
@@ -243,6 +259,7 @@ class AlarmSet(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.alarms, self.specs = {}, {}
+        topic = args.topic
         for spec in args.specs:
             alarm_name = f"{args.prefix}-{spec.suffix}"
             kwargs: dict = dict(
@@ -253,8 +270,8 @@ class AlarmSet(pulumi.ComponentResource):
                 datapoints_to_alarm=spec.evaluation.datapoints,
                 treat_missing_data=spec.treat_missing_data,
                 actions_enabled=True,
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
+                alarm_actions=[topic],
+                ok_actions=[topic],
                 tags={**args.tags, CLASS_TAG: spec.alarm_class.value, SEVERITY_TAG: spec.severity},
             )
             if spec.threshold is not None:
@@ -274,6 +291,8 @@ class AlarmSet(pulumi.ComponentResource):
             self.specs[spec.suffix] = spec
         self.alarm_names = [a.name for a in self.alarms.values()]
         self.register_outputs({"alarmNames": self.alarm_names})
+        if args.monitoring is not None:
+            args.monitoring.register(self)
 
     def critical(self) -> list[aws.cloudwatch.MetricAlarm]:
         return [self.alarms[s] for s, spec in self.specs.items() if spec.severity == CRITICAL]

@@ -14,7 +14,8 @@ import pulumi_aws as aws
 
 from contract.naming import resource_name
 
-from components.alarms import AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, CRITICAL, Evaluation
+from components.alarms import CRITICAL, AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation
+from components.monitoring import Monitoring
 
 TYPE = "sentiment:observability:DashboardApi"
 ALLOW_HEADERS = ("Content-Type", "Authorization", "X-Amzn-Trace-Id", "X-User-Id")
@@ -26,12 +27,13 @@ class DashboardApiArgs:
     environment: str
     function_name: pulumi.Input[str]
     function_invoke_arn: pulumi.Input[str]
-    alarm_topic_arn: pulumi.Input[str]
     allow_origin: str = "*"
     stage_name: str = "v1"
     throttle_rate: float = 100
     throttle_burst: int = 200
     tags: Mapping[str, str] = field(default_factory=dict)
+    alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    monitoring: Optional[Monitoring] = None
 
 
 def api_specs(api_name: str, stage: str) -> list[AlarmSpec]:
@@ -98,8 +100,9 @@ class DashboardApi(pulumi.ComponentResource):
                                       method_path="*/*", settings={"throttling_rate_limit": args.throttle_rate,
                                                                    "throttling_burst_limit": args.throttle_burst,
                                                                    "metrics_enabled": True}, opts=child)
-        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=api_name, alarm_topic_arn=args.alarm_topic_arn,
-                                                                  specs=api_specs(api_name, args.stage_name),
-                                                                  tags=dict(args.tags)), opts=child)
+        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=api_name, specs=api_specs(api_name, args.stage_name),
+                                                                  tags=dict(args.tags),
+                                                                  alarm_topic_arn=args.alarm_topic_arn,
+                                                                  monitoring=args.monitoring), opts=child)
         self.url = self.stage.invoke_url
         self.register_outputs({"url": self.url, "alarmNames": self.alarm_set.alarm_names})

@@ -16,10 +16,13 @@ import pulumi_aws as aws
 
 from components.alarms import canary_specs
 from components.iam import Statement
+from components.monitoring import Monitoring
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
+from contract import env as env_names
+from contract.metrics import CANARY_NAMESPACE as NAMESPACE
+from contract.metrics import ENVIRONMENT_DIMENSION
 
 TYPE = "sentiment:observability:Canary"
-NAMESPACE = "SentimentAnalyzer/Canary"
 
 
 @dataclass
@@ -28,12 +31,13 @@ class CanaryArgs:
     code_dir: Path
     common_dir: Optional[Path]
     powertools_layer_arn: str
-    alarm_topic_arn: pulumi.Input[str]
     out_of_band_topic_arn: pulumi.Input[str]
     health_url: pulumi.Input[str]
     batch_size: int = 5
     interval_minutes: int = 5
     tags: Mapping[str, str] = field(default_factory=dict)
+    alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    monitoring: Optional[Monitoring] = None   # its stack-wide latency fraction applies to the canary too
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 50:
@@ -58,15 +62,16 @@ class Canary(pulumi.ComponentResource):
             Statement(["sns:Publish"], [args.out_of_band_topic_arn]),
         ]
         interval = args.interval_minutes * 60
-        dims = {"Environment": args.environment}
+        dims = {ENVIRONMENT_DIMENSION: args.environment}
         self.traced = TracedLambda(name, TracedLambdaArgs(
             environment=args.environment, function="canary", code_dir=args.code_dir, common_dir=args.common_dir,
-            alarm_topic_arn=args.alarm_topic_arn, powertools_layer_arn=args.powertools_layer_arn,
+            alarm_topic_arn=args.alarm_topic_arn, monitoring=args.monitoring,
+            powertools_layer_arn=args.powertools_layer_arn,
             memory_mb=256, timeout_seconds=60, statements=statements,
             schedule_expression=f"rate({args.interval_minutes} minutes)",
-            env_vars={"CANARY_NAMESPACE": NAMESPACE, "CANARY_STATE_PARAMETER": self.state.name,
-                      "OUT_OF_BAND_TOPIC_ARN": args.out_of_band_topic_arn, "CANARY_BATCH_SIZE": str(args.batch_size),
-                      "CANARY_HEALTH_URL": args.health_url},
+            env_vars={env_names.CANARY_NAMESPACE: NAMESPACE, env_names.CANARY_STATE_PARAMETER: self.state.name,
+                      env_names.OUT_OF_BAND_TOPIC_ARN: args.out_of_band_topic_arn,
+                      env_names.CANARY_BATCH_SIZE: str(args.batch_size), env_names.CANARY_HEALTH_URL: args.health_url},
             alarms=AlarmOptions(extra=canary_specs(NAMESPACE, dims, interval)),
             tags={**args.tags, "role": "canary"}), opts=child)
         self.function = self.traced.function

@@ -7,6 +7,8 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from contract.cost import BUDGET_THRESHOLDS_USD, XRAY_BUDGET_SERVICE
+
 TYPE = "sentiment:observability:CostGuard"
 
 
@@ -14,9 +16,8 @@ TYPE = "sentiment:observability:CostGuard"
 class CostGuardArgs:
     name: str
     alarm_topic_arn: pulumi.Input[str]
-    thresholds_usd: Sequence[float] = (10, 25, 50)
-    service: str = "AWS X-Ray"
-    forecast_email: Optional[str] = None
+    thresholds_usd: Sequence[float] = BUDGET_THRESHOLDS_USD
+    service: str = XRAY_BUDGET_SERVICE
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

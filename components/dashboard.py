@@ -13,6 +13,9 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
+from contract import metrics as m
+from contract.alarms import SEVERITIES
+
 TYPE = "sentiment:observability:OperationsDashboard"
 ALARMS_PER_WIDGET = 100  # CloudWatch's limit for one alarm-status widget
 
@@ -60,7 +63,7 @@ def render_body(region: str, account: str, alarms: list[tuple[str, str]], buffer
     arn = lambda n: f"arn:aws:cloudwatch:{region}:{account}:alarm:{n}"  # noqa: E731
     widgets = _alarm_widgets("All alarms", [arn(n) for n, _ in alarms], 0)
     y = 6 * len(widgets)
-    for severity in ("CRITICAL", "WARNING"):
+    for severity in SEVERITIES:
         tier = [arn(n) for n, s in alarms if s == severity]
         if tier:
             part = _alarm_widgets(f"{severity} alarms", tier, y)
@@ -73,9 +76,9 @@ def render_body(region: str, account: str, alarms: list[tuple[str, str]], buffer
                                       region, 12, y, "p95"))
         y += 6
     if streaming:
-        widgets.append(_metric_widget("SSE event latency p95 (ms)", [["SentimentAnalyzer/SSE", "EventLatencyMs", "FunctionName", f]
+        widgets.append(_metric_widget("SSE event latency p95 (ms)", [[m.SSE_NAMESPACE, m.EVENT_LATENCY_MS, m.FUNCTION_DIMENSION, f]
                                                                      for f in streaming], region, 0, y, "p95"))
-        widgets.append(_metric_widget("SSE connections", [["SentimentAnalyzer/SSE", "ConnectionCount", "FunctionName", f]
+        widgets.append(_metric_widget("SSE connections", [[m.SSE_NAMESPACE, m.CONNECTION_COUNT, m.FUNCTION_DIMENSION, f]
                                                           for f in streaming], region, 12, y, "Maximum"))
     return json.dumps({"widgets": widgets})
 

@@ -21,6 +21,7 @@ import pulumi_docker_build as docker_build
 from components.alarms import AlarmSet, AlarmSetArgs, AlarmSpec, lambda_specs, streaming_specs
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
+from components.monitoring import Monitoring
 from contract import env as env_names
 from contract import streaming
 from contract.naming import function_name
@@ -48,7 +49,6 @@ class StreamingTracedLambdaArgs:
     environment: str
     function: str                       # logical name: "sse-streaming"
     image: ImageSource
-    alarm_topic_arn: pulumi.Input[str]
     service_name: str = streaming.SERVICE_NAME
     memory_mb: int = 1024               # FR-102
     timeout_seconds: int = 900
@@ -62,8 +62,14 @@ class StreamingTracedLambdaArgs:
     heartbeat_seconds: int = 30
     extra_alarms: Sequence[AlarmSpec] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Where alarms go: the stack's monitoring registry (its topic and defaults; the alarm set registers
+    # there), or a topic alone for a program without one.
+    alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    monitoring: Optional[Monitoring] = None
 
     def __post_init__(self) -> None:
+        if self.alarm_topic_arn is None and self.monitoring is None:
+            raise ValueError(f"{self.function}: give monitoring (the stack's registry) or alarm_topic_arn")
         if streaming.EXEC_WRAPPER_VAR in self.env_vars:
             raise ValueError(
                 f"{self.function}: {streaming.EXEC_WRAPPER_VAR} must not be set on a streaming function (FR-046): the "
@@ -137,7 +143,10 @@ class StreamingTracedLambda(pulumi.ComponentResource):
 
         specs = lambda_specs(self.function.name, args.timeout_seconds, include_duration=False)
         specs += streaming_specs(self.function.name) + list(args.extra_alarms)
-        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, alarm_topic_arn=args.alarm_topic_arn,
-                                                                  specs=specs, tags=tags), opts=child)
+        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, specs=specs, tags=tags,
+                                                                  alarm_topic_arn=args.alarm_topic_arn,
+                                                                  monitoring=args.monitoring), opts=child)
+        if args.monitoring is not None:
+            args.monitoring.add_function(self.function.name, streaming=True)
         self.register_outputs({"functionName": self.function.name, "url": self.function_url.function_url,
                                "imageRef": self.image.ref, "alarmNames": self.alarm_set.alarm_names})

@@ -20,6 +20,7 @@ from components.alarms import (AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, la
                                silent_failure_specs)
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
+from components.monitoring import Monitoring
 from components.packaging import lambda_archive, needs_vendoring
 from contract import env as env_names
 from contract.alarms import DEFAULT_LATENCY_FRACTION, AlarmClass
@@ -35,7 +36,7 @@ _ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 class AlarmOptions:
     """How a function is alarmed; defaults follow D7 and FR-127."""
 
-    latency_fraction: float = DEFAULT_LATENCY_FRACTION
+    latency_fraction: Optional[float] = None    # None: the registry's stack-wide value, else the default
     error_rate_percent: float = 5.0
     errors: Evaluation = Evaluation(1, 1)
     latency: Evaluation = Evaluation(3, 5)
@@ -49,7 +50,6 @@ class TracedLambdaArgs:
     environment: str                  # stack environment, e.g. "prod"
     function: str                     # logical name, e.g. "ingestion" -> "{env}-sentiment-ingestion"
     code_dir: Path                    # handlers/<name>/ with app.py
-    alarm_topic_arn: pulumi.Input[str]
     powertools_layer_arn: str
     common_dir: Optional[Path] = None  # handlers/common, packaged as `common`
     vendored_dir: Optional[Path] = None
@@ -65,9 +65,15 @@ class TracedLambdaArgs:
     reserved_concurrency: Optional[int] = None
     alarms: AlarmOptions = field(default_factory=AlarmOptions)
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Where alarms go: the stack's monitoring registry (its topic and defaults; the alarm set registers
+    # there), or a topic alone for a program without one.
+    alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    monitoring: Optional[Monitoring] = None
 
     def __post_init__(self) -> None:
         check_function(self.function, self.timeout_seconds, self.memory_mb)
+        if self.alarm_topic_arn is None and self.monitoring is None:
+            raise ValueError(f"{self.function}: give monitoring (the stack's registry) or alarm_topic_arn")
         if not self.runtime.startswith("python3."):
             raise ValueError(f"{self.function}: runtime {self.runtime!r} is not a Python runtime (D4: python3.13)")
         if not re.fullmatch(r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9-_]+:\d+", self.powertools_layer_arn):
@@ -84,6 +90,12 @@ class TracedLambdaArgs:
     @property
     def function_name(self) -> str:
         return function_name(self.environment, self.function)
+
+    @property
+    def latency_fraction(self) -> float:
+        if self.alarms.latency_fraction is not None:
+            return self.alarms.latency_fraction
+        return self.monitoring.latency_fraction if self.monitoring is not None else DEFAULT_LATENCY_FRACTION
 
 
 class TracedLambda(pulumi.ComponentResource):
@@ -133,7 +145,7 @@ class TracedLambda(pulumi.ComponentResource):
             self._schedule(name, args, tags)
 
         specs: list[AlarmSpec] = lambda_specs(
-            self.function.name, args.timeout_seconds, latency_fraction=args.alarms.latency_fraction,
+            self.function.name, args.timeout_seconds, latency_fraction=args.latency_fraction,
             error_rate_percent=args.alarms.error_rate_percent, errors=args.alarms.errors,
             latency=args.alarms.latency)
         specs += silent_failure_specs(self.function.name, args.alarms.failure_paths)
@@ -149,8 +161,11 @@ class TracedLambda(pulumi.ComponentResource):
         if self.dead_letter_queue is not None:
             specs.append(_dlq_spec(self.dead_letter_queue.name))
         specs += list(args.alarms.extra)
-        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, alarm_topic_arn=args.alarm_topic_arn,
-                                                                  specs=specs, tags=tags), opts=child)
+        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, specs=specs, tags=tags,
+                                                                  alarm_topic_arn=args.alarm_topic_arn,
+                                                                  monitoring=args.monitoring), opts=child)
+        if args.monitoring is not None:
+            args.monitoring.add_function(self.function.name, streaming=False)
         self.register_outputs({"functionName": self.function.name, "functionArn": self.function.arn,
                                "roleArn": self.role.arn, "alarmNames": self.alarm_set.alarm_names})
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 SYSTEM = "sentiment"
 
 
+def prefix(environment: str) -> str:
+    """``{env}-sentiment``: what every physical name of one environment starts with."""
+    return f"{environment}-{SYSTEM}"
+
+
 def resource_name(environment: str, name: str) -> str:
-    """``{env}-sentiment-{name}``: functions, tables, topics, alarms prefixes, dashboards, budgets."""
-    return f"{environment}-{SYSTEM}-{name}"
+    """``{env}-sentiment-{name}``: functions, tables, topics, alarm prefixes, dashboards, budgets."""
+    return f"{prefix(environment)}-{name}"
 
 
 def function_name(environment: str, function: str) -> str:
