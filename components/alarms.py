@@ -257,6 +257,8 @@ class AlarmSet(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AlarmSetArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
+        if args.monitoring is not None:  # first, so a set refused after finish() creates no alarm
+            args.monitoring.register(self)
         child = pulumi.ResourceOptions(parent=self)
         self.alarms, self.specs = {}, {}
         topic = args.topic
@@ -291,8 +293,6 @@ class AlarmSet(pulumi.ComponentResource):
             self.specs[spec.suffix] = spec
         self.alarm_names = [a.name for a in self.alarms.values()]
         self.register_outputs({"alarmNames": self.alarm_names})
-        if args.monitoring is not None:
-            args.monitoring.register(self)
 
     def critical(self) -> list[aws.cloudwatch.MetricAlarm]:
         return [self.alarms[s] for s, spec in self.specs.items() if spec.severity == CRITICAL]

@@ -1,4 +1,4 @@
-"""Each component alone (reusable by other teams) and its argument checks (issue 2)."""
+"""Each component alone (reusable by other teams), the monitoring registry, and the argument checks."""
 from __future__ import annotations
 
 import json
@@ -8,10 +8,14 @@ import pytest
 from components.alarms import (AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, duration_threshold_ms,
                                lambda_specs)
 from components.cost import CostGuard, CostGuardArgs
-from components.iam import Statement, XRAY_ACTIONS
+from components.iam import Statement
+from components.monitoring import Monitoring, MonitoringDefaults
 from components.sampling import SamplingRule, TraceGroup, XRaySampling, XRaySamplingArgs, sampling_rules
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
+from contract.alarms import CLASS_TAG, TREAT_MISSING_DATA
+from contract.naming import function_name
+from contract.xray import MAX_NAME_LENGTH, XRAY_ACTIONS
 from tests.infra.conftest import policy_actions
 
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
@@ -31,7 +35,7 @@ def test_traced_lambda_alone_is_traced_permitted_and_alarmed(run_component, code
         code_dir, alarms=AlarmOptions(failure_paths=["audit_trail"]),
         statements=[Statement(["dynamodb:GetItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/orders"])])))
     (f,) = view.functions()
-    assert f.inputs["name"] == "team-sentiment-orders" and f.inputs["tracingConfig"] == {"mode": "Active"}
+    assert f.inputs["name"] == function_name("team", "orders") and f.inputs["tracingConfig"] == {"mode": "Active"}
     policies = [p.inputs["policy"] for p in view.of_type("aws:iam/rolePolicy:RolePolicy")]
     xray = [json.loads(p) for p in policies if isinstance(p, str) and "xray:" in p]
     assert xray and set(XRAY_ACTIONS) <= policy_actions(xray[0])
@@ -90,10 +94,10 @@ def test_alarm_set_alone_maps_classes_and_actions(run_component):
     view = run_component(lambda: AlarmSet("team", AlarmSetArgs(prefix="team-app", alarm_topic_arn=TOPIC, specs=specs)))
     got = {a.inputs["name"]: a.inputs for a in view.alarms()}
     assert {n: a["treatMissingData"] for n, a in got.items()} == {
-        "team-app-heartbeat": "breaching", "team-app-faults": "notBreaching", "team-app-slow": "missing"}
+        f"team-app-{s.suffix}": TREAT_MISSING_DATA[s.alarm_class] for s in specs}
     assert got["team-app-slow"]["datapointsToAlarm"] == 2 and got["team-app-slow"]["evaluationPeriods"] == 3
     assert all(a["alarmActions"] == [TOPIC] == a["okActions"] and a["period"] == 60 for a in got.values())
-    assert {a["tags"]["alarm-class"] for a in got.values()} == {"absence", "errors", "latency"}
+    assert {a["tags"][CLASS_TAG] for a in got.values()} == {s.alarm_class.value for s in specs}
 
 
 @pytest.mark.parametrize("build, message", [
@@ -103,7 +107,7 @@ def test_alarm_set_alone_maps_classes_and_actions(run_component):
     (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", "N"), "exactly one of statistic"),
     (lambda: AlarmSpec("X!", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", "N", "Sum"), "lowercase"),
     (lambda: Evaluation(4, 3), "datapoints <= periods"),
-    (lambda: AlarmSetArgs("p", TOPIC, []), "no alarm specs"),
+    (lambda: AlarmSetArgs("p", [], TOPIC), "no alarm specs"),
 ])
 def test_alarm_bad_arguments_raise_clear_errors(build, message):
     with pytest.raises(ValueError, match=message):
@@ -140,8 +144,8 @@ def test_fr034_sampling_alone_and_name_limit(run_component):
     view = run_component(lambda: XRaySampling("x", XRaySamplingArgs(
         rules=sampling_rules("qa", "full"), groups=[TraceGroup("qa-errors", "fault = true OR error = true")])))
     assert view.one("aws:xray/samplingRule:SamplingRule").inputs["fixedRate"] == 1.0
-    with pytest.raises(ValueError, match="longer than 32 characters"):
-        XRaySamplingArgs(rules=[SamplingRule("a" * 33, 1, 1, 1.0)], groups=[])
+    with pytest.raises(ValueError, match=f"longer than {MAX_NAME_LENGTH} characters"):
+        XRaySamplingArgs(rules=[SamplingRule("a" * (MAX_NAME_LENGTH + 1), 1, 1, 1.0)], groups=[])
     with pytest.raises(ValueError, match="sampling mode"):
         sampling_rules("qa", "half")
 
@@ -153,3 +157,36 @@ def test_fr038_cost_guard_alone_and_bad_thresholds(run_component):
     assert budget.inputs["limitAmount"] == "20.00"
     with pytest.raises(ValueError, match="strictly increasing"):
         CostGuardArgs(name="x", alarm_topic_arn=TOPIC, thresholds_usd=(50, 10))
+
+
+def test_monitoring_registry_builds_composite_and_dashboard_from_what_registered(run_component, code_dir):
+    """Alarm sets register themselves; the composite and the dashboard list them without a hand-made list,
+    and the registry's latency fraction reaches a component that was given none."""
+    def program():
+        monitoring = Monitoring(MonitoringDefaults(environment="team", alarm_topic_arn=TOPIC, latency_fraction=0.8))
+        TracedLambda("orders", traced_args(code_dir, alarm_topic_arn=None, monitoring=monitoring))
+        spec = AlarmSpec("beat", AlarmClass.ABSENCE, "beat", "LessThanThreshold", 1, "Beat", "Team/App", "Sum",
+                         severity="CRITICAL")
+        monitoring.alarm_set("system", "team-app", [spec])
+        built = monitoring.finish(region="us-east-1", account_id="123456789012")
+        with pytest.raises(ValueError, match="after Monitoring.finish"):
+            monitoring.alarm_set("late", "team-late", [spec])
+        return built
+    view = run_component(program)
+    alarms = {a.inputs["name"]: a.inputs for a in view.alarms()}
+    assert alarms[f"{function_name('team', 'orders')}-p95-duration"]["threshold"] == 16000  # 80% of 20 s
+    comp = view.one("aws:cloudwatch/compositeAlarm:CompositeAlarm")
+    critical = {n for n, a in alarms.items() if a["tags"]["severity"] == "CRITICAL"}
+    assert {"team-app-beat", f"{function_name('team', 'orders')}-error-rate"} <= critical
+    assert set(comp.inputs["alarmRule"].split(" OR ")) == {f'ALARM("{n}")' for n in critical}
+    body = json.loads(view.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    shown = {arn.rsplit(":", 1)[1] for w in body["widgets"] if w["type"] == "alarm" for arn in w["properties"]["alarms"]}
+    assert shown == set(alarms) | {comp.inputs["alarmName"]}
+    assert "team-late-beat" not in alarms
+
+
+def test_monitoring_needs_a_topic_and_a_fraction_in_band():
+    with pytest.raises(ValueError, match="band"):
+        MonitoringDefaults(environment="t", alarm_topic_arn=TOPIC, latency_fraction=0.5)
+    with pytest.raises(ValueError, match="give monitoring"):
+        TracedLambdaArgs(environment="t", function="orders", code_dir=None, powertools_layer_arn=LAYER)

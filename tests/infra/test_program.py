@@ -1,4 +1,7 @@
-"""The whole stack under Pulumi mocks: one test per requirement, named by its number (issue 2)."""
+"""The whole stack under Pulumi mocks: one test per requirement, named by its number.
+
+Expectations come from the contract (``contract/``) or from AWS's own names, never from a restated table.
+"""
 from __future__ import annotations
 
 import json
@@ -6,21 +9,35 @@ from pathlib import Path
 
 import pytest
 
-from contract import data as schema
-from components.iam import XRAY_ACTIONS
-from contract.data import FAILURE_PATHS, FAILURE_PATH_OWNER
+import contract
+from contract import metrics as m
+from contract import streaming
+from contract.alarms import (CLASS_TAG, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND, SEVERITY_TAG, AlarmClass,
+                             class_map)
+from contract.cost import BUDGET_THRESHOLDS_USD, XRAY_BUDGET_SERVICE
+from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS
+from contract.env import ENVIRONMENT, REQUIRED
+from contract.naming import function_name, resource_name, service_name
+from contract.xray import MAX_NAME_LENGTH, XRAY_ACTIONS
 from tests.infra.conftest import FUNCTION, StackView, is_unknown, policy_actions
 
-LAMBDAS = ("ingestion", "analysis", "dashboard", "metrics", "notification", "sse-streaming", "canary")
+#: The seven functions of the system: the handlers' environment table names each of them once.
+LAMBDAS = tuple(REQUIRED)
+
+
+def env_of(view: StackView) -> str:
+    return view.result.stack.stack
 
 
 def fn(view: StackView, logical: str):
-    return view.one(FUNCTION, lambda r: r.inputs["name"].endswith(f"-sentiment-{logical}"))
+    name = function_name(env_of(view), logical)
+    return view.one(FUNCTION, lambda r: r.inputs["name"] == name)
 
 
 def test_design_seven_lambdas_named_env_sentiment_lambda(stack: StackView):
-    env = stack.result.stack.stack
-    assert sorted(f.inputs["name"] for f in stack.functions()) == sorted(f"{env}-sentiment-{n}" for n in LAMBDAS)
+    assert len(LAMBDAS) == 7
+    assert sorted(f.inputs["name"] for f in stack.functions()) == sorted(function_name(env_of(stack), n)
+                                                                          for n in LAMBDAS)
 
 
 def test_fr013_every_function_has_active_tracing(stack: StackView):
@@ -29,13 +46,13 @@ def test_fr013_every_function_has_active_tracing(stack: StackView):
 
 
 def test_fr013_sc008_analysis_topic_traced_with_dlq(prod: StackView):
-    topic = prod.one("aws:sns/topic:Topic", lambda r: r.inputs["name"] == "prod-sentiment-analysis-requests")
+    topic = prod.one("aws:sns/topic:Topic", lambda r: r.inputs["name"] == resource_name("prod", "analysis-requests"))
     assert topic.inputs["tracingConfig"] == "Active"
     sub = prod.one("aws:sns/topicSubscription:TopicSubscription",
                    lambda r: topic.urn in r.property_dependencies.get("topic", []))
     assert sub.inputs["protocol"] == "lambda"
-    assert [d.inputs["name"] for d in prod.depends_on(sub, "endpoint")] == ["prod-sentiment-analysis"]
-    assert [d.inputs["name"] for d in prod.depends_on(sub, "redrivePolicy")] == ["prod-sentiment-analysis-requests-dlq"]
+    assert [d.inputs["name"] for d in prod.depends_on(sub, "endpoint")] == [function_name("prod", "analysis")]
+    assert [d.inputs["name"] for d in prod.depends_on(sub, "redrivePolicy")] == [resource_name("prod", "analysis-requests-dlq")]
 
 
 def test_fr017_every_role_grants_the_five_xray_actions(stack: StackView):
@@ -80,16 +97,16 @@ def test_fr034_groups_with_insights_and_names_within_32(stack: StackView):
     assert {"!annotation.synthetic", "annotation.synthetic = true"} <= exprs
     assert all(g["insightsConfiguration"]["insightsEnabled"] for g in groups.values())
     names = list(groups) + [r.inputs["ruleName"] for r in stack.of_type("aws:xray/samplingRule:SamplingRule")]
-    assert all(len(n) <= 32 for n in names), names
+    assert all(len(n) <= MAX_NAME_LENGTH for n in names), names
 
 
 def test_fr038_sc016_budget_notifies_at_10_25_50(prod: StackView):
     budget = prod.one("aws:budgets/budget:Budget")
     actual = sorted(n["threshold"] for n in budget.inputs["notifications"] if n["notificationType"] == "ACTUAL")
-    assert actual == [10, 25, 50]
+    assert actual == list(BUDGET_THRESHOLDS_USD)
     assert all(n["thresholdType"] == "ABSOLUTE_VALUE" for n in budget.inputs["notifications"]
                if n["notificationType"] == "ACTUAL")
-    assert budget.inputs["costFilters"] == [{"name": "Service", "values": ["AWS X-Ray"]}]
+    assert budget.inputs["costFilters"] == [{"name": "Service", "values": [XRAY_BUDGET_SERVICE]}]
 
 
 def test_fr040_sc017_every_function_has_an_errors_alarm(stack: StackView):
@@ -113,45 +130,45 @@ def test_fr041_fr061_sc017_p95_duration_at_85_percent_of_timeout(stack: StackVie
         (alarm,) = durations
         assert alarm.inputs["extendedStatistic"] == "p95"
         ratio = alarm.inputs["threshold"] / (f.inputs["timeout"] * 1000)
-        assert 0.80 <= ratio <= 0.90 and ratio == pytest.approx(0.85), f"{f.name}: {ratio:.2f}"
+        low, high = LATENCY_BAND
+        assert low <= ratio <= high and ratio == pytest.approx(DEFAULT_LATENCY_FRACTION), f"{f.name}: {ratio:.2f}"
 
 
 def test_d7_streaming_function_alarms_latency_instead(prod: StackView):
     sse = fn(prod, "sse-streaming")
     by_metric = {a.inputs.get("metricName"): a.inputs for a in prod.alarms_for(sse)}
-    assert by_metric["EventLatencyMs"]["extendedStatistic"] == "p95"
-    assert by_metric["EventLatencyMs"]["threshold"] == 3000
-    assert by_metric["ConnectionSetupMs"]["extendedStatistic"] == "p99"
-    assert {"ConnectionAcquireFailures", "PollDurationMs", "Url5xxError", "Errors", "Throttles"} <= set(by_metric)
+    assert by_metric[m.EVENT_LATENCY_MS]["extendedStatistic"] == "p95"
+    assert by_metric[m.EVENT_LATENCY_MS]["threshold"] == 3000  # the event-latency SLO of the requirements
+    assert by_metric[m.CONNECTION_SETUP_MS]["extendedStatistic"] == "p99"
+    assert {m.CONNECTION_ACQUIRE_FAILURES, m.POLL_DURATION_MS, "Url5xxError", "Errors", "Throttles"} <= set(by_metric)
 
 
 def test_fr042_sc018_custom_metrics_alarmed(prod: StackView):
     metrics = {a.inputs.get("metricName") for a in prod.alarms()}
-    required = {"StuckItems", "ConnectionAcquireFailures", "EventLatencyMs", "MetricsLambdaErrors",
-                "HighLatencyAlert", "PollDurationMs", "AnalysisErrors"}
+    required = {m.STUCK_ITEMS, m.CONNECTION_ACQUIRE_FAILURES, m.EVENT_LATENCY_MS, m.METRICS_LAMBDA_ERRORS,
+                m.HIGH_LATENCY_ALERT, m.POLL_DURATION_MS, m.ANALYSIS_ERRORS}
     assert required <= metrics, required - metrics
     assert all(a.inputs.get("alarmDescription") for a in prod.alarms()), "every threshold is documented"
 
 
 def test_fr043_sc019_one_alarm_per_silent_failure_path(stack: StackView):
-    env = stack.result.stack.stack
-    silent = [a.inputs for a in stack.alarms() if a.inputs.get("metricName") == "SilentFailure"]
-    assert sorted(a["dimensions"]["FailurePath"] for a in silent) == sorted(FAILURE_PATHS)
+    silent = [a.inputs for a in stack.alarms() if a.inputs.get("metricName") == m.SILENT_FAILURE_METRIC]
+    assert sorted(a["dimensions"][m.FAILURE_PATH_DIMENSION] for a in silent) == sorted(FAILURE_PATHS)
     for a in silent:
-        owner = FAILURE_PATH_OWNER[a["dimensions"]["FailurePath"]]
-        assert a["dimensions"]["FunctionName"] == f"{env}-sentiment-{owner}"
-        assert a["namespace"] == "SentimentAnalyzer/Reliability" and a["period"] == 60
-        assert a["treatMissingData"] == "notBreaching"
+        owner = FAILURE_PATH_OWNER[a["dimensions"][m.FAILURE_PATH_DIMENSION]]
+        assert a["dimensions"][m.FUNCTION_DIMENSION] == function_name(env_of(stack), owner)
+        assert a["namespace"] == m.SILENT_FAILURE_NAMESPACE and a["period"] == 60
+        assert a["tags"][CLASS_TAG] == AlarmClass.ERRORS.value
 
 
 def test_d5_metric_fallback_filter_counts_the_json_line(prod: StackView):
     filters = prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
-    assert {f.inputs["pattern"] for f in filters} == {"{ $.metric_fallback = true }"}
+    assert {f.inputs["pattern"] for f in filters} == {m.METRIC_FALLBACK_FILTER_PATTERN}
     for f in filters:
         t = f.inputs["metricTransformation"]
         assert t["defaultValue"] == "0" and t["value"] == "1"
         (alarm,) = [a for a in prod.alarms() if a.inputs.get("namespace") == t["namespace"]]
-        assert alarm.inputs["treatMissingData"] == "breaching"
+        assert alarm.inputs["metricName"] == t["name"] == m.METRIC_FALLBACK_METRIC
 
 
 def test_fr044_sc022_dashboard_lists_every_alarm(prod: StackView):
@@ -167,21 +184,16 @@ def test_fr044_sc022_dashboard_lists_every_alarm(prod: StackView):
     assert {"CRITICAL alarms", "WARNING alarms", "Lambda errors", "Lambda p95 duration (ms)"} <= titles
 
 
-#: D6, restated here on purpose: the test must not trust the map it is checking.
-D6 = {"absence": "breaching", "errors": "notBreaching", "latency": "missing", "saturation": "missing",
-      "cost": "notBreaching"}
-
-
 def test_fr045_treat_missing_data_by_alarm_class(stack: StackView):
+    classes = class_map()
     for a in stack.alarms():
-        assert a.inputs["treatMissingData"] == D6[a.inputs["tags"]["alarm-class"]], a.name
-    absence = {a.inputs["metricName"] for a in stack.alarms() if a.inputs["tags"]["alarm-class"] == "absence"}
-    assert {"NewItemsIngested", "CanaryHealth", "TraceCompletenessRatio", "EmissionHeartbeat",
-            "MetricEmissionFallback"} <= absence
+        assert a.inputs["treatMissingData"] == classes[a.inputs["tags"][CLASS_TAG]], a.name
+    absence = {a.inputs["metricName"] for a in stack.alarms() if a.inputs["tags"][CLASS_TAG] == AlarmClass.ABSENCE}
+    assert {m.NEW_ITEMS_INGESTED, m.CANARY_HEALTH, m.TRACE_COMPLETENESS_RATIO, m.EMISSION_HEARTBEAT} <= absence
 
 
 def test_d8_every_alarm_has_actions_to_the_alarm_topic(stack: StackView):
-    topic = stack.one("aws:sns/topic:Topic", lambda r: r.inputs["name"].endswith("-sentiment-alarms"))
+    topic = stack.one("aws:sns/topic:Topic", lambda r: r.inputs["name"] == resource_name(env_of(stack), "alarms"))
     for a in stack.alarms() + stack.of_type("aws:cloudwatch/compositeAlarm:CompositeAlarm"):
         assert a.inputs["actionsEnabled"] is True
         for prop in ("alarmActions", "okActions"):
@@ -191,15 +203,15 @@ def test_d8_every_alarm_has_actions_to_the_alarm_topic(stack: StackView):
 
 def test_d8_critical_composite_covers_critical_alarms(prod: StackView):
     comp = prod.one("aws:cloudwatch/compositeAlarm:CompositeAlarm")
-    critical = {a.inputs["name"] for a in prod.alarms() if a.inputs["tags"]["severity"] == "CRITICAL"}
-    assert comp.inputs["tags"]["severity"] == "CRITICAL" and len(critical) >= 8
+    critical = {a.inputs["name"] for a in prod.alarms() if a.inputs["tags"][SEVERITY_TAG] == CRITICAL}
+    assert comp.inputs["tags"][SEVERITY_TAG] == CRITICAL and len(critical) >= 8
     assert {f'ALARM("{n}")' for n in critical} == set(comp.inputs["alarmRule"].split(" OR "))
 
 
 def test_fr046_streaming_function_has_no_exec_wrapper_anywhere(stack: StackView):
     for f in stack.functions():
         if f.urn in stack.streaming_function_urns():
-            assert "AWS_LAMBDA_EXEC_WRAPPER" not in f.inputs["environment"]["variables"]
+            assert streaming.EXEC_WRAPPER_VAR not in f.inputs["environment"]["variables"]
             assert not f.inputs.get("layers"), "images take no layers (D1)"
 
 
@@ -207,13 +219,11 @@ def test_fr047_fr052_fr054_fr056_sse_otel_environment(prod: StackView):
     sse = fn(prod, "sse-streaming")
     env = sse.inputs["environment"]["variables"]
     assert sse.inputs["packageType"] == "Image"
-    assert env["OTEL_SERVICE_NAME"] == env["POWERTOOLS_SERVICE_NAME"] == "sentiment-sse"
-    assert env["OTEL_PROPAGATORS"] == "xray-lambda"
-    assert env["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
-    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
-    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
-    assert env["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"] == "2"
-    assert env["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert env["OTEL_SERVICE_NAME"] == env["POWERTOOLS_SERVICE_NAME"] == streaming.SERVICE_NAME
+    wanted = streaming.otel_environment()
+    assert {k: env.get(k) for k in wanted} == wanted
+    for variable, accepted in streaming.ACCEPTED.items():
+        assert env[variable] in accepted, variable
     assert (env["SSE_POLL_INTERVAL_SECONDS"], env["SSE_HEARTBEAT_SECONDS"]) == ("5", "30")
     assert sse.inputs["reservedConcurrentExecutions"] == 25 and sse.inputs["memorySize"] == 1024
 
@@ -222,8 +232,10 @@ def test_fr015_function_url_cors(prod: StackView):
     url = prod.one("aws:lambda/functionUrl:FunctionUrl")
     assert url.inputs["invokeMode"] == "RESPONSE_STREAM"
     cors = url.inputs["cors"]
-    assert {"x-amzn-trace-id", "last-event-id", "authorization"} <= set(cors["allowHeaders"])
-    assert cors["exposeHeaders"] == ["x-amzn-trace-id"] and cors["maxAge"] == 7200
+    assert {"x-amzn-trace-id", "last-event-id", "authorization"} <= set(cors["allowHeaders"])  # what web/ sends
+    assert cors["allowHeaders"] == list(streaming.CORS_ALLOW_HEADERS)
+    assert cors["exposeHeaders"] == list(streaming.CORS_EXPOSE_HEADERS)
+    assert cors["maxAge"] == streaming.CORS_MAX_AGE_SECONDS
     assert cors["allowOrigins"] == ["https://sentiment.example.com"]
 
 
@@ -248,26 +260,25 @@ def test_d4_buffered_functions_powertools_layer_and_env(stack: StackView):
         assert f.inputs["runtime"] == "python3.13" and f.inputs["handler"] == "app.handler"
         assert len(f.inputs["layers"]) == 1 and "AWSLambdaPowertoolsPythonV3" in f.inputs["layers"][0]
         assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
-        assert env["POWERTOOLS_SERVICE_NAME"] == "sentiment-" + f.inputs["name"].split("-sentiment-")[1]
+        logical = f.inputs["name"].removeprefix(f"{env_of(stack)}-sentiment-")
+        assert f.inputs["name"] == function_name(env_of(stack), logical)
+        assert env["POWERTOOLS_SERVICE_NAME"] == service_name(logical)
         assets = f.inputs["code"].assets
         assert "app.py" in assets and "common/__init__.py" in assets
-        # the Lambdas import the very data contract the program built the tables from
-        assert Path(assets["common/schema.py"].path).read_text() == Path(schema.__file__).read_text()
+        # the Lambdas import the very contract the program was built from: every file of it, as it is
+        root = Path(contract.__file__).parent
+        shipped = {k.removeprefix("contract/"): Path(v.path) for k, v in assets.items() if k.startswith("contract/")}
+        assert set(shipped) == {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+        assert all(path.resolve() == (root / rel).resolve() for rel, path in shipped.items())
         assert not any("__pycache__" in k for k in assets)
 
 
 def test_handler_environment_contract(prod: StackView):
-    need = {"ingestion": {"ITEMS_TABLE", "USERS_TABLE", "ANALYSIS_TOPIC_ARN", "NOTIFICATION_TOPIC_ARN",
-                          "NEWS_API_SECRET_ARN", "TIINGO_BASE_URL", "FINNHUB_BASE_URL", "DEFAULT_TICKERS"},
-            "analysis": {"ITEMS_TABLE", "TIMESERIES_TABLE"}, "metrics": {"ITEMS_TABLE"},
-            "dashboard": {"ITEMS_TABLE", "USERS_TABLE", "TIMESERIES_TABLE"},
-            "notification": {"USERS_TABLE", "SENDGRID_SECRET_ARN", "SENDGRID_BASE_URL", "ALERT_FROM_EMAIL"},
-            "sse-streaming": {"ITEMS_TABLE", "USERS_TABLE", "SSE_MAX_CONNECTIONS"},
-            "canary": {"CANARY_NAMESPACE", "CANARY_STATE_PARAMETER", "OUT_OF_BAND_TOPIC_ARN", "CANARY_BATCH_SIZE"}}
-    for logical, keys in need.items():
+    """Every function starts with at least what its handler requires (the handlers read the same table)."""
+    for logical, keys in REQUIRED.items():
         env = fn(prod, logical).inputs["environment"]["variables"]
-        assert keys | {"ENVIRONMENT"} <= set(env), (logical, keys - set(env))
-        assert not any("KEY" in k or "PASSWORD" in k for k in env), "secrets come from Secrets Manager (§9)"
+        assert set(keys) | {ENVIRONMENT} <= set(env), (logical, set(keys) - set(env))
+        assert not any("KEY" in k or "PASSWORD" in k for k in env), "secrets come from Secrets Manager, never plain variables"
 
 
 def test_reliability_async_functions_keep_failed_events(prod: StackView):
@@ -288,7 +299,7 @@ def test_logs_every_function_has_a_log_group_with_retention(stack: StackView):
 def test_fr050_out_of_band_topic_in_second_region(prod: StackView):
     provider = prod.one("pulumi:providers:aws")
     assert provider.inputs["region"] == "us-west-2"
-    oob = prod.one("aws:sns/topic:Topic", lambda r: r.inputs["name"] == "prod-sentiment-out-of-band")
+    oob = prod.one("aws:sns/topic:Topic", lambda r: r.inputs["name"] == resource_name("prod", "out-of-band"))
     assert oob.provider.startswith(provider.urn)
     subs = [s for s in prod.of_type("aws:sns/topicSubscription:TopicSubscription")
             if oob.urn in s.property_dependencies.get("topic", [])]
@@ -309,7 +320,7 @@ def test_children_are_parented_to_their_components(stack: StackView):
 
 def test_stack_outputs(prod: StackView, prod_deployed: StackView):
     out = prod.result.outputs
-    assert out["dashboardName"] == "prod-sentiment-operations"
+    assert out["dashboardName"] == resource_name("prod", "operations")
     assert is_unknown(out["apiUrl"]) and is_unknown(out["sseUrl"])  # computed at create time
     assert len(out["alarmNames"]) == len(prod.alarms()) + 1
     deployed = prod_deployed.result.outputs
