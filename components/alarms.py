@@ -2,7 +2,7 @@
 
 An ``AlarmSpec`` says *what* to watch and *why* (its class); ``AlarmSet`` turns specs into CloudWatch
 alarms that all follow the same rules: 1-minute periods, M-of-N evaluation, ``treat_missing_data``
-chosen by class (DESIGN D6, never by hand), an ``alarm-class`` and a ``severity`` tag, and alarm and
+chosen by class (decision D6 in docs/decisions.md, never by hand), an ``alarm-class`` and a ``severity`` tag, and alarm and
 OK actions to the alarm topic (D8). The factories (``lambda_specs``, ``streaming_specs`` ...) are the
 catalogue: thresholds are derived (p95 Duration at 85% of the timeout, D7/FR-061), not typed.
 """

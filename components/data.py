@@ -1,4 +1,4 @@
-"""``DataTables`` and ``AnalysisTopic``: the stores and the traced SNS hop of the pipeline."""
+"""``DataTables``, ``TracedTopic`` and ``AppSecrets``: the stores, the traced SNS hops and the API keys."""
 from __future__ import annotations
 
 import json
@@ -24,14 +24,13 @@ class DataTablesArgs:
 
 
 class DataTables(pulumi.ComponentResource):
-    """On-demand DynamoDB tables built from ``components.schema`` (the contract handlers read)."""
+    """On-demand DynamoDB tables built from ``contract.data`` (the same contract the handlers read)."""
 
     tables: dict[str, aws.dynamodb.Table]
 
     def __init__(self, name: str, args: DataTablesArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TABLES_TYPE, name, None, opts)
         self.tables = {}
-        self._schemas = list(args.tables)
         for schema in args.tables:
             physical = schema.physical_name(args.environment)
             self.tables[schema.logical] = aws.dynamodb.Table(
@@ -46,10 +45,6 @@ class DataTables(pulumi.ComponentResource):
                 point_in_time_recovery={"enabled": args.point_in_time_recovery},
                 tags=dict(args.tags), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"tableNames": {k: t.name for k, t in self.tables.items()}})
-
-    def env(self) -> dict[str, pulumi.Output[str]]:
-        """``{ENV_VAR: table name}`` for every table, as the handlers expect."""
-        return {s.env_var: self.tables[s.logical].name for s in self._schemas}
 
     def arns(self, *logical: str) -> list[pulumi.Output[str]]:
         """Table and index ARNs, for least-privilege grants."""
@@ -103,7 +98,7 @@ class AppSecretsArgs:
 
 
 class AppSecrets(pulumi.ComponentResource):
-    """Secrets Manager entries for API keys (DESIGN §9: never plain environment variables). Values are
+    """Secrets Manager entries for API keys (never plain environment variables, so a key never shows in the console or a trace). Values are
     set out of band (``aws secretsmanager put-secret-value``); handlers get only the ARN."""
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):

@@ -1,4 +1,4 @@
-"""Least-privilege execution roles for traced functions (DESIGN §9, FR-017, FR-159)."""
+"""Least-privilege execution roles for traced functions: only their own grants plus the X-Ray actions (FR-017, FR-159)."""
 from __future__ import annotations
 
 import json

@@ -34,7 +34,7 @@ def lambda_archive(code_dir: Path, common_dir: Optional[Path] = None,
                    vendored_dir: Optional[Path] = None) -> pulumi.AssetArchive:
     """The deployment archive for one function (deterministic: sorted, no caches)."""
     if not (code_dir / "app.py").is_file():
-        raise ValueError(f"{code_dir} has no app.py: a buffered Lambda's entry point is app.handler (DESIGN §3)")
+        raise ValueError(f"{code_dir} has no app.py: a buffered Lambda's entry point is app.handler")
     assets: dict[str, pulumi.Asset] = {}
     if vendored_dir is not None and vendored_dir.is_dir():
         assets.update(_files(vendored_dir))
