@@ -182,6 +182,9 @@ class TracedLambda(pulumi.ComponentResource):
 
 
 def _dlq_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
-    return AlarmSpec("dlq-depth", AlarmClass.ERRORS, "Failed events waiting in the dead-letter queue",
-                     "GreaterThanThreshold", 0, "ApproximateNumberOfMessagesVisible", "AWS/SQS", "Maximum",
-                     dimensions={"QueueName": queue_name}, evaluation=Evaluation(1, 1, 300))
+    return AlarmSpec(suffix="dlq-depth", alarm_class=AlarmClass.ERRORS,
+                     description="Failed events waiting in the dead-letter queue",
+                     comparison="GreaterThanThreshold", threshold=0,
+                     metric_name="ApproximateNumberOfMessagesVisible", namespace="AWS/SQS",
+                     statistic="Maximum", dimensions={"QueueName": queue_name},
+                     evaluation=Evaluation(1, 1, 300))
