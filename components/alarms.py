@@ -17,7 +17,8 @@ import pulumi_aws as aws
 
 from contract import metrics as m
 from contract.alarms import (CLASS_TAG, COMPOSITE_CLASS, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND,
-                             SEVERITIES, SEVERITY_TAG, TREAT_MISSING_DATA, WARNING, AlarmClass)
+                             SEVERITIES, SEVERITY_TAG, TRACE_COMPLETENESS_FLOOR, TREAT_MISSING_DATA, WARNING,
+                             AlarmClass)
 from contract.data import FAILURE_PATHS
 
 if TYPE_CHECKING:  # the registry imports this module; alarm sets only call back into it
@@ -202,7 +203,7 @@ def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:
     return {
         "metrics": [
             AlarmSpec(suffix="stuck-items", alarm_class=AlarmClass.ERRORS,
-                      description="Items pending for more than 5 minutes (FR-042 StuckItems)",
+                      description=f"Items pending for more than {m.STUCK_AFTER_MINUTES} minutes (FR-042 StuckItems)",
                       comparison="GreaterThanThreshold", threshold=0, metric_name=m.STUCK_ITEMS,
                       namespace=m.APP_NAMESPACE, statistic="Maximum", dimensions=dims,
                       evaluation=Evaluation(3, 3)),
@@ -226,7 +227,7 @@ def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:
         ],
         "ingestion": [
             AlarmSpec(suffix="high-latency", alarm_class=AlarmClass.LATENCY,
-                      description="A news API fetch took longer than 30 s (FR-042)",
+                      description=f"A news API fetch took longer than {m.HIGH_LATENCY_FETCH_SECONDS:g} s (FR-042)",
                       comparison="GreaterThanThreshold", threshold=0, metric_name=m.HIGH_LATENCY_ALERT,
                       namespace=m.INGESTION_NAMESPACE, statistic="Sum", dimensions=dims,
                       evaluation=Evaluation(2, 3)),
@@ -394,8 +395,10 @@ def canary_specs(namespace: str, dimensions: Mapping[str, pulumi.Input[str]], in
                   threshold=1, metric_name=m.CANARY_HEALTH, namespace=namespace, statistic="Minimum",
                   dimensions=dimensions, evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
         AlarmSpec(suffix="trace-completeness", alarm_class=AlarmClass.ABSENCE,
-                  description="Fewer than 95% of the canary's test traces came back from X-Ray (FR-036, SC-014)",
-                  comparison="LessThanThreshold", threshold=0.95, metric_name=m.TRACE_COMPLETENESS_RATIO,
+                  description=(f"Fewer than {TRACE_COMPLETENESS_FLOOR:.0%} of the canary's test traces came back from "
+                               "X-Ray (FR-036, SC-014)"),
+                  comparison="LessThanThreshold", threshold=TRACE_COMPLETENESS_FLOOR,
+                  metric_name=m.TRACE_COMPLETENESS_RATIO,
                   namespace=namespace, statistic="Average", dimensions=dimensions,
                   evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
         AlarmSpec(suffix="cloudwatch-roundtrip", alarm_class=AlarmClass.ABSENCE,
