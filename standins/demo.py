@@ -70,8 +70,12 @@ def main() -> None:  # pragma: no cover - interactive demo
 
         def spans() -> None:
             seen = 0
+
+            def more(got: list) -> bool:
+                return len(got) > seen
+
             while True:
-                got = rx.wait_for(lambda s: len(s) > seen, timeout=3600)
+                got = rx.wait_for(more, timeout=3600)
                 for s in got[seen:]:
                     print(f"span {s.xray_trace_id} {s.name:<26} {s.status:<5} {s.annotations}", flush=True)
                 seen = len(got)

@@ -7,11 +7,11 @@ browser exercises exactly the headers that are deployed. Never part of the image
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contract.streaming import CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS
-
-ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
 class FunctionUrlCors:
@@ -27,7 +27,7 @@ class FunctionUrlCors:
     def _allow_origin_value(self, origin: str) -> str:
         return "*" if "*" in self.allow_origins else origin
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -38,7 +38,7 @@ class FunctionUrlCors:
         if not origin or not self._origin_allowed(origin):
             return await self.app(scope, receive, send)
 
-        async def send_with_cors(message: dict) -> None:
+        async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = [(b"access-control-allow-origin", self._allow_origin_value(origin).encode()),
                          (b"access-control-expose-headers", ",".join(CORS_EXPOSE_HEADERS).encode()),
@@ -48,7 +48,7 @@ class FunctionUrlCors:
 
         await self.app(scope, receive, send_with_cors)
 
-    async def _preflight(self, origin: str, headers: dict[str, str], send: Any) -> None:
+    async def _preflight(self, origin: str, headers: dict[str, str], send: Send) -> None:
         requested_method = headers.get("access-control-request-method", "").upper()
         requested = _split(headers.get("access-control-request-headers", ""))
         ok = (self._origin_allowed(origin) and requested_method in CORS_ALLOW_METHODS
