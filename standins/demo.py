@@ -1,21 +1,24 @@
-"""Run the SSE app off AWS, the way the Function URL fronts it: with its CORS (``cors.FunctionUrlCors``).
+"""Run the SSE app off AWS, the way the Function URL fronts it: with its CORS (``function_url.FunctionUrlCors``).
 
-``app`` here is the production ``app`` wrapped in the Function URL's CORS emulation, for the browser tests
-and the demo (set ``SSE_LOCAL_CORS_ORIGINS``, comma-separated, default ``*``). Never deployed: in AWS the
-Function URL does CORS itself and the image serves ``handlers.sse.app:app``.
+``app`` here is the production ``handlers.sse.app:app`` wrapped in the Function URL's CORS, for the browser
+tests and the demo (set ``SSE_LOCAL_CORS_ORIGINS``, comma-separated, default ``*``). Never deployed: in AWS
+the Function URL does CORS itself and the image serves ``handlers.sse.app:app``.
 
-``python -m handlers.sse.local`` runs the whole demo on this machine: a moto server with the tables, an
-OTLP receiver that prints the spans, the app on :8080, the web page on :8000, and a new analysed item
-every two seconds. Open http://localhost:8000/index.html?sse=http://localhost:8080&sampled=1
+``python -m standins.demo`` runs the whole demo on this machine: a moto server with the tables, an OTLP
+receiver that prints the spans, the app on :8080, the web page on :8000, and a new analysed item every
+two seconds. Open http://localhost:8000/index.html?sse=http://localhost:8080&sampled=1
 """
 from __future__ import annotations
 
 import os
 
 from handlers.sse.app import app as sse_app
-from handlers.sse.cors import FunctionUrlCors
+from standins.function_url import FunctionUrlCors
 
-app = FunctionUrlCors(sse_app, allow_origins=[o.strip() for o in os.environ.get("SSE_LOCAL_CORS_ORIGINS", "*").split(",")
+#: Comma-separated origins the emulated Function URL allows (the browser tests name the page's origin).
+CORS_ORIGINS_ENV = "SSE_LOCAL_CORS_ORIGINS"
+
+app = FunctionUrlCors(sse_app, allow_origins=[o.strip() for o in os.environ.get(CORS_ORIGINS_ENV, "*").split(",")
                                               if o.strip()])
 
 
@@ -33,6 +36,9 @@ def main() -> None:  # pragma: no cover - interactive demo
     import boto3
     import uvicorn
 
+    from contract import env as names
+    from contract.data import SENTIMENTS
+    from contract.streaming import otel_environment
     from offline.moto_standin import moto_server
     from offline.otlp_receiver import OtlpReceiver
 
@@ -40,21 +46,18 @@ def main() -> None:  # pragma: no cover - interactive demo
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--web-port", type=int, default=8000)
     args = parser.parse_args()
-    web_dir = Path(__file__).resolve().parents[2] / "web"
+    web_dir = Path(__file__).resolve().parents[1] / "web"
 
     with moto_server() as moto, OtlpReceiver() as rx:
         tables = moto.create_tables("dev")
         os.environ.update({
-            "ENVIRONMENT": "dev", **tables, "POWERTOOLS_SERVICE_NAME": "sentiment-sse",
-            "OTEL_SERVICE_NAME": "sentiment-sse", "OTEL_PROPAGATORS": "xray-lambda",
-            "OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_EXPORTER_OTLP_ENDPOINT": rx.endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2",
-            "SSE_POLL_INTERVAL_SECONDS": "1", "SSE_HEARTBEAT_SECONDS": "10", "AWS_ENDPOINT_URL": moto.endpoint,
+            **otel_environment(), names.ENVIRONMENT: "dev", **tables, "OTEL_EXPORTER_OTLP_ENDPOINT": rx.endpoint,
+            names.SSE_POLL_INTERVAL_SECONDS: "1", names.SSE_HEARTBEAT_SECONDS: "10", "AWS_ENDPOINT_URL": moto.endpoint,
             "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"})
         web = ThreadingHTTPServer(("127.0.0.1", args.web_port),
                                   functools.partial(SimpleHTTPRequestHandler, directory=str(web_dir)))
         threading.Thread(target=web.serve_forever, daemon=True).start()
-        table = boto3.resource("dynamodb", endpoint_url=moto.endpoint).Table(tables["ITEMS_TABLE"])
+        table = boto3.resource("dynamodb", endpoint_url=moto.endpoint).Table(tables[names.ITEMS_TABLE])
 
         def feed() -> None:
             while True:
@@ -62,14 +65,17 @@ def main() -> None:  # pragma: no cover - interactive demo
                 ticker = random.choice(["AAPL", "MSFT", "NVDA", "AMZN"])
                 table.put_item(Item={"source_id": f"demo#{uuid.uuid4().hex[:8]}", "timestamp": now,
                                      "analyzed_at": now, "status": "analyzed", "tag": ticker, "tickers": [ticker],
-                                     "sentiment": random.choice(["positive", "negative", "neutral"]),
-                                     "title": f"{ticker} moves"})
+                                     "sentiment": random.choice(SENTIMENTS), "title": f"{ticker} moves"})
                 time.sleep(2)
 
         def spans() -> None:
             seen = 0
+
+            def more(got: list) -> bool:
+                return len(got) > seen
+
             while True:
-                got = rx.wait_for(lambda s: len(s) > seen, timeout=3600)
+                got = rx.wait_for(more, timeout=3600)
                 for s in got[seen:]:
                     print(f"span {s.xray_trace_id} {s.name:<26} {s.status:<5} {s.annotations}", flush=True)
                 seen = len(got)
@@ -77,7 +83,7 @@ def main() -> None:  # pragma: no cover - interactive demo
         threading.Thread(target=feed, daemon=True).start()
         threading.Thread(target=spans, daemon=True).start()
         print(f"demo: http://localhost:{args.web_port}/index.html?sse=http://localhost:{args.port}&sampled=1", flush=True)
-        uvicorn.run("handlers.sse.local:app", host="127.0.0.1", port=args.port, log_level="warning")
+        uvicorn.run("standins.demo:app", host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
