@@ -3,7 +3,7 @@
 One module per concern, each defining its policies through ``define`` (the prologue they share):
 ``tracing``, ``alarms``, ``streaming``, ``iam``, ``cost``, ``dashboard``. The pack's order is the order
 of ``CONCERNS``, then each module's own order. Reading props lives in ``values`` and ``alarm_props``,
-the stack-wide lookups in ``stack_index``, the
+the stack-wide lookups in ``stack_index`` (built once per ``AnalyzeStack`` call, ``call_scope``), the
 defaults in ``contract`` (``policies/contract`` links to the repository's package).
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from types import ModuleType
 from pulumi_policy import Policy
 
 from . import alarms, cost, dashboard, iam, streaming, tracing
+from .call_scope import install as _install_call_scope
 
 PACK_NAME = "xray-exclusive-tracing"
 PACK_DESCRIPTION = ("X-Ray exclusive tracing: Active tracing, alarms linked to every Lambda, streaming OTel rules, "
@@ -23,7 +24,8 @@ CONCERNS: tuple[ModuleType, ...] = (tracing, alarms, streaming, iam, cost, dashb
 
 
 def build_policies() -> list[Policy]:
-    """Fresh policy objects, concern by concern."""
+    """Fresh policy objects, concern by concern; their stack policies share one index per call."""
+    _install_call_scope()
     return [policy for concern in CONCERNS for policy in concern.policies()]
 
 

@@ -8,7 +8,7 @@ A policy names what it judges and says what is wrong with it; ``resource_policy`
 - preview-time unknowns: props are read ``plain`` (an unknown is the ``UNKNOWN`` marker, never an
   ``UnknownValueError`` that the SDK would turn into an advisory "can't run" diagnostic), and
   ``Resource.known`` marks the policy not applicable for a value the post-update run will know;
-- for stack policies, the ``StackIndex`` of the stack.
+- for stack policies, the call's one ``StackIndex`` (``call_scope``).
 
 Descriptions are formatted from the schema defaults, so a default changes in one place.
 """
@@ -26,6 +26,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from .call_scope import index_for
 from .config import Config, defaults, effective_config, exempt, schema
 from .stack_index import Node, StackIndex
 from .values import UNKNOWN, plain
@@ -114,7 +115,7 @@ def stack_policy(*, name: str, level: EnforcementLevel, describe: Describe, subj
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         cfg = effective_config(args, config_schema)
-        index = StackIndex.build(args.resources)
+        index = index_for(args.resources)
         judged = [node for node in subjects(index, cfg) if not exempt(cfg, node.logical, node.physical)]
         check(Stack(index=index, config=cfg, subjects=judged), report_violation)
 

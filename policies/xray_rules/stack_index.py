@@ -1,7 +1,7 @@
 """One pass over the stack's resources, building every lookup the stack policies need.
 
-The engine hands each stack policy the full resource list; each builds a ``StackIndex`` once (a single
-loop, dictionary lookups after that), so every stack policy is linear in the number of resources.
+Every stack policy of one ``AnalyzeStack`` call reads the same ``StackIndex`` (``call_scope``): a single
+loop, dictionary lookups after that, so the stack policies are linear in the number of resources.
 Linking matches known values first (a function by name, ``name:qualifier`` or ARN), and when a value is
 unknown at preview falls back to the resource's ``property_dependencies`` for that property (the
 engine records which resources an input was computed from), then to its plain ``dependencies``.

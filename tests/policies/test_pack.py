@@ -1,14 +1,21 @@
 """The pack as a whole: its policies grouped by concern, its defaults taken from ``contract`` (and
-publishable on its own through the ``policies/contract`` link)."""
+publishable on its own through the ``policies/contract`` link), and one stack index per ``AnalyzeStack``
+call however many stack policies read it."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
 
+import pytest
+from pulumi_policy import StackValidationPolicy
+
 from contract import alarms, cost, streaming, xray
-from policies.xray_rules import CONCERNS, build_policies
-from tests.policies.conftest import PACK, REPO
+from offline.policy_driver import InProcessAnalyzer
+from offline.preview import run_preview
+from policies.xray_rules import CONCERNS, PACK_NAME, build_policies, define
+from policies.xray_rules.stack_index import StackIndex
+from tests.policies.conftest import PACK, PROGRAMS, REPO, violations
 
 #: The pack's interface: these names, each exactly once.
 POLICY_NAMES = {
@@ -71,3 +78,41 @@ def test_pack_directory_is_self_contained(pack_process):
     assert schema["streaming-otel-config"]["expected"]["default"] == {k: list(v) for k, v in streaming.ACCEPTED.items()}
     assert schema["alarm-missing-data-class"]["classes"]["default"] == alarms.class_map()
     assert schema["tracing-cost-budget"]["thresholdsUsd"]["default"] == list(cost.BUDGET_THRESHOLDS_USD)
+
+
+@pytest.fixture
+def counted_index(monkeypatch):
+    """Counts ``StackIndex`` builds and the stack policies that asked for an index."""
+    counts = {"built": 0, "asked": 0}
+    build, index_for = StackIndex.build.__func__, define.index_for
+
+    def counting_build(cls, resources):
+        counts["built"] += 1
+        return build(cls, resources)
+
+    def counting_index_for(resources):
+        counts["asked"] += 1
+        return index_for(resources)
+
+    monkeypatch.setattr(StackIndex, "build", classmethod(counting_build))
+    monkeypatch.setattr(define, "index_for", counting_index_for)
+    return counts
+
+
+def test_stack_index_is_built_once_per_analyze_stack_call(counted_index):
+    """Every stack policy of one call reads one index; the next call (another program) builds its own,
+    so its verdicts are its own."""
+    stack_policies = [p for p in build_policies() if isinstance(p, StackValidationPolicy)]
+
+    def preview(program: str):
+        before = dict(counted_index)
+        analyzer = InProcessAnalyzer(PACK_NAME, build_policies(), version="0.1.0")
+        result = run_preview(PROGRAMS / program, "test", pack_dir=PACK, analyzer_factory=lambda *_a, **_k: analyzer)
+        return result, {k: counted_index[k] - before[k] for k in counted_index}
+
+    flagged, counts = preview("error_alarm_wrong_function")
+    assert violations(flagged) == {("lambda-error-alarm", "mandatory", "api")}
+    assert counts == {"asked": len(stack_policies), "built": 1}
+    clean, counts = preview("compliant")
+    assert clean.diagnostics == []
+    assert counts == {"asked": len(stack_policies), "built": 1}
