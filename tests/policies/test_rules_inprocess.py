@@ -216,8 +216,8 @@ def test_xray_permissions_unknown_document_is_not_counted_unless_configured():
 
 
 def test_budget_percentage_thresholds_of_the_limit():
-    """tracing-cost-budget: percentages of the limit count as the amounts they are (with the default
-    thresholds of $10/$25/$50: 20/50/100 % of a $50 limit)."""
+    """tracing-cost-budget: percentages of the limit count as the amounts they are (here each default
+    threshold as a percentage of a limit at the highest one)."""
     limit = max(cost.BUDGET_THRESHOLDS_USD)
     notes = [{"threshold": t / limit * 100, "thresholdType": "PERCENTAGE"} for t in cost.BUDGET_THRESHOLDS_USD]
     budget = res("aws:budgets/budget:Budget", "b", {"limitAmount": str(limit), "notifications": notes})
