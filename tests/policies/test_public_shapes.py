@@ -1,5 +1,5 @@
-"""Shapes of ordinary public Pulumi programs the runner must handle (DESIGN §6 "any ordinary Pulumi AWS
-program runs"), found by a sweep over pulumi/examples `aws-py-*` and reproduced by fixture programs
+"""Shapes of ordinary public Pulumi programs the runner must handle (any ordinary Pulumi AWS program
+runs), found by a sweep over pulumi/examples `aws-py-*` and reproduced by fixture programs
 written for this suite: values the provider computes at create time used in string building, data
 sources with no special emulation, ACM DNS validation, S3 ids, a `main:` subdirectory, `secure:` config,
 StackReference, nested stack outputs with unknowns and secrets."""
