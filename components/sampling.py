@@ -47,13 +47,21 @@ def sampling_rules(environment: str, mode: str) -> list[SamplingRule]:
     raise ValueError(f"sampling mode {mode!r}: use 'full' (dev/preprod, 100%) or 'production' (D9 rates)")
 
 
+def trace_group_names(environment: str) -> dict[str, str]:
+    """The five groups' names by purpose (the alarms on group metrics look them up here)."""
+    return {"errors": resource_name(environment, "errors"), "production": f"{environment}-production-traces",
+            "canary": f"{environment}-canary-traces", "sse": resource_name(environment, "sse"),
+            "sse-reconnections": f"{environment}-sse-reconnections"}
+
+
 def trace_groups(environment: str) -> list[TraceGroup]:
     """The five groups of D9/FR-111, all with insights."""
-    return [TraceGroup(resource_name(environment, "errors"), "fault = true OR error = true"),
-            TraceGroup(f"{environment}-production-traces", "!annotation.synthetic"),
-            TraceGroup(f"{environment}-canary-traces", "annotation.synthetic = true"),
-            TraceGroup(resource_name(environment, "sse"), f'service("{streaming.SERVICE_NAME}")'),
-            TraceGroup(f"{environment}-sse-reconnections", 'annotation.previous_trace_id BEGINSWITH "1-"')]
+    names = trace_group_names(environment)
+    return [TraceGroup(names["errors"], "fault = true OR error = true"),
+            TraceGroup(names["production"], "!annotation.synthetic"),
+            TraceGroup(names["canary"], "annotation.synthetic = true"),
+            TraceGroup(names["sse"], f'service("{streaming.SERVICE_NAME}")'),
+            TraceGroup(names["sse-reconnections"], 'annotation.previous_trace_id BEGINSWITH "1-"')]
 
 
 @dataclass

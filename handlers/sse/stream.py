@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from contract import metrics as metric_names
+from contract import streaming
 from contract.data import SENTIMENTS
 from handlers.sse import events, wire
 from handlers.sse.feed import FeedEvent
@@ -37,7 +38,7 @@ from handlers.sse.service import Service
 from handlers.sse.telemetry import StreamTracer
 
 #: FR-093: when fewer seconds than this remain of the invocation, the stream flushes and ends.
-DEADLINE_MARGIN_S = 3.0
+DEADLINE_MARGIN_S = streaming.DEADLINE_MARGIN_S
 #: FR-042: a refused client is told to come back after this many seconds.
 RETRY_AFTER_S = 30
 

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.aws import AwsXRayLambdaPropagator
 
+from contract import streaming
 from contract.xray import MAX_ANNOTATION_STR, MAX_ERROR_MESSAGE, MAX_STACK_FRAMES
 from handlers.sse.feed import EventId
 from handlers.sse.request import BadRequest, MAX_LAST_EVENT_ID, Reconnect, parse_deadline, parse_last_event_id
@@ -149,7 +150,7 @@ def test_d12_fr012_powertools_logger_per_stream_trace_id_without_the_xray_sdk():
     assert all(line["xray_trace_id"] == line["stream"] for line in ticks)
     assert [line["stream"][-4:] for line in ticks[:4]] == ["2793", "beef", "2793", "beef"]  # interleaved
     assert all({"level", "location", "message", "timestamp", "service"} <= set(line) for line in lines)
-    assert {line["service"] for line in lines} == {"sentiment-sse"}
+    assert {line["service"] for line in lines} == {streaming.SERVICE_NAME}
     failed = lines[-1]
     assert failed["level"] == "ERROR" and failed["exception_name"] == "ValueError"
     assert len(failed["exception"]) <= MAX_ERROR_MESSAGE and len(failed["stack_trace"]["frames"]) <= MAX_STACK_FRAMES
