@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from contract.data import RESOLUTIONS
 from tests.handlers.conftest import (ENVIRONMENT, H, SCHEDULED, api_event, by_name, inject_aws_error, marked, one,
                                      sns_event)
 
@@ -106,7 +107,7 @@ def test_analysis_scores_updates_and_fans_out(lam, world, daemon):
     assert items["s#1"]["sentiment"]["S"] == "positive" and items["s#2"]["sentiment"]["S"] == "negative"
     assert {i["status"]["S"] for i in items.values()} == {"analyzed"}
     series = world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
-    assert sorted(s["pk"]["S"].split("#")[1] for s in series) == sorted(H.common.schema.RESOLUTIONS)
+    assert sorted(s["pk"]["S"].split("#")[1] for s in series) == sorted(RESOLUTIONS)
     assert {s["count"]["N"] for s in series} == {"2"} and {s["positive_count"]["N"] for s in series} == {"1"}
     docs = inv.docs(daemon)
     assert len([d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"]) == 2 + 16

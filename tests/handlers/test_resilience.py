@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 import pytest
 
+from contract.data import RESOLUTIONS
 from tests.handlers.conftest import (ENVIRONMENT, HANDLERS, SCHEDULED, FakeContext, H, by_name, marked, new_trace_header,
                                      one, sns_event)
 
 NS, METRIC = "SentimentAnalyzer/Reliability", "SilentFailure"
-RESOLUTIONS = H.common.schema.RESOLUTIONS
 
 
 def _pending(world, source_id: str = "tiingo#abc", ticker: str = "AAPL") -> dict:

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from contract.data import FAILURE_PATH_OWNER
 from tests.handlers.conftest import HANDLERS, H, SCHEDULED, by_name, marked, one, sns_event
 
 BUFFERED = ("ingestion", "analysis", "dashboard", "metrics", "notification")
@@ -199,7 +200,7 @@ def test_annotation_keys_per_trace_within_budget(lam, fakes, daemon):
 
 def test_failure_paths_owned_by_buffered_handlers():
     """Every D5 path's alarm watches a function that exists among the buffered handlers."""
-    assert set(H.common.schema.FAILURE_PATH_OWNER.values()) <= set(BUFFERED)
+    assert set(FAILURE_PATH_OWNER.values()) <= set(BUFFERED)
 
 
 def test_missing_environment_is_a_clear_error(lam, monkeypatch):
