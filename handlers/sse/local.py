@@ -33,8 +33,8 @@ def main() -> None:  # pragma: no cover - interactive demo
     import boto3
     import uvicorn
 
-    from offline.moto_standin import moto_server
-    from offline.otlp_receiver import OtlpReceiver
+    from standins.moto_server import MotoServer as moto_server
+    from standins.otlp_receiver import OtlpReceiver
 
     parser = argparse.ArgumentParser(description="SSE demo: moto + OTLP receiver + app + web page")
     parser.add_argument("--port", type=int, default=8080)

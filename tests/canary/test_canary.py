@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from offline.moto_standin import moto_server
+from standins.moto_server import MotoServer
 
 CANARY_DIR = Path(__file__).resolve().parents[2] / "handlers" / "canary"
 
 
 @pytest.fixture(scope="module")
 def aws():
-    with moto_server() as standin:
+    with MotoServer() as standin:
         yield standin
 
 
@@ -24,16 +24,16 @@ def aws():
 def canary(aws, monkeypatch):
     """The canary module with the environment the program gives it, pointed at moto."""
     aws.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.address)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     ssm = aws.client("ssm")
     ssm.put_parameter(Name="/test/sentiment/canary/state", Value="{}", Type="String")
     import boto3
-    west = boto3.client("sns", region_name="us-west-2", endpoint_url=aws.endpoint)
+    west = boto3.client("sns", region_name="us-west-2", endpoint_url=aws.address)
     topic = west.create_topic(Name="test-sentiment-out-of-band")["TopicArn"]
-    sqs = boto3.client("sqs", region_name="us-west-2", endpoint_url=aws.endpoint)
+    sqs = boto3.client("sqs", region_name="us-west-2", endpoint_url=aws.address)
     queue = sqs.create_queue(QueueName="oob")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     west.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.handlers.conftest import (ENVIRONMENT, H, SCHEDULED, by_name, inject_aws_error, marked, one, sns_event)
-from offline.fakes import FakeAPI
+from standins.http_fakes import FakeAPI
 
 NS, METRIC = "SentimentAnalyzer/Reliability", "SilentFailure"
 
@@ -83,17 +83,17 @@ def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fa
 
 def test_fallback_line_when_cloudwatch_refuses(lam, world, fakes, daemon, monkeypatch):
     """D5 (3) / FR-043: PutMetricData fails -> one JSON line with metric_fallback true, the subsegment still marked."""
-    dead_cloudwatch = FakeAPI(name="cloudwatch")
+    dead_cloudwatch = FakeAPI(name="cloudwatch").start()
     try:
         dead_cloudwatch.fail(403, body={"__type": "AccessDeniedException", "message": "x" * 1000})
-        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead_cloudwatch.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead_cloudwatch.address)
         H.common.reset_clients()
         fakes.tiingo.fail(500)
         _news(fakes)
         inv = lam.invoke("ingestion", SCHEDULED)
         docs = inv.docs(daemon)
     finally:
-        dead_cloudwatch.close()
+        dead_cloudwatch.stop()
     assert marked(one(docs, "parallel_fetcher_aggregate"))
     fallback = [line for line in lam.logs.lines if line.get("metric_fallback") is True]
     silent = [line for line in fallback if line["metric_name"] == METRIC]

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from offline.moto_standin import moto_server
-from offline.otlp_receiver import OtlpReceiver
+from standins.moto_server import MotoServer as moto_server
+from standins.otlp_receiver import OtlpReceiver
 from tests.sse.harness import AppProcess, function_environment
 
 

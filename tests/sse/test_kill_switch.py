@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from offline.otlp_receiver import OtlpReceiver
+from standins.otlp_receiver import OtlpReceiver
 from handlers.sse.telemetry import is_xray_trace_id as is_xray_root
 from tests.sse.harness import SSE, new_parent, new_root, put_item, trace_header
 

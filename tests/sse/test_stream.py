@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from handlers.sse.telemetry import EXCEPTION_ANNOTATION_COST, SSE_ANNOTATION_BUDGET
-from offline.otlp_receiver import Blackhole, dead_endpoint
+from standins.otlp_receiver import Blackhole, dead_endpoint
 from tests.sse.harness import SSE, FUNCTION_NAME, new_parent, new_root, put_item, trace_header
 
 LIFECYCLE = {"connection_acquire", "dynamodb_poll", "sse_event_dispatch", "connection_release"}

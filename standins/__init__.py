@@ -1,0 +1,12 @@
+"""Local stand-ins for the services the system talks to, used by the tests, the benchmarks and the local demo.
+
+One module per stand-in, each of the common shape of ``standins.base`` (``start()``, ``address``, ``stop()``,
+``wait_for(predicate, timeout)``, context manager):
+
+- ``moto_server``   AWS itself (moto), with the data contract's tables on request;
+- ``xray_daemon``   the X-Ray daemon's UDP listener, keeping every segment document;
+- ``otlp_receiver`` the ADOT collector's OTLP/HTTP trace receiver, keeping every span (and dead collectors);
+- ``http_fakes``    Tiingo, Finnhub and SendGrid, recording requests and failing on demand.
+
+``python -m standins <name>`` runs one in the foreground (``--help`` lists them).
+"""
