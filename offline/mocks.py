@@ -4,7 +4,7 @@ Pulumi's own ``MockMonitor`` records nothing a policy needs (no parent, dependen
 dependencies) and builds URNs the engine would not. ``RecordingMonitor`` keeps all of that, with
 engine-faithful URNs; ``ProviderMocks`` computes what a provider would: auto-names at check time
 (known in preview), and ids, ARNs and URLs at create time (unknown in preview, known in ``update``
-mode). See ../shared/notes/pulumi-policy-and-mocks.md §B1.
+mode).
 """
 from __future__ import annotations
 

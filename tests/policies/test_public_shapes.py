@@ -10,7 +10,7 @@ import json
 import pytest
 
 from offline.mocks import UNKNOWN
-from offline.preview import render_text
+from offline.render import render_text
 from offline.program import ProgramError, run_program
 from tests.policies.conftest import PROGRAMS, run_cli
 
