@@ -76,7 +76,7 @@ if __name__ == "__main__":
     try:
         code = main()
     finally:
-        mocks = sys.modules.get("offline.mocks")  # loaded only if a program ran; then the SDK left loops open
-        if mocks is not None:
-            mocks.close_event_loops()
+        loops = sys.modules.get("offline.event_loops")  # loaded only if a program ran, which left loops open
+        if loops is not None:
+            loops.close_all()
     sys.exit(code)

@@ -86,7 +86,9 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=1)
+            # No timeout: the thread returns as soon as it sees the stop (at most one line away), and a daemon
+            # thread still printing to stderr when the interpreter shuts down can abort the process.
+            self._thread.join()
 
 
 def _registered() -> Optional[int]:
