@@ -1,4 +1,4 @@
-"""SSE figures (DESIGN §8): span throughput through the bootstrap to an OTLP receiver, end-of-stream
+"""SSE figures: span throughput through the bootstrap to an OTLP receiver, end-of-stream
 flush time with a live, a refused and a black-holed collector, and the cold import of the app with and
 without its OTel share.
 

@@ -1,4 +1,4 @@
-"""Wire-level fixtures for the buffered Lambdas (DESIGN §7): real Powertools and aws-xray-sdk emitting over
+"""Wire-level fixtures for the buffered Lambdas: real Powertools and aws-xray-sdk emitting over
 UDP to the daemon stand-in, real boto3 against a moto server on 127.0.0.1, real HTTP against local fakes.
 
 Import-time work, and why it cannot disturb the other layers sharing this pytest process:
