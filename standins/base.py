@@ -204,6 +204,7 @@ class HttpStandin(Standin[Received]):
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
+        self._host = host
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.label, daemon=True)
@@ -214,8 +215,7 @@ class HttpStandin(Standin[Received]):
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._host}:{self._server.server_port}"
 
     def _serve(self) -> None:
         self._thread.start()
