@@ -369,8 +369,15 @@ class RecordingMonitor(pm.MockMonitor):
         kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
         return resource_pb2.DeploymentInfo(supportedFeatures=kept)
 
+    # Invoke, ReadResource (``get``, StackReference) and RegisterResource are the calls on which the SDK's
+    # mock monitor makes its executor thread a loop; each thread's loop is closed at the end of the process.
     def Invoke(self, request):
         resp = super().Invoke(request)
+        event_loops.keep_this_threads_loop()
+        return resp
+
+    def ReadResource(self, request):
+        resp = super().ReadResource(request)
         event_loops.keep_this_threads_loop()
         return resp
 
