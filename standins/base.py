@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, ClassVar, Generic, Iterator, Optional, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-Received = TypeVar("Received")
+R = TypeVar("R")  # what a stand-in received, as wait_for hands it to the predicate
 S = TypeVar("S", bound="Standin")
 
 #: How much of a predicate's source or of the received data a timeout message quotes.
@@ -58,7 +58,7 @@ def describe(predicate: Callable[..., Any]) -> str:
     return "a condition (a lambda)"
 
 
-class Standin(ABC, Generic[Received]):
+class Standin(ABC, Generic[R]):
     """A local server standing in for a service; see the module docstring for the shape.
 
     A subclass implements ``_serve`` and ``_shutdown`` (each called once), ``address``, and ``_received``
@@ -119,10 +119,10 @@ class Standin(ABC, Generic[Received]):
 
     # -- waiting on what arrived ------------------------------------------------------------------------------
     @abstractmethod
-    def _received(self) -> Received:
+    def _received(self) -> R:
         """What ``wait_for`` hands the predicate and returns; called with the arrival lock held."""
 
-    def _summary(self, received: Received) -> str:
+    def _summary(self, received: R) -> str:
         """What arrived, shortly, for a timeout message."""
         return repr(received)[:_QUOTE_LIMIT]
 
@@ -133,8 +133,8 @@ class Standin(ABC, Generic[Received]):
             yield
             self._arrival.notify_all()
 
-    def wait_for(self, predicate: Callable[[Received], bool], timeout: float = 5.0, *,
-                 what: Optional[str] = None) -> Received:
+    def wait_for(self, predicate: Callable[[R], bool], timeout: float = 5.0, *,
+                 what: Optional[str] = None) -> R:
         """Block until ``predicate(received)`` holds and return ``received``; ``what`` names the condition in
         the ``TimeoutError`` raised after ``timeout`` seconds (default: the predicate's docstring or source)."""
         deadline = time.monotonic() + timeout
@@ -173,7 +173,7 @@ class HttpResponse:
     content_type: str = "application/json"
 
 
-class HttpStandin(Standin[Received]):
+class HttpStandin(Standin[R]):
     """A threaded HTTP/1.1 server on 127.0.0.1 that hands every request to ``respond``.
 
     ``address`` is the base URL, ``http://127.0.0.1:<port>``; the port is bound at construction (``port=0``
