@@ -1,4 +1,4 @@
-"""SSE figures (DESIGN §8): span throughput through the bootstrap to an OTLP receiver, end-of-stream
+"""SSE figures: span throughput through the bootstrap to an OTLP receiver, end-of-stream
 flush time with a live, a refused and a black-holed collector, and the cold import of the app with and
 without its OTel share.
 
@@ -71,7 +71,7 @@ def _worker_throughput() -> dict:
 
 def _worker_flush(mode: str) -> dict:
     from handlers.sse.telemetry import Telemetry
-    from offline.otlp_receiver import Blackhole, OtlpReceiver, dead_endpoint
+    from standins.otlp_receiver import Blackhole, OtlpReceiver, dead_endpoint
 
     rx = OtlpReceiver().start() if mode == "live" else None
     hole = Blackhole() if mode == "blackhole" else None
@@ -121,7 +121,7 @@ def _otel_import_share_ms() -> float:
 # -- the figures ---------------------------------------------------------------------------------------
 def measure() -> list[tuple[str, float | str, str]]:
     out: list[tuple[str, float | str, str]] = []
-    from offline.otlp_receiver import OtlpReceiver
+    from standins.otlp_receiver import OtlpReceiver
 
     with OtlpReceiver() as rx:
         tp = _run_worker("throughput", rx.endpoint)

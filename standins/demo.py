@@ -39,8 +39,8 @@ def main() -> None:  # pragma: no cover - interactive demo
     from contract import env as names
     from contract.data import SENTIMENTS
     from contract.streaming import otel_environment
-    from offline.moto_standin import moto_server
-    from offline.otlp_receiver import OtlpReceiver
+    from standins.moto_server import MotoServer
+    from standins.otlp_receiver import OtlpReceiver
 
     parser = argparse.ArgumentParser(description="SSE demo: moto + OTLP receiver + app + web page")
     parser.add_argument("--port", type=int, default=8080)
@@ -48,7 +48,7 @@ def main() -> None:  # pragma: no cover - interactive demo
     args = parser.parse_args()
     web_dir = Path(__file__).resolve().parents[1] / "web"
 
-    with moto_server() as moto, OtlpReceiver() as rx:
+    with MotoServer() as moto, OtlpReceiver() as rx:
         tables = moto.create_tables("dev")
         os.environ.update({
             **otel_environment(), names.ENVIRONMENT: "dev", **tables, "OTEL_EXPORTER_OTLP_ENDPOINT": rx.endpoint,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from offline.preview import as_json
+from offline.render import as_json
 from tests.policies.conftest import violations
 
 #: fixture directory -> the one (policy, level, resource) it must produce

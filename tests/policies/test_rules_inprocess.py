@@ -5,7 +5,6 @@ odd shape). Expected values come from ``contract``; the props are what a user pr
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from google.protobuf import struct_pb2
@@ -287,32 +286,3 @@ def test_remediation_not_offered_at_mandatory(analyzer):
     a.configure(reconcile_config(info, {}))
     props, applied = a.remediate(_record(FN, "f", {"tracingConfig": {"mode": "PassThrough"}}))
     assert applied == []
-
-
-def test_stack_policies_are_linear_in_resources(analyzer):
-    """Index once, no nested scans: 4x the resources costs about 4x the time (quadratic would be 16x; best of 5 damps a loaded machine)."""
-    a, info = analyzer
-    a.configure(reconcile_config(info, {}))
-
-    def stack(n):
-        out = []
-        for i in range(n):
-            f = _record(FN, f"f{i}", {"name": f"f{i}", "timeout": 30.0, "role": f"arn:aws:iam::1:role/r{i}",
-                                      "tracingConfig": {"mode": "Active"}})
-            out.append(f)
-            out.append(_record(ALARM, f"e{i}", {"name": f"e{i}", "namespace": "AWS/Lambda", "metricName": "Errors",
-                                                "dimensions": {"FunctionName": U}}, pdeps={"dimensions": [f.urn]}))
-            out.append(_record(ROLE, f"r{i}", {"name": f"r{i}"}))
-        return out
-
-    def best(records):
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            a.analyze_stack(records, "urn:root")
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    small, large = stack(150), stack(600)
-    ratio = best(large) / best(small)
-    assert ratio < 10, f"4x resources took {ratio:.1f}x the time"

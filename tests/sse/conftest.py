@@ -7,15 +7,15 @@ import logging
 import pytest
 
 from contract.data import ITEMS, USERS
-from offline.moto_standin import moto_server
-from offline.otlp_receiver import OtlpReceiver
+from standins.moto_server import MotoServer
+from standins.otlp_receiver import OtlpReceiver
 from tests.sse.harness import APP, ENVIRONMENT, AppProcess, function_environment
 
 
 @pytest.fixture(scope="session")
 def moto():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-    with moto_server() as standin:
+    with MotoServer() as standin:
         standin.tables = ensure_tables(standin, ENVIRONMENT)
         yield standin
 

@@ -14,7 +14,7 @@ import pytest
 from contract.streaming import SDK_DISABLED_VAR
 from contract.xray import TRACE_HEADER, TRACE_ID
 from handlers.sse.wire import RETRY_MS
-from offline.otlp_receiver import OtlpReceiver
+from standins.otlp_receiver import OtlpReceiver
 from tests.sse.harness import SSE, new_parent, new_root, put_item, trace_header
 
 

@@ -19,7 +19,7 @@ from handlers.sse.request import BadRequest, MAX_LAST_EVENT_ID, Reconnect, parse
 from handlers.sse.telemetry import (CaseInsensitiveCarrier, bounded_exception_attributes, check_annotation,
                                     xray_trace_id)
 from tests.sse.harness import REPO, function_environment, new_parent, new_root, trace_header
-from tests.sse.image import assemble, context_files, copies, ignore_rules, in_context
+from standins.image import assemble, context_files, copies, ignore_rules, in_context
 
 #: Table names for a process that never reaches DynamoDB.
 NO_TABLES = {"ITEMS_TABLE": "i", "USERS_TABLE": "u"}

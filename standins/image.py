@@ -1,4 +1,4 @@
-"""The SSE image's build as BuildKit would see it, without Docker: its context, and the tree its COPYs make.
+"""A stand-in for the SSE image build, without Docker: its context and the tree its COPYs make, as BuildKit would.
 
 ``handlers/sse/Dockerfile`` is built with the repository root as context, filtered by
 ``handlers/sse/Dockerfile.dockerignore``. The ignore file is read with BuildKit's rules: patterns are
@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.sse.harness import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 DOCKERFILE = REPO / "handlers/sse/Dockerfile"
 IGNORE_FILE = REPO / "handlers/sse/Dockerfile.dockerignore"
