@@ -78,7 +78,7 @@ def _worker_flush(mode: str) -> dict:
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = rx.endpoint if rx else hole.endpoint if hole else dead_endpoint()
     tel = Telemetry()
     samples = []
-    for i in range(10 if mode == "live" else 3):
+    for _ in range(10 if mode == "live" else 3):
         st = _stream_tracer(tel)
         _make_spans(st, 30)  # the tail of a stream: dispatches, release, metrics
         started = time.perf_counter()
@@ -94,7 +94,7 @@ def _worker_flush(mode: str) -> dict:
 
 def _worker_import() -> dict:
     started = time.perf_counter()
-    import handlers.sse.app as app  # noqa: F401
+    from handlers.sse import app  # noqa: F401
 
     imported = time.perf_counter()
     app.service()

@@ -6,16 +6,16 @@ on gateway-generated errors alike.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from contract.naming import resource_name
-
 from components.alarms import CRITICAL, AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation
 from components.monitoring import Monitoring
+from contract.naming import resource_name
 
 TYPE = "sentiment:observability:DashboardApi"
 ALLOW_HEADERS = ("Content-Type", "Authorization", "X-Amzn-Trace-Id", "X-User-Id")

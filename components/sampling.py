@@ -5,8 +5,9 @@ with insights turn filter expressions into CloudWatch metrics (SC-013) that the 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws

@@ -6,7 +6,7 @@ lists, so the three read one definition (decisions D1-D3 in docs/decisions.md).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 #: The logical function name and its service name (logs, traces, the service map's node).
 FUNCTION = "sse-streaming"

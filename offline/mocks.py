@@ -53,7 +53,7 @@ class ResourceRecord:
     provider: str = ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resource_class(type_token: str) -> Optional[type]:
     """The Python class generated for ``type_token`` by a provider SDK, if one is imported."""
     try:
@@ -68,7 +68,7 @@ def _resource_class(type_token: str) -> Optional[type]:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _output_types(cls: Optional[type]) -> dict[str, Any]:
     """Wire name -> declared Python type (``T`` of ``Output[T]``, or a plain annotation on an invoke
     result class) of every property the SDK class declares."""
@@ -128,7 +128,7 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _invoke_result_class(token: str) -> Optional[type]:
     """``GetXResult`` of the SDK function for an invoke token such as ``aws:ec2/getSubnets:getSubnets``."""
     try:
@@ -293,7 +293,7 @@ class ProviderMocks(pm.Mocks):
         if not types:
             return result
         try:
-            service = token.split(":")[1].split("/")[0]
+            service = token.split(":")[1].split("/", maxsplit=1)[0]
             kind = _snake(token.rsplit(":", 1)[-1]).removeprefix("get_").replace("_", "-")
         except IndexError:
             service, kind = "index", "resource"

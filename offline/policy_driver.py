@@ -20,9 +20,10 @@ import sys
 import threading
 import weakref
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -145,7 +146,7 @@ def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[st
     import jsonschema
 
     by_name = {p.name: p for p in info.policies}
-    for name, (level, props) in result.items():
+    for name, (_level, props) in result.items():
         policy = by_name[name]
         if not policy.schema:
             continue
@@ -284,7 +285,7 @@ class Analyzer:
         self.close()
 
 
-_LIVE: "weakref.WeakSet[PolicyPackProcess]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[PolicyPackProcess] = weakref.WeakSet()
 
 
 @atexit.register
@@ -314,7 +315,7 @@ class PolicyPackProcess(Analyzer):
         except OSError as exc:
             raise PackError(f"cannot start the policy pack with {python or sys.executable}: {exc}") from exc
         _LIVE.add(self)
-        self._port_queue: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._port_queue: queue.Queue[Optional[str]] = queue.Queue()
         threading.Thread(target=self._drain_stdout, daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 

@@ -13,13 +13,13 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from offline.policy_driver import (Analyzer, Diagnostic, PolicyPackProcess, load_config_file,
-                                   reconcile_config)
+from offline.policy_driver import Analyzer, Diagnostic, PolicyPackProcess, load_config_file, reconcile_config
 from offline.program import ProgramError, RunResult, load_stack_config, run_program
 
 REPO = Path(__file__).resolve().parents[1]

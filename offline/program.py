@@ -12,19 +12,19 @@ import json
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
-
-import yaml
+from typing import Any, Optional
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pm
 from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime.proto import source_pb2
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
 
 from offline import event_loops
 from offline.mocks import DEFAULT_REGION, ProviderMocks, RecordingMonitor, ResourceRecord
@@ -198,7 +198,8 @@ def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview:
     with _program_context(cfg.main.parent):
         try:
             try:
-                _await_all(lambda: runpy.run_path(str(cfg.main), run_name="__main__") and None)  # the program returns nothing to await
+                # the program returns nothing to await
+                _await_all(lambda: runpy.run_path(str(cfg.main), run_name="__main__") and None)
             finally:
                 event_loops.reinstall(loop)  # the program may have installed its own loop
             secrets: list[tuple] = []

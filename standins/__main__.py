@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from standins.base import Standin
 
@@ -78,7 +79,7 @@ def _follow(standin: Standin, line: Callable[[Any], str]) -> None:
     shown = 0
     while True:
         try:
-            received = standin.wait_for(lambda got: len(got) > shown, timeout=3600, what="the next arrival")
+            received = standin.wait_for(lambda got, seen=shown: len(got) > seen, timeout=3600, what="the next arrival")
         except TimeoutError:
             continue
         for item in received[shown:]:

@@ -23,10 +23,11 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, ClassVar, Generic, Iterator, Optional, TypeVar
+from typing import Any, ClassVar, Generic, Optional, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 R = TypeVar("R")  # what a stand-in received, as wait_for hands it to the predicate

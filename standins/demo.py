@@ -11,6 +11,7 @@ two seconds. Open http://localhost:8000/index.html?sse=http://localhost:8080&sam
 from __future__ import annotations
 
 import os
+from datetime import UTC
 
 from handlers.sse.app import app as sse_app
 from standins.function_url import FunctionUrlCors
@@ -29,7 +30,7 @@ def main() -> None:  # pragma: no cover - interactive demo
     import threading
     import time
     import uuid
-    from datetime import datetime, timezone
+    from datetime import datetime
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
     from pathlib import Path
 
@@ -61,7 +62,7 @@ def main() -> None:  # pragma: no cover - interactive demo
 
         def feed() -> None:
             while True:
-                now = datetime.now(timezone.utc).isoformat()
+                now = datetime.now(UTC).isoformat()
                 ticker = random.choice(["AAPL", "MSFT", "NVDA", "AMZN"])
                 table.put_item(Item={"source_id": f"demo#{uuid.uuid4().hex[:8]}", "timestamp": now,
                                      "analyzed_at": now, "status": "analyzed", "tag": ticker, "tickers": [ticker],

@@ -7,7 +7,7 @@ browser exercises exactly the headers that are deployed. Never part of the image
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

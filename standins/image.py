@@ -43,8 +43,8 @@ class Rule:
 
 def ignore_rules(path: Path = IGNORE_FILE) -> list[Rule]:
     rules = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         include = line.startswith("!")

@@ -71,10 +71,10 @@ class MotoServer(Standin["MotoServer"]):
         if was_running:
             self._server.stop()
 
-    def _received(self) -> "MotoServer":
+    def _received(self) -> MotoServer:
         return self
 
-    def _summary(self, received: "MotoServer") -> str:
+    def _summary(self, received: MotoServer) -> str:
         return "(moto keeps no log of its requests; query its state with client(...))"
 
     # -- using it --------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from standins.base import Standin
 
@@ -65,7 +65,7 @@ class XRayDaemon(Standin[list[dict]]):
         while not self._stopping.is_set():
             try:
                 data, _ = self._sock.recvfrom(MAX_DATAGRAM)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

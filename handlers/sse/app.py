@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette

@@ -6,9 +6,10 @@ start of the time-series bucket it falls in at each requested resolution.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Optional
+from datetime import UTC, datetime
+from typing import Any, Optional
 
 #: A title is cut to this many characters in an event.
 MAX_TITLE = 300
@@ -34,7 +35,7 @@ def bucket_start(ts: datetime, resolution: str) -> str:
     n, unit = int(resolution[:-1]), resolution[-1]
     seconds = n * (60 if unit == "m" else 3600)
     epoch = int(ts.timestamp()) // seconds * seconds
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def parse_timestamp(value: Any) -> Optional[datetime]:
@@ -43,7 +44,7 @@ def parse_timestamp(value: Any) -> Optional[datetime]:
         ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Sentiment:
 
 def sentiment(item: dict, trace_id: Optional[str], resolutions: Iterable[str]) -> Sentiment:
     analysed = parse_timestamp(item.get("analyzed_at") or item.get("updated_at") or item.get("timestamp"))
-    latency_ms = (datetime.now(timezone.utc) - analysed).total_seconds() * 1000 if analysed else 0.0
+    latency_ms = (datetime.now(UTC) - analysed).total_seconds() * 1000 if analysed else 0.0
     latency_ms, skew = max(0.0, latency_ms), latency_ms < 0
     data = {"source_id": item.get("source_id"), "timestamp": item.get("timestamp"),
             "sentiment": item.get("sentiment"), "score": item.get("score"),
@@ -79,7 +80,7 @@ def connected(connection_id: str, session_id: str, trace_id: Optional[str], conn
 
 
 def heartbeat(trace_id: Optional[str], connections: int) -> dict:
-    return {"trace_id": trace_id, "connections": connections, "timestamp": datetime.now(timezone.utc).isoformat()}
+    return {"trace_id": trace_id, "connections": connections, "timestamp": datetime.now(UTC).isoformat()}
 
 
 def deadline(remaining_ms: int, trace_id: Optional[str]) -> dict:

@@ -14,9 +14,10 @@ import re
 import secrets
 import time
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any, Optional
 
 from opentelemetry.context import Context
 
@@ -44,7 +45,7 @@ class EventId:
     seq: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> "EventId":
+    def parse(cls, text: str) -> EventId:
         match = _EVENT_ID.fullmatch(text)
         return cls(match.group(1), int(match.group(2))) if match else cls(None)
 
@@ -65,6 +66,10 @@ class PollResult:
     duration_ms: float
 
 
+def _initial_watermark() -> str:
+    return (datetime.now(UTC) - OVERLAP).isoformat()
+
+
 @dataclass
 class ItemFeed:
     store: Store
@@ -76,8 +81,8 @@ class ItemFeed:
     fetched_at: Optional[float] = None
     hits: int = 0
     misses: int = 0
-    _seen: "OrderedDict[tuple, None]" = field(default_factory=OrderedDict)
-    _watermark: str = field(default_factory=lambda: (datetime.now(timezone.utc) - OVERLAP).isoformat())
+    _seen: OrderedDict[tuple, None] = field(default_factory=OrderedDict)
+    _watermark: str = field(default_factory=_initial_watermark)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- replay -------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Optional
 
 from opentelemetry.trace import SpanKind
@@ -52,7 +52,7 @@ class MetricBuffer:
 
     def add(self, name: str, value: float) -> None:
         datum = {"MetricName": name, "Value": float(value), "Unit": SSE_UNITS[name],
-                 "Timestamp": datetime.now(timezone.utc),
+                 "Timestamp": datetime.now(UTC),
                  "Dimensions": [{"Name": FUNCTION_DIMENSION, "Value": self.function_name}]}
         with self._lock:
             self._data.append(datum)

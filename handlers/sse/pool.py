@@ -17,7 +17,7 @@ class PoolExhausted(RuntimeError):
 class Slot:
     """One stream's place in the pool, named by its connection id."""
 
-    def __init__(self, pool: "ConnectionPool", connection_id: str):
+    def __init__(self, pool: ConnectionPool, connection_id: str):
         self._pool = pool
         self.connection_id = connection_id
         self.released = False

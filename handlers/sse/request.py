@@ -11,8 +11,9 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from contract.data import RESOLUTIONS
 from contract.streaming import LAMBDA_CONTEXT_HEADER
@@ -64,7 +65,7 @@ class Reconnect:
     connection_sequence: Optional[int]
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> "Reconnect":
+    def from_query(cls, query: Mapping[str, str]) -> Reconnect:
         session = query.get("session_id") or uuid.uuid4().hex
         if not _TOKEN.fullmatch(session):
             raise BadRequest("session_id: 8-64 characters [A-Za-z0-9_-]")
@@ -136,7 +137,7 @@ class StreamRequest:
 
     @classmethod
     def parse(cls, query: Mapping[str, str], headers: Mapping[str, str], tickers: Optional[str],
-              fallback_deadline_ms: Optional[float]) -> "StreamRequest":
+              fallback_deadline_ms: Optional[float]) -> StreamRequest:
         """``tickers`` is the filter's source (the query's, or a configuration's); ``headers`` is
         case-insensitive (Starlette's). A deadline header wins over ``fallback_deadline_ms``."""
         deadline = parse_deadline(headers.get(LAMBDA_CONTEXT_HEADER))

@@ -11,9 +11,10 @@ import asyncio
 import contextvars
 import functools
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from handlers.sse import metrics
 from handlers.sse.feed import ItemFeed
@@ -44,7 +45,7 @@ class Service:
     streams_served: int = 0
 
     @classmethod
-    def from_env(cls) -> "Service":
+    def from_env(cls) -> Service:
         s = Settings.from_env()
         store = Store(s.items_table, s.users_table)
         return cls(s, telemetry(), ConnectionPool(s.max_connections), store,

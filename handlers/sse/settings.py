@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, TypeVar
+from typing import Optional, TypeVar
 
 from contract import env as names
 from contract.metrics import sse_function_name
@@ -40,7 +41,7 @@ class Settings:
     fallback_deadline_ms: Optional[float] = None
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         missing = [k for k in names.REQUIRED[FUNCTION] if not os.environ.get(k)]
         if missing:
             raise SettingsError(f"missing environment variable(s) {missing}: the program sets them on the function")

@@ -159,7 +159,7 @@ class SSEStream:
                 wait = min(wait, remaining - DEADLINE_MARGIN_S)
             try:
                 await asyncio.wait_for(disconnected.wait(), timeout=max(0.0, wait))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if disconnected.is_set():
                 self.close_reason = "client_disconnect"

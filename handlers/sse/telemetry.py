@@ -29,8 +29,9 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Optional
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -40,12 +41,18 @@ from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.resources import Resource, get_aggregated_resources
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from contract import streaming
-from contract.xray import (ANNOTATION_KEY, ANNOTATIONS_ATTRIBUTE, MAX_ANNOTATION_STR, MAX_ERROR_MESSAGE,
-                           MAX_STACK_FRAMES, TRACE_ID)
+from contract.xray import (
+    ANNOTATION_KEY,
+    ANNOTATIONS_ATTRIBUTE,
+    MAX_ANNOTATION_STR,
+    MAX_ERROR_MESSAGE,
+    MAX_STACK_FRAMES,
+    TRACE_ID,
+)
 
 #: The length of a span status description (the full message is on the exception event).
 MAX_STATUS_DESCRIPTION = 256

@@ -6,8 +6,9 @@ Shared by the alarm policies (missing-data intent, shape of absence alarms) and 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .values import UNKNOWN, as_list, dig
 

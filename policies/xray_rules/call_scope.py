@@ -14,9 +14,10 @@ another host) every policy builds its own index, exactly as without this module.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from pulumi_policy import PolicyResource
 

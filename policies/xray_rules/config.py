@@ -9,7 +9,8 @@ tuples become lists here (``json_list``, ``json_map``).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import PolicyConfigSchema
 

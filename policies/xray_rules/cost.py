@@ -1,7 +1,7 @@
 """Cost: a budget notifies as X-Ray spend crosses each threshold (FR-038, D11 in docs/decisions.md)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationPolicy
 

@@ -8,7 +8,8 @@ not read.
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .stack_index import Grant
 from .values import UNKNOWN, as_list

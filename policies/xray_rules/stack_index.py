@@ -8,9 +8,10 @@ engine records which resources an input was computed from), then to its plain ``
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pulumi_policy import PolicyResource
 

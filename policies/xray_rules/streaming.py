@@ -72,7 +72,7 @@ def _otel_problems(env: dict, cfg: Config) -> list[str]:
                         f"collector cannot stall the stream's flush, D3)")
     names = [env.get(v) for v in cfg["serviceNameVariables"]]
     if UNKNOWN not in names and (None in names or len(set(names)) != 1):
-        shown = ", ".join(f"{v}={describe(n)}" for v, n in zip(cfg["serviceNameVariables"], names))
+        shown = ", ".join(f"{v}={describe(n)}" for v, n in zip(cfg["serviceNameVariables"], names, strict=True))
         problems.append(f"{shown} (set them equal, or the service map shows two nodes, FR-047)")
     return problems
 

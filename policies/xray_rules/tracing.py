@@ -1,7 +1,8 @@
 """Tracing itself: every function traced actively, X-Ray names within X-Ray's limit."""
 from __future__ import annotations
 
-from typing import Any, Mapping, MutableMapping, cast
+from collections.abc import Mapping, MutableMapping
+from typing import Any, cast
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationPolicy
 

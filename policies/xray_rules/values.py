@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError, _is_unknown
 
@@ -24,9 +24,9 @@ except ImportError:  # pragma: no cover - older SDKs
 class _Unknown:
     """A value the engine cannot know yet (preview); falsy, equal only to itself."""
 
-    _instance: "_Unknown | None" = None
+    _instance: _Unknown | None = None
 
-    def __new__(cls) -> "_Unknown":
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance

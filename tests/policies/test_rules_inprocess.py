@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import struct_pb2
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.policy import PolicyResourceOptions, _NotApplicableError
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as U, unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as U
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from contract import cost, streaming, xray
 from contract.alarms import CLASS_TAG, AlarmClass

@@ -12,10 +12,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import httpx
 
@@ -42,7 +43,8 @@ def function_environment(moto_endpoint: str, tables: dict[str, str], otlp_endpoi
         # Set by Lambda itself:
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef", "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
         # Local stand-in for every AWS API (boto3's own endpoint resolution):
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -67,7 +69,7 @@ class AppProcess:
         self.proc: Optional[subprocess.Popen] = None
         self.log = tempfile.NamedTemporaryFile(prefix="sse-app-", suffix=".log", delete=False)
 
-    def start(self, timeout: float = 30.0) -> "AppProcess":
+    def start(self, timeout: float = 30.0) -> AppProcess:
         fd = self.sock.fileno()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", self.app, "--fd", str(fd), "--log-level", "warning",
@@ -136,7 +138,7 @@ def trace_header(root: str, parent: str, sampled: Optional[int] = 1) -> str:
 
 # -- items -------------------------------------------------------------------------------------------
 def put_item(table, ticker: str, sentiment: str = "positive", **extra) -> dict:
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     item = {"source_id": f"test#{uuid.uuid4().hex[:12]}", "timestamp": now, "sentiment": sentiment,
             "status": "analyzed", "tag": ticker, "tickers": [ticker], "title": f"{ticker} news",
             "analyzed_at": now, **extra}

@@ -21,7 +21,7 @@ from handlers.sse.pool import PoolExhausted
 from handlers.sse.stream import DEADLINE_MARGIN_S, RETRY_AFTER_S
 from handlers.sse.wire import RETRY_MS
 from standins.otlp_receiver import Blackhole, dead_endpoint
-from tests.sse.harness import ENVIRONMENT, SSE, FUNCTION_NAME, new_parent, new_root, put_item, trace_header
+from tests.sse.harness import ENVIRONMENT, FUNCTION_NAME, SSE, new_parent, new_root, put_item, trace_header
 
 LIFECYCLE = {"connection_acquire", "dynamodb_poll", "sse_event_dispatch", "connection_release"}
 #: How long a deadline test's stream runs before its deadline closes it: time to connect, have an item

@@ -15,11 +15,10 @@ from opentelemetry.propagators.aws import AwsXRayLambdaPropagator
 from contract import streaming
 from contract.xray import MAX_ANNOTATION_STR, MAX_ERROR_MESSAGE, MAX_STACK_FRAMES
 from handlers.sse.feed import EventId
-from handlers.sse.request import BadRequest, MAX_LAST_EVENT_ID, Reconnect, parse_deadline, parse_last_event_id
-from handlers.sse.telemetry import (CaseInsensitiveCarrier, bounded_exception_attributes, check_annotation,
-                                    xray_trace_id)
-from tests.sse.harness import REPO, function_environment, new_parent, new_root, trace_header
+from handlers.sse.request import MAX_LAST_EVENT_ID, BadRequest, Reconnect, parse_deadline, parse_last_event_id
+from handlers.sse.telemetry import CaseInsensitiveCarrier, bounded_exception_attributes, check_annotation, xray_trace_id
 from standins.image import assemble, context_files, copies, ignore_rules, in_context
+from tests.sse.harness import REPO, function_environment, new_parent, new_root, trace_header
 
 #: Table names for a process that never reaches DynamoDB.
 NO_TABLES = {"ITEMS_TABLE": "i", "USERS_TABLE": "u"}

@@ -28,7 +28,7 @@ def stream_requests(log: list, app_url: str) -> list:
 
 
 def open_demo(page, web_origin, app_url, sym, log):
-    page.on("request", lambda r: log.append(r))
+    page.on("request", log.append)
     page.goto(f"{web_origin}/index.html?sse={app_url}&tickers={sym}&sampled=1&base_delay_ms=200")
     page.wait_for_function("window.demo && window.demo.events.some(e => e.type === 'connected')", timeout=15000)
 

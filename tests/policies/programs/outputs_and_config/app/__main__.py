@@ -3,7 +3,6 @@
 dicts mixing known values, values unknown in preview, resources and secrets."""
 import pulumi
 import pulumi_aws as aws
-
 from naming import queue_name
 
 config = pulumi.Config()
