@@ -173,9 +173,11 @@ def silent_failure_specs(function_name: pulumi.Input[str], paths: Sequence[str])
 
 
 def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
-    """The JSON fallback log line counted by a metric filter with default 0 (D5, D6: absence class,
-    so a log pipeline that stops delivering is noticed as well as a fallback that fires)."""
-    return AlarmSpec("metric-fallback", AlarmClass.ABSENCE,
+    """The JSON fallback log line counted by a metric filter with default 0 (D5). An errors-class alarm: the
+    filter emits its default only for periods that have log events, so an idle period is missing data, and
+    ``breaching`` would page on every quiet night (D6). A silent log pipeline is the heartbeat's and the canary's
+    to catch."""
+    return AlarmSpec("metric-fallback", AlarmClass.ERRORS,
                      "PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
                      "GreaterThanThreshold", 0, m.METRIC_FALLBACK_METRIC, namespace, "Sum",
                      evaluation=Evaluation(1, 1, period_seconds), severity=CRITICAL)

@@ -6,6 +6,8 @@ on gateway-generated errors alike.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -60,17 +62,21 @@ class DashboardApi(pulumi.ComponentResource):
                 "method.response.header.Access-Control-Allow-Methods": "'GET,POST,PUT,DELETE,OPTIONS'",
                 "method.response.header.Access-Control-Expose-Headers": f"'{','.join(EXPOSE_HEADERS)}'",
                 "method.response.header.Access-Control-Max-Age": "'7200'"}
+        # Everything the methods are made of, as data: built from it below and hashed into the deployment.
+        routes = {"method": "ANY", "authorization": "NONE", "integration": "AWS_PROXY", "proxy_path": "{proxy+}",
+                  "cors": cors, "gateway_responses": ["DEFAULT_4XX", "DEFAULT_5XX"]}
         self.api = aws.apigateway.RestApi(name, name=api_name, endpoint_configuration={"types": "REGIONAL"},
                                           tags=dict(args.tags), opts=child)
         proxy = aws.apigateway.Resource(f"{name}-proxy", rest_api=self.api.id, parent_id=self.api.root_resource_id,
-                                        path_part="{proxy+}", opts=child)
+                                        path_part=routes["proxy_path"], opts=child)
         deps: list[pulumi.Resource] = []
         for label, resource_id in (("root", self.api.root_resource_id), ("proxy", proxy.id)):
             method = aws.apigateway.Method(f"{name}-{label}-any", rest_api=self.api.id, resource_id=resource_id,
-                                           http_method="ANY", authorization="NONE", opts=child)
+                                           http_method=routes["method"], authorization=routes["authorization"],
+                                           opts=child)
             deps.append(aws.apigateway.Integration(
                 f"{name}-{label}-lambda", rest_api=self.api.id, resource_id=resource_id, http_method=method.http_method,
-                integration_http_method="POST", type="AWS_PROXY", uri=args.function_invoke_arn, opts=child))
+                integration_http_method="POST", type=routes["integration"], uri=args.function_invoke_arn, opts=child))
             options = aws.apigateway.Method(f"{name}-{label}-options", rest_api=self.api.id, resource_id=resource_id,
                                             http_method="OPTIONS", authorization="NONE", opts=child)
             mock = aws.apigateway.Integration(f"{name}-{label}-options-mock", rest_api=self.api.id,
@@ -85,13 +91,18 @@ class DashboardApi(pulumi.ComponentResource):
                 http_method=options.http_method, status_code=response.status_code, response_parameters=cors,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[mock])))
         gateway_cors = {k.replace("method.response.header", "gatewayresponse.header"): v for k, v in cors.items()}
-        for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        for kind in routes["gateway_responses"]:
             deps.append(aws.apigateway.Response(f"{name}-{kind.lower()}", rest_api_id=self.api.id, response_type=kind,
                                                 response_parameters=gateway_cors, opts=child))
         aws.lambda_.Permission(f"{name}-invoke", action="lambda:InvokeFunction", function=args.function_name,
                                principal="apigateway.amazonaws.com",
                                source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/*"), opts=child)
+        # A stage serves a snapshot: without triggers a later change to a method, an integration or CORS is
+        # never redeployed. The trigger is a digest of ``routes``, the data every method above is built from.
+        digest = pulumi.Output.from_input(args.function_invoke_arn).apply(
+            lambda uri: hashlib.sha256(json.dumps({**routes, "uri": uri}, sort_keys=True).encode()).hexdigest())
         deployment = aws.apigateway.Deployment(f"{name}-deployment", rest_api=self.api.id,
+                                               triggers={"redeployment": digest},
                                                opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
         self.stage = aws.apigateway.Stage(f"{name}-stage", rest_api=self.api.id, deployment=deployment.id,
                                           stage_name=args.stage_name, xray_tracing_enabled=True,

@@ -21,7 +21,7 @@ from components.alarms import (AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, la
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
 from components.monitoring import Monitoring
-from components.packaging import lambda_archive, needs_vendoring
+from components.packaging import lambda_archive, vendoring_problem
 from contract import env as env_names
 from contract.alarms import DEFAULT_LATENCY_FRACTION, AlarmClass
 from contract.metrics import METRIC_FALLBACK_FILTER_PATTERN, METRIC_FALLBACK_METRIC, fallback_namespace
@@ -110,9 +110,12 @@ class TracedLambda(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         fn_name = args.function_name
         tags = {**args.tags, "function": args.function}
-        if needs_vendoring(args.code_dir, args.vendored_dir):
-            pulumi.log.warn(f"{args.code_dir}/requirements.txt lists packages that are not vendored: run "
-                            f"scripts/build-lambdas before `pulumi up`", resource=self)
+        problem = vendoring_problem(args.code_dir, args.vendored_dir)
+        if problem and not pulumi.runtime.is_dry_run():
+            # Deployed without its packages, every invocation would fail with an ImportError.
+            raise ValueError(f"{args.function}: {problem} before `pulumi up`")
+        if problem:
+            pulumi.log.warn(f"{problem} before `pulumi up` (a deploy now would be refused)", resource=self)
 
         self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{fn_name}",
                                                  retention_in_days=args.log_retention_days, tags=tags, opts=child)

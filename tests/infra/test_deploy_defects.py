@@ -1,0 +1,106 @@
+"""Defects a first ``pulumi up`` would meet, each caught here before it deploys.
+
+Every test failed on the code before its fix; what AWS requires is recorded with its source in
+docs/aws-facts.md.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from components.api import DashboardApi, DashboardApiArgs
+from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
+from components.traced_lambda import TracedLambda, TracedLambdaArgs
+from contract.alarms import CLASS_TAG, TREAT_MISSING_DATA, AlarmClass
+from contract.metrics import METRIC_FALLBACK_METRIC
+from tests.infra.conftest import StackView, is_unknown
+
+LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
+PERMISSION = "aws:lambda/permission:Permission"
+
+
+def test_fr015_none_auth_function_url_grants_both_public_permissions(prod: StackView):
+    """An auth-type NONE URL answers 403 until the resource policy grants the public InvokeFunctionUrl (with the
+    NONE auth condition) and, for URLs created since October 2025, InvokeFunction limited to URL invocations."""
+    url = prod.one("aws:lambda/functionUrl:FunctionUrl")
+    assert url.inputs["authorizationType"] == "NONE"
+    (fn,) = prod.depends_on(url, "functionName")
+    grants = [p.inputs for p in prod.of_type(PERMISSION) if fn.urn in p.property_dependencies.get("function", [])
+              and p.inputs["principal"] == "*"]
+    by_action = {g["action"]: g for g in grants}
+    assert set(by_action) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    assert by_action["lambda:InvokeFunctionUrl"]["functionUrlAuthType"] == "NONE"
+    # without this condition anyone could call the Invoke API directly, bypassing the URL
+    assert by_action["lambda:InvokeFunction"]["invokedViaFunctionUrl"] is True
+
+
+def _api(run_component, origin: str, invoke_arn: str = "arn:aws:apigateway:us-east-1:lambda:path/fn") -> str:
+    view = run_component(lambda: DashboardApi("api", DashboardApiArgs(
+        environment="team", function_name="fn", function_invoke_arn=invoke_arn, alarm_topic_arn=TOPIC,
+        allow_origin=origin)), preview=False)
+    return view.one("aws:apigateway/deployment:Deployment").inputs["triggers"]["redeployment"]
+
+
+def test_api_deployment_is_redeployed_when_its_routes_change(run_component):
+    """A stage serves the deployment it was given: a change to methods, integrations or CORS must change the
+    deployment's triggers, or it never reaches the API."""
+    first = _api(run_component, "https://a.example.com")
+    assert first == _api(run_component, "https://a.example.com")  # stable: no redeploy on every run
+    assert first != _api(run_component, "https://b.example.com")
+    assert first != _api(run_component, "https://a.example.com", invoke_arn="arn:aws:apigateway:us-east-1:lambda:path/g")
+
+
+def test_d6_metric_fallback_is_an_errors_alarm_so_idle_periods_do_not_page(stack: StackView):
+    """A metric filter emits its default value only for periods with log events: an idle hour is missing data,
+    so the fallback count must treat missing data as healthy."""
+    fallbacks = [a for a in stack.alarms() if a.inputs.get("metricName") == METRIC_FALLBACK_METRIC]
+    assert len(fallbacks) == 2
+    for alarm in fallbacks:
+        assert alarm.inputs["tags"][CLASS_TAG] == AlarmClass.ERRORS
+        assert alarm.inputs["treatMissingData"] == TREAT_MISSING_DATA[AlarmClass.ERRORS] != "breaching"
+
+
+def _function_with_requirements(tmp_path, vendored: bool, stale: bool = False):
+    code, common = tmp_path / "fn", tmp_path / "common"
+    code.mkdir(), common.mkdir()
+    (code / "app.py").write_text("import vaderSentiment\n\ndef handler(event, context):\n    return {}\n")
+    (code / "requirements.txt").write_text("vaderSentiment==3.3.2\n")
+    (common / "__init__.py").write_text("")
+    build = tmp_path / "build"
+    if vendored:
+        build.mkdir()
+        (build / "vaderSentiment").mkdir()
+        (build / "vaderSentiment" / "__init__.py").write_text("")
+        digest = hashlib.sha256((code / "requirements.txt").read_bytes()).hexdigest()
+        (build / ".requirements.sha256").write_text("0" * 64 if stale else digest)
+    return lambda: TracedLambda("fn", TracedLambdaArgs(
+        environment="team", function="orders", code_dir=code, common_dir=common, vendored_dir=build,
+        alarm_topic_arn=TOPIC, powertools_layer_arn=LAYER))
+
+
+@pytest.mark.parametrize("stale", [False, True], ids=["not-vendored", "vendored-from-other-requirements"])
+def test_deploy_refuses_a_function_without_its_packages(run_component, tmp_path, stale):
+    """Deployed without its third-party packages, every invocation fails with an ImportError: `pulumi up` is
+    refused (a preview only warns, so the stack can still be reviewed)."""
+    build = _function_with_requirements(tmp_path, vendored=stale, stale=stale)
+    run_component(build, preview=True)
+    with pytest.raises(Exception, match="scripts/build-lambdas"):
+        run_component(build, preview=False)
+
+
+def test_deploy_packages_vendored_dependencies_without_the_stamp(run_component, tmp_path):
+    view = run_component(_function_with_requirements(tmp_path, vendored=True), preview=False)
+    assets = view.functions()[0].inputs["code"].assets
+    assert "vaderSentiment/__init__.py" in assets and ".requirements.sha256" not in assets
+
+
+def test_sse_url_permissions_exist_for_a_component_alone(run_component, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    image = ImageSource(context_dir=tmp_path, dockerfile=tmp_path / "Dockerfile", version="1")
+    view = run_component(lambda: StreamingTracedLambda("s", StreamingTracedLambdaArgs(
+        environment="team", function="stream", image=image, alarm_topic_arn=TOPIC)))
+    actions = sorted(p.inputs["action"] for p in view.of_type(PERMISSION) if p.inputs["principal"] == "*")
+    assert actions == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    assert not any(is_unknown(p.inputs["principal"]) for p in view.of_type(PERMISSION))
