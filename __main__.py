@@ -16,6 +16,7 @@ import settings
 from components.alarms import app_metric_specs, cost_specs, xray_group_specs
 from components.alerting import AlertChannels, AlertChannelsArgs
 from components.api import DashboardApi, DashboardApiArgs
+from components.auth import UserDirectory, UserDirectoryArgs
 from components.canary import Canary, CanaryArgs
 from components.cost import CostGuard, CostGuardArgs
 from components.data import AppSecrets, AppSecretsArgs, DataTables, DataTablesArgs, TracedTopic, TracedTopicArgs
@@ -45,6 +46,8 @@ channels = AlertChannels("alerts", AlertChannelsArgs(
 monitoring = Monitoring(MonitoringDefaults(environment=env, alarm_topic_arn=channels.alarm_topic.arn,
                                             latency_fraction=cfg.latency_fraction, tags=tags))
 data = DataTables("data", DataTablesArgs(environment=env, tables=TABLES, tags=tags))
+users = UserDirectory("users", UserDirectoryArgs(environment=env, region=cfg.region, tags=tags))
+origins = ",".join(cfg.cors_allow_origins)
 secrets = AppSecrets("secrets", AppSecretsArgs(environment=env, names=("news-api", "sendgrid"), tags=tags))
 app_alarms = app_metric_specs(env)
 
@@ -116,10 +119,10 @@ dashboard_fn = traced(
     "dashboard", memory_mb=512, timeout_seconds=30,
     statements=[Statement(["dynamodb:GetItem", "dynamodb:Query"], data.arns("items", "users", "timeseries"))],
     env_vars={E.ITEMS_TABLE: data.tables["items"].name, E.USERS_TABLE: data.tables["users"].name,
-              E.TIMESERIES_TABLE: data.tables["timeseries"].name})
+              E.TIMESERIES_TABLE: data.tables["timeseries"].name, E.CORS_ALLOW_ORIGINS: origins})
 api = DashboardApi("api", DashboardApiArgs(
     environment=env, function_name=dashboard_fn.function.name, function_invoke_arn=dashboard_fn.function.invoke_arn,
-    monitoring=monitoring, allow_origin=cfg.cors_allow_origins[0], tags=tags))
+    monitoring=monitoring, allow_origins=cfg.cors_allow_origins, user_pool_arn=users.pool.arn, tags=tags))
 
 # -- streaming -------------------------------------------------------------------------------------
 sse = StreamingTracedLambda("sse-streaming", StreamingTracedLambdaArgs(
@@ -131,7 +134,8 @@ sse = StreamingTracedLambda("sse-streaming", StreamingTracedLambdaArgs(
     reserved_concurrency=cfg.sse_reserved_concurrency, cors_allow_origins=cfg.cors_allow_origins,
     statements=[Statement(["dynamodb:Query", "dynamodb:GetItem"], data.arns("items", "users")),
                 metrics_put(SSE_NAMESPACE)],
-    env_vars={E.ITEMS_TABLE: data.tables["items"].name, E.USERS_TABLE: data.tables["users"].name},
+    env_vars={E.ITEMS_TABLE: data.tables["items"].name, E.USERS_TABLE: data.tables["users"].name,
+              E.COGNITO_ISSUER: users.issuer, E.COGNITO_CLIENT_ID: users.client.id},
     tags=tags))
 
 # -- watching the watchers -------------------------------------------------------------------------
@@ -155,5 +159,7 @@ monitored = monitoring.finish(region=cfg.region, account_id=caller.account_id)
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("sseUrl", sse.function_url.function_url)
+pulumi.export("userPoolId", users.pool.id)
+pulumi.export("userPoolClientId", users.client.id)
 pulumi.export("dashboardName", monitored.dashboard.dashboard.dashboard_name)
 pulumi.export("alarmNames", [a.name for a in monitored.alarms])

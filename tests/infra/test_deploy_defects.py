@@ -12,6 +12,7 @@ import pytest
 from components.api import DashboardApi, DashboardApiArgs
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import TracedLambda, TracedLambdaArgs
+from contract.api import ROUTES, Route
 from contract.alarms import CLASS_TAG, TREAT_MISSING_DATA, AlarmClass
 from contract.metrics import METRIC_FALLBACK_METRIC
 from tests.infra.conftest import StackView, is_unknown
@@ -36,20 +37,27 @@ def test_fr015_none_auth_function_url_grants_both_public_permissions(prod: Stack
     assert by_action["lambda:InvokeFunction"]["invokedViaFunctionUrl"] is True
 
 
-def _api(run_component, origin: str, invoke_arn: str = "arn:aws:apigateway:us-east-1:lambda:path/fn") -> str:
+POOL = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_abc"
+
+
+def _api(run_component, origin: str = "https://a.example.com", routes=ROUTES,
+         invoke_arn: str = "arn:aws:apigateway:us-east-1:lambda:path/fn") -> str:
     view = run_component(lambda: DashboardApi("api", DashboardApiArgs(
         environment="team", function_name="fn", function_invoke_arn=invoke_arn, alarm_topic_arn=TOPIC,
-        allow_origin=origin)), preview=False)
+        allow_origins=[origin], user_pool_arn=POOL, routes=routes)), preview=False)
     return view.one("aws:apigateway/deployment:Deployment").inputs["triggers"]["redeployment"]
 
 
 def test_api_deployment_is_redeployed_when_its_routes_change(run_component):
-    """A stage serves the deployment it was given: a change to methods, integrations or CORS must change the
-    deployment's triggers, or it never reaches the API."""
-    first = _api(run_component, "https://a.example.com")
-    assert first == _api(run_component, "https://a.example.com")  # stable: no redeploy on every run
-    assert first != _api(run_component, "https://b.example.com")
-    assert first != _api(run_component, "https://a.example.com", invoke_arn="arn:aws:apigateway:us-east-1:lambda:path/g")
+    """A stage serves the deployment it was given: a change to methods, integrations, authorization or CORS
+    must change the deployment's triggers, or it never reaches the API."""
+    first = _api(run_component)
+    assert first == _api(run_component)  # stable: no redeploy on every run
+    assert first != _api(run_component, origin="https://b.example.com")
+    assert first != _api(run_component, invoke_arn="arn:aws:apigateway:us-east-1:lambda:path/g")
+    assert first != _api(run_component, routes=ROUTES + (Route("GET", "/api/v2/extra", authorized=False),))
+    opened = tuple(Route(r.method, r.path, authorized=False) for r in ROUTES)
+    assert first != _api(run_component, routes=opened)
 
 
 def test_d6_metric_fallback_is_an_errors_alarm_so_idle_periods_do_not_page(stack: StackView):
