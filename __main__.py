@@ -22,7 +22,7 @@ from components.cost import CostGuard, CostGuardArgs
 from components.data import AppSecrets, AppSecretsArgs, DataTables, DataTablesArgs, TracedTopic, TracedTopicArgs
 from components.iam import Statement
 from components.monitoring import Monitoring, MonitoringDefaults
-from components.sampling import XRaySampling, XRaySamplingArgs, sampling_rules, trace_groups
+from components.sampling import TracedTopicsGrant, XRaySampling, XRaySamplingArgs, sampling_rules, trace_groups
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
 from contract import env as E
@@ -93,10 +93,10 @@ analysis = traced(
                         metric_fallback_period_seconds=3600, extra=app_alarms["analysis"]))
 analysis_topic = TracedTopic("analysis-requests", TracedTopicArgs(
     topic_name=resource_name(env, "analysis-requests"), subscriber_function_arn=analysis.function.arn,
-    subscriber_function_name=analysis.function.name, tags=tags))
+    subscriber_function_name=analysis.function.name, monitoring=monitoring, tags=tags))
 notification_topic = TracedTopic("notifications", TracedTopicArgs(
     topic_name=resource_name(env, "notifications"), subscriber_function_arn=notification.function.arn,
-    subscriber_function_name=notification.function.name, tags=tags))
+    subscriber_function_name=notification.function.name, monitoring=monitoring, tags=tags))
 ingestion = traced(
     "ingestion", memory_mb=512, timeout_seconds=60, schedule_expression="rate(5 minutes)", dead_letter_queue=True,
     statements=[items_rw, Statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], data.arns("users")),
@@ -145,7 +145,9 @@ canary = Canary("canary", CanaryArgs(
     out_of_band_topic_arn=channels.out_of_band_topic.arn, health_url=pulumi.Output.concat(api.url, "/health"),
     batch_size=cfg.canary_batch_size, tags=tags))
 rules, groups = sampling_rules(env, cfg.sampling_mode), trace_groups(env)
-sampling = XRaySampling("xray", XRaySamplingArgs(rules=rules, groups=groups, tags=tags))
+sampling = XRaySampling("xray", XRaySamplingArgs(rules=rules, groups=groups, tags=tags, traced_topics=TracedTopicsGrant(
+    account_id=caller.account_id, policy_name=resource_name(env, "sns-tracing"),
+    topic_arn_pattern=pulumi.Output.concat("arn:aws:sns:", cfg.region, ":", caller.account_id, ":", prefix(env), "-*"))))
 group = {g.name.removeprefix(f"{env}-"): g.name for g in groups}
 system_specs = xray_group_specs(group["sentiment-errors"], group["sentiment-sse"], group["sse-reconnections"])
 if cfg.region == "us-east-1":  # billing metrics exist only there

@@ -157,7 +157,7 @@ def streaming_specs(function_name: pulumi.Input[str], *, event_latency_slo_ms: f
                   "Connection pool full: clients refused with 503 (FR-042)", "GreaterThanThreshold", 0,
                   m.CONNECTION_ACQUIRE_FAILURES, m.SSE_NAMESPACE, "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
         AlarmSpec("url-5xx", AlarmClass.ERRORS, "Function URL 5xx responses (FR-138)", "GreaterThanThreshold", 0,
-                  "Url5xxError", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+                  "Url5xxCount", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
     ]
 
 
@@ -181,6 +181,14 @@ def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
                      "PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
                      "GreaterThanThreshold", 0, m.METRIC_FALLBACK_METRIC, namespace, "Sum",
                      evaluation=Evaluation(1, 1, period_seconds), severity=CRITICAL)
+
+
+def dlq_depth_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
+    """Failed events waiting in a dead-letter queue: they are kept, and somebody must look at them."""
+    return AlarmSpec(suffix="dlq-depth", alarm_class=AlarmClass.ERRORS,
+                     description="Failed events waiting in the dead-letter queue", comparison="GreaterThanThreshold",
+                     threshold=0, metric_name="ApproximateNumberOfMessagesVisible", namespace="AWS/SQS",
+                     statistic="Maximum", dimensions={"QueueName": queue_name}, evaluation=Evaluation(1, 1, 300))
 
 
 def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:

@@ -16,19 +16,20 @@ from typing import Mapping, Optional, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import (AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, lambda_specs, metric_fallback_spec,
+from components.alarms import (AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, dlq_depth_spec, lambda_specs, metric_fallback_spec,
                                silent_failure_specs)
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
 from components.monitoring import Monitoring
 from components.packaging import lambda_archive, vendoring_problem
 from contract import env as env_names
-from contract.alarms import DEFAULT_LATENCY_FRACTION, AlarmClass
+from contract.alarms import DEFAULT_LATENCY_FRACTION
 from contract.metrics import METRIC_FALLBACK_FILTER_PATTERN, METRIC_FALLBACK_METRIC, fallback_namespace
 from contract.naming import function_name, service_name
 
 TYPE = "sentiment:observability:TracedLambda"
-_RESERVED_ENV = re.compile(r"^(AWS_(?!LAMBDA_EXEC_WRAPPER$)|_X_AMZN|LAMBDA_)")
+#: Variables the Lambda runtime sets itself (docs/aws-facts.md); a function may not override them.
+_RESERVED_ENV = re.compile(r"^(AWS_(?!LAMBDA_EXEC_WRAPPER$)|_X_AMZN|LAMBDA_|_HANDLER$|TZ$)")
 _ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -162,7 +163,7 @@ class TracedLambda(pulumi.ComponentResource):
                                        "value": "1", "default_value": "0"})
             specs.append(metric_fallback_spec(fallback_namespace(fn_name), args.alarms.metric_fallback_period_seconds))
         if self.dead_letter_queue is not None:
-            specs.append(_dlq_spec(self.dead_letter_queue.name))
+            specs.append(dlq_depth_spec(self.dead_letter_queue.name))
         specs += list(args.alarms.extra)
         self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, specs=specs, tags=tags,
                                                                   alarm_topic_arn=args.alarm_topic_arn,
@@ -182,9 +183,3 @@ class TracedLambda(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(f"{name}-schedule-target", rule=self.schedule.name, arn=self.function.arn,
                                    retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.schedule_permission]))
-
-
-def _dlq_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
-    return AlarmSpec("dlq-depth", AlarmClass.ERRORS, "Failed events waiting in the dead-letter queue",
-                     "GreaterThanThreshold", 0, "ApproximateNumberOfMessagesVisible", "AWS/SQS", "Maximum",
-                     dimensions={"QueueName": queue_name}, evaluation=Evaluation(1, 1, 300))

@@ -5,7 +5,9 @@ docs/aws-facts.md.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import json
 
 import pytest
 
@@ -112,3 +114,51 @@ def test_sse_url_permissions_exist_for_a_component_alone(run_component, tmp_path
     actions = sorted(p.inputs["action"] for p in view.of_type(PERMISSION) if p.inputs["principal"] == "*")
     assert actions == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
     assert not any(is_unknown(p.inputs["principal"]) for p in view.of_type(PERMISSION))
+
+
+def test_url_5xx_alarm_watches_the_metric_lambda_publishes(prod: StackView):
+    """AWS/Lambda publishes Url5xxCount for function URLs; an alarm on any other name never gets data."""
+    names = {a.inputs.get("metricName") for a in prod.alarms() if a.inputs.get("namespace") == "AWS/Lambda"}
+    assert "Url5xxCount" in names and "Url5xxError" not in names
+
+
+def test_sns_active_tracing_has_the_xray_resource_policy(prod_deployed: StackView):
+    """Active tracing turned on through the API (as Pulumi does) writes no segment until X-Ray's resource policy
+    lets SNS do so, for this account's topics only."""
+    topics = [t for t in prod_deployed.of_type("aws:sns/topic:Topic") if t.inputs.get("tracingConfig") == "Active"]
+    assert topics
+    (policy,) = prod_deployed.of_type("aws:xray/resourcePolicy:ResourcePolicy")
+    (statement,) = json.loads(policy.inputs["policyDocument"])["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert "xray:PutTraceSegments" in statement["Action"]
+    pattern = statement["Condition"]["ArnLike"]["aws:SourceArn"]
+    account = statement["Condition"]["StringEquals"]["aws:SourceAccount"]
+    assert account.isdigit()
+    for topic in topics:
+        arn = f"arn:aws:sns:us-east-1:{account}:{topic.inputs['name']}"
+        assert fnmatch.fnmatchcase(arn, pattern), (arn, pattern)
+
+
+def test_reliability_subscription_dlqs_are_alarmed(prod: StackView):
+    """Messages SNS could not deliver to analysis or notification wait in a DLQ: someone must be told."""
+    for dlq in prod.of_type("aws:sqs/queue:Queue"):
+        watched = [a for a in prod.alarms() if a.inputs.get("metricName") == "ApproximateNumberOfMessagesVisible"
+                   and dlq.urn in a.property_dependencies.get("dimensions", [])]
+        assert watched, f"{dlq.inputs['name']} has no depth alarm"
+
+
+def test_one_minute_canary_schedule_is_valid(run_component, code_dir):
+    """EventBridge rejects 'rate(1 minutes)'."""
+    from components.canary import Canary, CanaryArgs
+    code, common = code_dir
+    view = run_component(lambda: Canary("c", CanaryArgs(
+        environment="team", code_dir=code, common_dir=common, powertools_layer_arn=LAYER, alarm_topic_arn=TOPIC,
+        out_of_band_topic_arn=TOPIC, health_url="https://x.example.com/health", interval_minutes=1)))
+    assert view.one("aws:cloudwatch/eventRule:EventRule").inputs["scheduleExpression"] == "rate(1 minute)"
+
+
+@pytest.mark.parametrize("key", ["_HANDLER", "TZ", "AWS_REGION", "LAMBDA_TASK_ROOT"])
+def test_reserved_lambda_variables_are_refused(tmp_path, key):
+    with pytest.raises(ValueError, match="reserved by Lambda"):
+        TracedLambdaArgs(environment="team", function="orders", code_dir=tmp_path, alarm_topic_arn=TOPIC,
+                         powertools_layer_arn=LAYER, env_vars={key: "x"})

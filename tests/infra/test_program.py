@@ -141,7 +141,7 @@ def test_d7_streaming_function_alarms_latency_instead(prod: StackView):
     assert by_metric[m.EVENT_LATENCY_MS]["extendedStatistic"] == "p95"
     assert by_metric[m.EVENT_LATENCY_MS]["threshold"] == 3000  # the event-latency SLO of the requirements
     assert by_metric[m.CONNECTION_SETUP_MS]["extendedStatistic"] == "p99"
-    assert {m.CONNECTION_ACQUIRE_FAILURES, m.POLL_DURATION_MS, "Url5xxError", "Errors", "Throttles"} <= set(by_metric)
+    assert {m.CONNECTION_ACQUIRE_FAILURES, m.POLL_DURATION_MS, "Url5xxCount", "Errors", "Throttles"} <= set(by_metric)
 
 
 def test_fr042_sc018_custom_metrics_alarmed(prod: StackView):
