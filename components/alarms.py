@@ -17,7 +17,8 @@ import pulumi_aws as aws
 
 from contract import metrics as m
 from contract.alarms import (CLASS_TAG, COMPOSITE_CLASS, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND,
-                             SEVERITIES, SEVERITY_TAG, TREAT_MISSING_DATA, WARNING, AlarmClass)
+                             SEVERITIES, SEVERITY_TAG, TRACE_COMPLETENESS_FLOOR, TREAT_MISSING_DATA, WARNING,
+                             AlarmClass)
 from contract.data import FAILURE_PATHS
 
 if TYPE_CHECKING:  # the registry imports this module; alarm sets only call back into it
@@ -51,9 +52,9 @@ class Evaluation:
             raise ValueError(f"period_seconds must be 10, 30 or a multiple of 60, got {self.period_seconds}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlarmSpec:
-    """One alarm, declared by intent. Exactly one of ``metric_name`` or ``metric_queries``."""
+    """One alarm, declared by intent, by keyword. Exactly one of ``metric_name`` or ``metric_queries``."""
 
     suffix: str                      # alarm name = f"{prefix}-{suffix}"
     alarm_class: AlarmClass
@@ -116,25 +117,29 @@ def lambda_specs(function_name: pulumi.Input[str], timeout_seconds: int, *,
     """Errors (count and rate), throttles and p95 Duration for one function (FR-040/041, SC-017)."""
     dims = {"FunctionName": function_name}
     specs = [
-        AlarmSpec("errors", AlarmClass.ERRORS, "Lambda invocation errors (FR-040)", "GreaterThanOrEqualToThreshold",
-                  1, "Errors", "AWS/Lambda", "Sum", dimensions=dims, evaluation=errors),
-        AlarmSpec("error-rate", AlarmClass.ERRORS,
-                  f"Error rate above {error_rate_percent}% with more than 10 invocations (FR-127)",
-                  "GreaterThanThreshold", error_rate_percent, metric_queries=[
+        AlarmSpec(suffix="errors", alarm_class=AlarmClass.ERRORS, description="Lambda invocation errors (FR-040)",
+                  comparison="GreaterThanOrEqualToThreshold", threshold=1, metric_name="Errors",
+                  namespace="AWS/Lambda", statistic="Sum", dimensions=dims, evaluation=errors),
+        AlarmSpec(suffix="error-rate", alarm_class=AlarmClass.ERRORS,
+                  description=f"Error rate above {error_rate_percent}% with more than 10 invocations (FR-127)",
+                  comparison="GreaterThanThreshold", threshold=error_rate_percent,
+                  metric_queries=[
                       _metric("errors", "Errors", "AWS/Lambda", dims, "Sum"),
                       _metric("invocations", "Invocations", "AWS/Lambda", dims, "Sum"),
                       {"id": "rate", "label": "Error rate (%)", "return_data": True,
                        "expression": "IF(invocations > 10, 100 * errors / invocations, 0)"}],
                   evaluation=Evaluation(2, 2), severity=CRITICAL),
-        AlarmSpec("throttles", AlarmClass.ERRORS, "Invocations throttled", "GreaterThanOrEqualToThreshold", 1,
-                  "Throttles", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+        AlarmSpec(suffix="throttles", alarm_class=AlarmClass.ERRORS, description="Invocations throttled",
+                  comparison="GreaterThanOrEqualToThreshold", threshold=1, metric_name="Throttles",
+                  namespace="AWS/Lambda", statistic="Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
     ]
     if include_duration:
-        specs.append(AlarmSpec(
-            "p95-duration", AlarmClass.LATENCY,
-            f"p95 Duration above {latency_fraction:.0%} of the {timeout_seconds} s timeout (D7, FR-041, FR-061)",
-            "GreaterThanThreshold", duration_threshold_ms(timeout_seconds, latency_fraction), "Duration",
-            "AWS/Lambda", extended_statistic="p95", dimensions=dims, evaluation=latency))
+        specs.append(AlarmSpec(suffix="p95-duration", alarm_class=AlarmClass.LATENCY,
+                               description=f"p95 Duration above {latency_fraction:.0%} of the {timeout_seconds} s timeout (D7, FR-041, FR-061)",
+                               comparison="GreaterThanThreshold",
+                               threshold=duration_threshold_ms(timeout_seconds, latency_fraction),
+                               metric_name="Duration", namespace="AWS/Lambda",
+                               extended_statistic="p95", dimensions=dims, evaluation=latency))
     return specs
 
 
@@ -144,20 +149,28 @@ def streaming_specs(function_name: pulumi.Input[str], *, event_latency_slo_ms: f
     connection-setup and event latency are alarmed instead, plus pool saturation and URL 5xx."""
     dims = {"FunctionName": function_name}
     return [
-        AlarmSpec("event-latency-p95", AlarmClass.LATENCY, "SSE EventLatencyMs p95 above the 3,000 ms SLO (FR-042)",
-                  "GreaterThanThreshold", event_latency_slo_ms, m.EVENT_LATENCY_MS, m.SSE_NAMESPACE,
-                  extended_statistic="p95", dimensions=dims, evaluation=Evaluation(3, 5)),
-        AlarmSpec("connection-setup-p99", AlarmClass.LATENCY, "SSE connection setup p99 above 5 s (FR-128)",
-                  "GreaterThanThreshold", connection_setup_p99_ms, m.CONNECTION_SETUP_MS, m.SSE_NAMESPACE,
-                  extended_statistic="p99", dimensions=dims, evaluation=Evaluation(3, 5)),
-        AlarmSpec("poll-duration-p95", AlarmClass.LATENCY, "DynamoDB poll duration p95 (FR-042 PollDurationMs)",
-                  "GreaterThanThreshold", poll_duration_p95_ms, m.POLL_DURATION_MS, m.SSE_NAMESPACE,
-                  extended_statistic="p95", dimensions=dims, evaluation=Evaluation(3, 5)),
-        AlarmSpec("connection-acquire-failures", AlarmClass.ERRORS,
-                  "Connection pool full: clients refused with 503 (FR-042)", "GreaterThanThreshold", 0,
-                  m.CONNECTION_ACQUIRE_FAILURES, m.SSE_NAMESPACE, "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
-        AlarmSpec("url-5xx", AlarmClass.ERRORS, "Function URL 5xx responses (FR-138)", "GreaterThanThreshold", 0,
-                  "Url5xxCount", "AWS/Lambda", "Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+        AlarmSpec(suffix="event-latency-p95", alarm_class=AlarmClass.LATENCY,
+                  description="SSE EventLatencyMs p95 above the 3,000 ms SLO (FR-042)",
+                  comparison="GreaterThanThreshold", threshold=event_latency_slo_ms,
+                  metric_name=m.EVENT_LATENCY_MS, namespace=m.SSE_NAMESPACE, extended_statistic="p95",
+                  dimensions=dims, evaluation=Evaluation(3, 5)),
+        AlarmSpec(suffix="connection-setup-p99", alarm_class=AlarmClass.LATENCY,
+                  description="SSE connection setup p99 above 5 s (FR-128)",
+                  comparison="GreaterThanThreshold", threshold=connection_setup_p99_ms,
+                  metric_name=m.CONNECTION_SETUP_MS, namespace=m.SSE_NAMESPACE, extended_statistic="p99",
+                  dimensions=dims, evaluation=Evaluation(3, 5)),
+        AlarmSpec(suffix="poll-duration-p95", alarm_class=AlarmClass.LATENCY,
+                  description="DynamoDB poll duration p95 (FR-042 PollDurationMs)",
+                  comparison="GreaterThanThreshold", threshold=poll_duration_p95_ms,
+                  metric_name=m.POLL_DURATION_MS, namespace=m.SSE_NAMESPACE, extended_statistic="p95",
+                  dimensions=dims, evaluation=Evaluation(3, 5)),
+        AlarmSpec(suffix="connection-acquire-failures", alarm_class=AlarmClass.ERRORS,
+                  description="Connection pool full: clients refused with 503 (FR-042)",
+                  comparison="GreaterThanThreshold", threshold=0, metric_name=m.CONNECTION_ACQUIRE_FAILURES,
+                  namespace=m.SSE_NAMESPACE, statistic="Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
+        AlarmSpec(suffix="url-5xx", alarm_class=AlarmClass.ERRORS, description="Function URL 5xx responses (FR-138)",
+                  comparison="GreaterThanThreshold", threshold=0, metric_name="Url5xxCount",
+                  namespace="AWS/Lambda", statistic="Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
     ]
 
 
@@ -166,9 +179,11 @@ def silent_failure_specs(function_name: pulumi.Input[str], paths: Sequence[str])
     unknown = [p for p in paths if p not in FAILURE_PATHS]
     if unknown:
         raise ValueError(f"unknown failure path(s) {unknown}; choose from {list(FAILURE_PATHS)}")
-    return [AlarmSpec(f"silent-failure-{p.replace('_', '-')}", AlarmClass.ERRORS,
-                      f"Silent failure on path {p}: the flow went on, this is its only signal (D5)",
-                      "GreaterThanThreshold", 0, m.SILENT_FAILURE_METRIC, m.SILENT_FAILURE_NAMESPACE, "Sum",
+    return [AlarmSpec(suffix=f"silent-failure-{p.replace('_', '-')}", alarm_class=AlarmClass.ERRORS,
+                      description=f"Silent failure on path {p}: the flow went on, this is its only signal (D5)",
+                      comparison="GreaterThanThreshold", threshold=0,
+                      metric_name=m.SILENT_FAILURE_METRIC, namespace=m.SILENT_FAILURE_NAMESPACE,
+                      statistic="Sum",
                       dimensions={m.FUNCTION_DIMENSION: function_name, m.FAILURE_PATH_DIMENSION: p}) for p in paths]
 
 
@@ -177,10 +192,11 @@ def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
     filter emits its default only for periods that have log events, so an idle period is missing data, and
     ``breaching`` would page on every quiet night (D6). A silent log pipeline is the heartbeat's and the canary's
     to catch."""
-    return AlarmSpec("metric-fallback", AlarmClass.ERRORS,
-                     "PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
-                     "GreaterThanThreshold", 0, m.METRIC_FALLBACK_METRIC, namespace, "Sum",
-                     evaluation=Evaluation(1, 1, period_seconds), severity=CRITICAL)
+    return AlarmSpec(suffix="metric-fallback", alarm_class=AlarmClass.ERRORS,
+                     description="PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
+                     comparison="GreaterThanThreshold", threshold=0, metric_name=m.METRIC_FALLBACK_METRIC,
+                     namespace=namespace, statistic="Sum", evaluation=Evaluation(1, 1, period_seconds),
+                     severity=CRITICAL)
 
 
 def dlq_depth_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
@@ -196,27 +212,39 @@ def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:
     dims = {m.ENVIRONMENT_DIMENSION: environment}
     return {
         "metrics": [
-            AlarmSpec("stuck-items", AlarmClass.ERRORS, "Items pending for more than 5 minutes (FR-042 StuckItems)",
-                      "GreaterThanThreshold", 0, m.STUCK_ITEMS, m.APP_NAMESPACE, "Maximum", dimensions=dims,
+            AlarmSpec(suffix="stuck-items", alarm_class=AlarmClass.ERRORS,
+                      description=f"Items pending for more than {m.STUCK_AFTER_MINUTES} minutes (FR-042 StuckItems)",
+                      comparison="GreaterThanThreshold", threshold=0, metric_name=m.STUCK_ITEMS,
+                      namespace=m.APP_NAMESPACE, statistic="Maximum", dimensions=dims,
                       evaluation=Evaluation(3, 3)),
-            AlarmSpec("emission-heartbeat", AlarmClass.ABSENCE,
-                      "No EmissionHeartbeat for 3 minutes: the metric pipeline is silent (FR-126)",
-                      "LessThanThreshold", 1, m.EMISSION_HEARTBEAT, m.APP_NAMESPACE, "Sum", dimensions=dims,
+            AlarmSpec(suffix="emission-heartbeat", alarm_class=AlarmClass.ABSENCE,
+                      description="No EmissionHeartbeat for 3 minutes: the metric pipeline is silent (FR-126)",
+                      comparison="LessThanThreshold", threshold=1, metric_name=m.EMISSION_HEARTBEAT,
+                      namespace=m.APP_NAMESPACE, statistic="Sum", dimensions=dims,
                       evaluation=Evaluation(3, 3), severity=CRITICAL),
-            AlarmSpec("metrics-lambda-errors", AlarmClass.ERRORS, "Metrics Lambda failed its own work (FR-042)",
-                      "GreaterThanThreshold", 0, m.METRICS_LAMBDA_ERRORS, m.APP_NAMESPACE, "Sum", dimensions=dims),
+            AlarmSpec(suffix="metrics-lambda-errors", alarm_class=AlarmClass.ERRORS,
+                      description="Metrics Lambda failed its own work (FR-042)",
+                      comparison="GreaterThanThreshold", threshold=0,
+                      metric_name=m.METRICS_LAMBDA_ERRORS, namespace=m.APP_NAMESPACE, statistic="Sum",
+                      dimensions=dims),
         ],
         "analysis": [
-            AlarmSpec("analysis-errors", AlarmClass.ERRORS, "Sentiment analysis failures (FR-042 AnalysisErrors)",
-                      "GreaterThanThreshold", 3, m.ANALYSIS_ERRORS, m.APP_NAMESPACE, "Sum", dimensions=dims,
+            AlarmSpec(suffix="analysis-errors", alarm_class=AlarmClass.ERRORS,
+                      description="Sentiment analysis failures (FR-042 AnalysisErrors)",
+                      comparison="GreaterThanThreshold", threshold=3, metric_name=m.ANALYSIS_ERRORS,
+                      namespace=m.APP_NAMESPACE, statistic="Sum", dimensions=dims,
                       evaluation=Evaluation(1, 5)),
         ],
         "ingestion": [
-            AlarmSpec("high-latency", AlarmClass.LATENCY, "A news API fetch took longer than 30 s (FR-042)",
-                      "GreaterThanThreshold", 0, m.HIGH_LATENCY_ALERT, m.INGESTION_NAMESPACE, "Sum", dimensions=dims,
+            AlarmSpec(suffix="high-latency", alarm_class=AlarmClass.LATENCY,
+                      description=f"A news API fetch took longer than {m.HIGH_LATENCY_FETCH_SECONDS:g} s (FR-042)",
+                      comparison="GreaterThanThreshold", threshold=0, metric_name=m.HIGH_LATENCY_ALERT,
+                      namespace=m.INGESTION_NAMESPACE, statistic="Sum", dimensions=dims,
                       evaluation=Evaluation(2, 3)),
-            AlarmSpec("no-new-items", AlarmClass.ABSENCE, "No new item ingested for an hour (FR-045 throughput floor)",
-                      "LessThanThreshold", 1, m.NEW_ITEMS_INGESTED, m.INGESTION_NAMESPACE, "Sum", dimensions=dims,
+            AlarmSpec(suffix="no-new-items", alarm_class=AlarmClass.ABSENCE,
+                      description="No new item ingested for an hour (FR-045 throughput floor)",
+                      comparison="LessThanThreshold", threshold=1, metric_name=m.NEW_ITEMS_INGESTED,
+                      namespace=m.INGESTION_NAMESPACE, statistic="Sum", dimensions=dims,
                       evaluation=Evaluation(1, 1, 3600), severity=CRITICAL),
         ],
     }
@@ -346,15 +374,20 @@ def xray_group_specs(errors_group: str, sse_group: str, reconnections_group: str
     def count(group: str) -> dict:
         return {"GroupName": group}
     return [
-        AlarmSpec("xray-error-traces", AlarmClass.ERRORS, "Sampled traces with an error or fault (SC-013)",
-                  "GreaterThanThreshold", 5, "ApproximateTraceCount", "AWS/X-Ray", "Sum",
-                  dimensions=count(errors_group), evaluation=Evaluation(2, 3)),
-        AlarmSpec("sse-reconnections", AlarmClass.ERRORS, "SSE reconnections above 10 per minute (FR-141)",
-                  "GreaterThanThreshold", 10, "ApproximateTraceCount", "AWS/X-Ray", "Sum",
-                  dimensions=count(reconnections_group), evaluation=Evaluation(3, 5)),
-        AlarmSpec("sse-trace-volume-anomaly", AlarmClass.SATURATION,
-                  "SSE trace volume far above its usual band: clients may be forcing Sampled=1 (D13, FR-161)",
-                  "GreaterThanUpperThreshold", None, threshold_metric_id="band", metric_queries=[
+        AlarmSpec(suffix="xray-error-traces", alarm_class=AlarmClass.ERRORS,
+                  description="Sampled traces with an error or fault (SC-013)",
+                  comparison="GreaterThanThreshold", threshold=5, metric_name="ApproximateTraceCount",
+                  namespace="AWS/X-Ray", statistic="Sum", dimensions=count(errors_group),
+                  evaluation=Evaluation(2, 3)),
+        AlarmSpec(suffix="sse-reconnections", alarm_class=AlarmClass.ERRORS,
+                  description="SSE reconnections above 10 per minute (FR-141)",
+                  comparison="GreaterThanThreshold", threshold=10, metric_name="ApproximateTraceCount",
+                  namespace="AWS/X-Ray", statistic="Sum", dimensions=count(reconnections_group),
+                  evaluation=Evaluation(3, 5)),
+        AlarmSpec(suffix="sse-trace-volume-anomaly", alarm_class=AlarmClass.SATURATION,
+                  description="SSE trace volume far above its usual band: clients may be forcing Sampled=1 (D13, FR-161)",
+                  comparison="GreaterThanUpperThreshold", threshold=None, threshold_metric_id="band",
+                  metric_queries=[
                       {"id": "traces", "return_data": True, "metric": {
                           "metric_name": "ApproximateTraceCount", "namespace": "AWS/X-Ray", "period": 3600,
                           "stat": "Sum", "dimensions": count(sse_group)}},
@@ -367,22 +400,30 @@ def xray_group_specs(errors_group: str, sse_group: str, reconnections_group: str
 def canary_specs(namespace: str, dimensions: Mapping[str, pulumi.Input[str]], interval_seconds: int) -> list[AlarmSpec]:
     """The canary's own signals (US6, US9, US11, FR-019/020/036/049): silence means the pipeline is down."""
     return [
-        AlarmSpec("canary-health", AlarmClass.ABSENCE, "Canary run unhealthy or missing (FR-020)",
-                  "LessThanThreshold", 1, m.CANARY_HEALTH, namespace, "Minimum", dimensions=dimensions,
+        AlarmSpec(suffix="canary-health", alarm_class=AlarmClass.ABSENCE,
+                  description="Canary run unhealthy or missing (FR-020)", comparison="LessThanThreshold",
+                  threshold=1, metric_name=m.CANARY_HEALTH, namespace=namespace, statistic="Minimum",
+                  dimensions=dimensions, evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
+        AlarmSpec(suffix="trace-completeness", alarm_class=AlarmClass.ABSENCE,
+                  description=(f"Fewer than {TRACE_COMPLETENESS_FLOOR:.0%} of the canary's test traces came back from "
+                               "X-Ray (FR-036, SC-014)"),
+                  comparison="LessThanThreshold", threshold=TRACE_COMPLETENESS_FLOOR,
+                  metric_name=m.TRACE_COMPLETENESS_RATIO,
+                  namespace=namespace, statistic="Average", dimensions=dimensions,
                   evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
-        AlarmSpec("trace-completeness", AlarmClass.ABSENCE,
-                  "Fewer than 95% of the canary's test traces came back from X-Ray (FR-036, SC-014)",
-                  "LessThanThreshold", 0.95, m.TRACE_COMPLETENESS_RATIO, namespace, "Average", dimensions=dimensions,
-                  evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
-        AlarmSpec("cloudwatch-roundtrip", AlarmClass.ABSENCE,
-                  "The canary's test metric was not readable back from CloudWatch (FR-049)",
-                  "LessThanThreshold", 1, m.METRIC_ROUND_TRIP, namespace, "Minimum", dimensions=dimensions,
+        AlarmSpec(suffix="cloudwatch-roundtrip", alarm_class=AlarmClass.ABSENCE,
+                  description="The canary's test metric was not readable back from CloudWatch (FR-049)",
+                  comparison="LessThanThreshold", threshold=1, metric_name=m.METRIC_ROUND_TRIP,
+                  namespace=namespace, statistic="Minimum", dimensions=dimensions,
                   evaluation=Evaluation(2, 2, interval_seconds), severity=CRITICAL),
     ]
 
 
 def cost_specs(service_name: str, monthly_usd: float) -> list[AlarmSpec]:
     """Estimated X-Ray charges (billing metrics live in us-east-1 only)."""
-    return [AlarmSpec("xray-estimated-charges", AlarmClass.COST, f"Estimated X-Ray charges above ${monthly_usd:g} (FR-038)",
-                      "GreaterThanThreshold", monthly_usd, "EstimatedCharges", "AWS/Billing", "Maximum",
-                      dimensions={"ServiceName": service_name, "Currency": "USD"}, evaluation=Evaluation(1, 1, 21600))]
+    return [AlarmSpec(suffix="xray-estimated-charges", alarm_class=AlarmClass.COST,
+                      description=f"Estimated X-Ray charges above ${monthly_usd:g} (FR-038)",
+                      comparison="GreaterThanThreshold", threshold=monthly_usd,
+                      metric_name="EstimatedCharges", namespace="AWS/Billing", statistic="Maximum",
+                      dimensions={"ServiceName": service_name, "Currency": "USD"},
+                      evaluation=Evaluation(1, 1, 21600))]

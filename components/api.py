@@ -49,14 +49,19 @@ class DashboardApiArgs:
 def api_specs(api_name: str, stage: str) -> list[AlarmSpec]:
     dims = {"ApiName": api_name, "Stage": stage}
     return [
-        AlarmSpec("5xx-rate", AlarmClass.ERRORS, "API 5XX rate above 1% (FR-138)", "GreaterThanThreshold", 0.01,
-                  "5XXError", "AWS/ApiGateway", "Average", dimensions=dims, evaluation=Evaluation(2, 3),
-                  severity=CRITICAL),
-        AlarmSpec("integration-latency-p99", AlarmClass.LATENCY, "Integration latency p99 above 5 s (FR-138)",
-                  "GreaterThanThreshold", 5000, "IntegrationLatency", "AWS/ApiGateway", extended_statistic="p99",
+        AlarmSpec(suffix="5xx-rate", alarm_class=AlarmClass.ERRORS, description="API 5XX rate above 1% (FR-138)",
+                  comparison="GreaterThanThreshold", threshold=0.01, metric_name="5XXError",
+                  namespace="AWS/ApiGateway", statistic="Average", dimensions=dims,
+                  evaluation=Evaluation(2, 3), severity=CRITICAL),
+        AlarmSpec(suffix="integration-latency-p99", alarm_class=AlarmClass.LATENCY,
+                  description="Integration latency p99 above 5 s (FR-138)",
+                  comparison="GreaterThanThreshold", threshold=5000, metric_name="IntegrationLatency",
+                  namespace="AWS/ApiGateway", extended_statistic="p99", dimensions=dims,
+                  evaluation=Evaluation(3, 5)),
+        AlarmSpec(suffix="4xx-count", alarm_class=AlarmClass.ERRORS,
+                  description="Client errors above 100 per minute", comparison="GreaterThanThreshold",
+                  threshold=100, metric_name="4XXError", namespace="AWS/ApiGateway", statistic="Sum",
                   dimensions=dims, evaluation=Evaluation(3, 5)),
-        AlarmSpec("4xx-count", AlarmClass.ERRORS, "Client errors above 100 per minute", "GreaterThanThreshold", 100,
-                  "4XXError", "AWS/ApiGateway", "Sum", dimensions=dims, evaluation=Evaluation(3, 5)),
     ]
 
 

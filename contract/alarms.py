@@ -44,6 +44,10 @@ SEVERITIES: tuple[str, ...] = (CRITICAL, WARNING)
 ABSENCE_COMPARISONS: tuple[str, ...] = ("LessThanThreshold", "LessThanOrEqualToThreshold", "LessThanLowerThreshold")
 ABSENCE_STATISTICS: tuple[str, ...] = ("Sum", "SampleCount", "Minimum")
 
+#: The canary calls a run unhealthy below this share of its previous traces read back, and the
+#: trace-completeness alarm fires below it: one floor for both.
+TRACE_COMPLETENESS_FLOOR = 0.95
+
 #: A buffered function's p95 Duration alarm sits at this fraction of its timeout (D7) ...
 DEFAULT_LATENCY_FRACTION = 0.85
 #: ... and never outside this band: lower pages on normal slow runs, higher leaves no time to react.

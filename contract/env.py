@@ -43,6 +43,8 @@ COGNITO_CLIENT_ID = "COGNITO_CLIENT_ID"
 POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 POWERTOOLS_TRACER_CAPTURE_RESPONSE = "POWERTOOLS_TRACER_CAPTURE_RESPONSE"
 POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+# set by the Lambda runtime, not the program: the function's name (the ``FunctionName`` metric dimension)
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
 #: What each handler requires at start. Optional variables (base URLs with defaults, the canary's health
 #: URL) are set by the program but not listed here.

@@ -1,8 +1,8 @@
 """Custom CloudWatch metrics: namespaces, names, dimensions, and the fallback log line.
 
 What the handlers emit and what the alarms watch are the same names because both import them from here.
-Buffered Lambdas emit application metrics with the dimension ``Environment``; the SSE app, the canary and
-the silent-failure recorder emit per function (``FunctionName``).
+Buffered Lambdas and the canary emit with the dimension ``Environment``; the SSE app and the silent-failure
+recorder emit per function (``FunctionName``).
 """
 from __future__ import annotations
 
@@ -24,13 +24,19 @@ FAILURE_PATH_DIMENSION = "FailurePath"
 #: SentimentAnalyzer: written by the metrics tick in one PutMetricData call (so the heartbeat proves the
 #: stuck-items count was emitted too), and by analysis.
 STUCK_ITEMS = "StuckItems"
+#: ... counts the items still pending this many minutes after their timestamp.
+STUCK_AFTER_MINUTES = 5
 EMISSION_HEARTBEAT = "EmissionHeartbeat"
 METRICS_LAMBDA_ERRORS = "MetricsLambdaErrors"
 ANALYSIS_ERRORS = "AnalysisErrors"
 #: SentimentAnalyzer/Ingestion.
 NEW_ITEMS_INGESTED = "NewItemsIngested"
 DUPLICATE_ITEMS_SKIPPED = "DuplicateItemsSkipped"
+FETCH_ERRORS = "FetchErrors"            # news sources that failed in a run (no alarm: the silent path counts it)
+SELF_HEALED_ITEMS = "SelfHealedItems"   # pending items republished for analysis after an hour
 HIGH_LATENCY_ALERT = "HighLatencyAlert"
+#: ... which is 1 in a run where a news-API fetch took longer than this many seconds (FR-042).
+HIGH_LATENCY_FETCH_SECONDS = 30.0
 #: SentimentAnalyzer/SSE (dimension FunctionName).
 CONNECTION_COUNT = "ConnectionCount"
 EVENT_LATENCY_MS = "EventLatencyMs"
@@ -40,10 +46,13 @@ CONNECTION_SETUP_MS = "ConnectionSetupMs"
 SSE_UNITS: dict[str, str] = {CONNECTION_COUNT: "Count", EVENT_LATENCY_MS: "Milliseconds",
                              CONNECTION_ACQUIRE_FAILURES: "Count", POLL_DURATION_MS: "Milliseconds",
                              CONNECTION_SETUP_MS: "Milliseconds"}
-#: SentimentAnalyzer/Canary (dimension FunctionName).
+#: SentimentAnalyzer/Canary (dimension Environment).
 CANARY_HEALTH = "CanaryHealth"
 TRACE_COMPLETENESS_RATIO = "TraceCompletenessRatio"
 METRIC_ROUND_TRIP = "MetricRoundTrip"
+TRACE_DATA_LOSS = "TraceDataLoss"   # the previous run's traces X-Ray did not return
+TRACE_PARTIAL = "TracePartial"      # ... and those it returned incomplete
+CANARY_PROBE = "CanaryProbe"        # the test datum each run puts and the next run reads back
 #: SentimentAnalyzer/Reliability: one datum per silent failure (dimensions FunctionName, FailurePath).
 SILENT_FAILURE_METRIC = "SilentFailure"
 

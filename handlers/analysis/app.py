@@ -1,6 +1,6 @@
 """Analysis: SNS (analysis topic) -> VADER score -> item analyzed -> time-series fan-out over 8 resolutions.
 
-A bad message raises, so SNS retries and the DLQ keeps it (DESIGN §9). The conditional update on
+A bad message raises, so SNS retries and the DLQ keeps it. The conditional update on
 ``status = pending`` makes redelivery idempotent. A partial fan-out is the ``fanout_partial_write`` silent
 path: one subsegment with ``ticker_symbol`` and ``failed_buckets`` (FR-205), the item stays analyzed.
 
@@ -19,12 +19,11 @@ from typing import Any, Callable
 from botocore.exceptions import BotoCoreError, ClientError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from common import (annotate, handler_boundary, logger, put_metadata, put_metrics, require_env, silent_failure,
-                    table, tracer)
+from common import (annotate, lambda_handler, logger, put_metadata, put_metrics, require_env, silent_failure, table,
+                    tracer)
+from contract import env, metrics
 from contract.data import RESOLUTIONS
-from contract.metrics import APP_NAMESPACE
 
-ENV = ("ENVIRONMENT", "ITEMS_TABLE", "TIMESERIES_TABLE")
 REQUIRED_FIELDS = ("source_id", "timestamp", "ticker", "text")
 RESOLUTION_SECONDS = {"1m": 60, "5m": 300, "10m": 600, "1h": 3600, "3h": 10800, "6h": 21600, "12h": 43200,
                       "24h": 86400}
@@ -81,7 +80,7 @@ def bucket_start(ts: datetime, resolution: str) -> str:
 def mark_analyzed(cfg: dict[str, str], message: dict[str, Any], compound: float, label: str) -> bool:
     """Conditional on ``status = pending``; False when a redelivery finds it already analyzed."""
     try:
-        table(cfg["ITEMS_TABLE"]).update_item(
+        table(cfg[env.ITEMS_TABLE]).update_item(
             Key={"source_id": message["source_id"], "timestamp": message["timestamp"]},
             UpdateExpression="SET #s = :analyzed, sentiment = :label, score = :score, analyzed_at = :now",
             ConditionExpression="#s = :pending",
@@ -103,7 +102,7 @@ def fanout(cfg: dict[str, str], ticker: str, when: datetime, compound: float, la
     ``remaining_ms`` is the Lambda context's ``get_remaining_time_in_millis``: once it is below
     ``DEADLINE_SAFETY_MS`` the remaining buckets are not attempted and count as failed (``flush_reason="deadline"``).
     """
-    series = table(cfg["TIMESERIES_TABLE"])
+    series = table(cfg[env.TIMESERIES_TABLE])
     failed: list[str] = []
     with silent_failure("fanout_partial_write", ticker_symbol=ticker) as outcome:
         last: Exception | None = None
@@ -150,11 +149,9 @@ def _when(message: dict[str, Any]) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
-@logger.inject_lambda_context
-@handler_boundary
-@tracer.capture_lambda_handler
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    cfg = require_env(*ENV)
+    cfg = require_env(*env.REQUIRED["analysis"])
     analyzed = skipped = 0
     try:
         messages = parse(event)  # every record validated before any is processed: a bad batch changes nothing
@@ -169,6 +166,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             fanout(cfg, str(message["ticker"]), when, compound, label, context.get_remaining_time_in_millis)
             analyzed += 1
     except (BotoCoreError, ClientError, MalformedMessage):
-        put_metrics(APP_NAMESPACE, {"AnalysisErrors": 1})
+        put_metrics(metrics.APP_NAMESPACE, {metrics.ANALYSIS_ERRORS: 1})
         raise
     return {"analyzed": analyzed, "skipped": skipped}

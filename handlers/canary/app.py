@@ -3,11 +3,13 @@
 It is the one non-X-Ray mechanism (FR-021) and the only function exempt from fail-fast (FR-145): a check
 that fails is recorded, reported out of band and the other checks still run. AccessDenied is not
 transient and escalates at once (FR-079). Reports go straight to the SNS topic in the second region,
-never through a CloudWatch alarm (FR-050).
+never through a CloudWatch alarm (FR-050). Its own invocation is traced and logged like the buffered
+handlers' (``common.lambda_handler``); its clients are its own, built per run.
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -17,9 +19,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from canary_checks import (CanaryState, count_retrieved, environment, probe_visible, put_probe, submit_traces)
+from canary_checks import CanaryState, count_retrieved, probe_visible, put_probe, submit_traces
+from common import lambda_handler, require_env
+from contract import env, metrics
+from contract.alarms import TRACE_COMPLETENESS_FLOOR
 
-COMPLETENESS_THRESHOLD = 0.95
+#: A failed check's error text in the out-of-band report is cut to this many characters.
+REPORT_MESSAGE_LIMIT = 256
 _RETRIES = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10)
 
 
@@ -38,11 +44,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        import os
-        return cls(namespace=environment("CANARY_NAMESPACE"), state_parameter=environment("CANARY_STATE_PARAMETER"),
-                   out_of_band_topic_arn=environment("OUT_OF_BAND_TOPIC_ARN"),
-                   batch_size=int(environment("CANARY_BATCH_SIZE")), environment=environment("ENVIRONMENT"),
-                   health_url=os.environ.get("CANARY_HEALTH_URL") or None)
+        """Every required variable at once (``contract.env.REQUIRED["canary"]``); the health URL is optional."""
+        cfg = require_env(*env.REQUIRED["canary"])
+        return cls(namespace=cfg[env.CANARY_NAMESPACE], state_parameter=cfg[env.CANARY_STATE_PARAMETER],
+                   out_of_band_topic_arn=cfg[env.OUT_OF_BAND_TOPIC_ARN], batch_size=int(cfg[env.CANARY_BATCH_SIZE]),
+                   environment=cfg[env.ENVIRONMENT], health_url=os.environ.get(env.CANARY_HEALTH_URL) or None)
 
 
 def _client(service: str, region: Optional[str] = None):
@@ -63,7 +69,7 @@ def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
     """One canary run; returns the report that was emitted (and published when unhealthy)."""
     now = time.time() if now is None else now
     xray, cloudwatch, ssm = _client("xray"), _client("cloudwatch"), _client("ssm")
-    dims = [{"Name": "Environment", "Value": settings.environment}]
+    dims = [{"Name": metrics.ENVIRONMENT_DIMENSION, "Value": settings.environment}]
     state = CanaryState.parse(ssm.get_parameter(Name=settings.state_parameter)["Parameter"]["Value"])
     report: dict[str, Any] = {"run": state.run + 1, "failures": []}
 
@@ -73,7 +79,8 @@ def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
         except (ClientError, BotoCoreError, OSError) as exc:
             if _is_access_denied(exc):
                 raise Escalation(f"{check}: {exc}") from exc
-            report["failures"].append({"check": check, "error": f"{type(exc).__name__}: {str(exc)[:256]}"})
+            report["failures"].append({"check": check,
+                                       "error": f"{type(exc).__name__}: {str(exc)[:REPORT_MESSAGE_LIMIT]}"})
             return None
 
     try:
@@ -83,7 +90,7 @@ def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
                 found, partial = got
                 report.update(trace_completeness=found / len(state.trace_ids), traces_lost=len(state.trace_ids) - found,
                               traces_partial=partial)
-                if report["trace_completeness"] < COMPLETENESS_THRESHOLD:
+                if report["trace_completeness"] < TRACE_COMPLETENESS_FLOOR:
                     report["failures"].append({"check": "trace_completeness",
                                                "error": f"{found} of {len(state.trace_ids)} traces retrieved"})
         submitted = attempt("trace_submission", lambda: submit_traces(xray, settings.batch_size, report["run"], now))
@@ -106,7 +113,7 @@ def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
         if report["failures"] or not emitted:
             _publish(settings, report)
     except Escalation as exc:
-        report["failures"].append({"check": "escalation", "error": str(exc)[:256]})
+        report["failures"].append({"check": "escalation", "error": str(exc)[:REPORT_MESSAGE_LIMIT]})
         report["healthy"] = False
         _publish(settings, report)
         raise
@@ -116,13 +123,13 @@ def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
 
 
 def _emit(cloudwatch, namespace: str, dims: list[dict], report: dict) -> None:
-    data = [{"MetricName": "CanaryHealth", "Value": 1.0 if report["healthy"] else 0.0}]
+    data = [{"MetricName": metrics.CANARY_HEALTH, "Value": 1.0 if report["healthy"] else 0.0}]
     if "trace_completeness" in report:
-        data += [{"MetricName": "TraceCompletenessRatio", "Value": report["trace_completeness"]},
-                 {"MetricName": "TraceDataLoss", "Value": float(report["traces_lost"])},
-                 {"MetricName": "TracePartial", "Value": float(report["traces_partial"])}]
+        data += [{"MetricName": metrics.TRACE_COMPLETENESS_RATIO, "Value": report["trace_completeness"]},
+                 {"MetricName": metrics.TRACE_DATA_LOSS, "Value": float(report["traces_lost"])},
+                 {"MetricName": metrics.TRACE_PARTIAL, "Value": float(report["traces_partial"])}]
     if "metric_roundtrip" in report:
-        data.append({"MetricName": "MetricRoundTrip", "Value": 1.0 if report["metric_roundtrip"] else 0.0})
+        data.append({"MetricName": metrics.METRIC_ROUND_TRIP, "Value": 1.0 if report["metric_roundtrip"] else 0.0})
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{**d, "Dimensions": dims} for d in data])
 
 
@@ -133,6 +140,7 @@ def _publish(settings: Settings, report: dict) -> None:
                                    Message=json.dumps(report, default=str))
 
 
+@lambda_handler
 def handler(event: dict, context: Any) -> dict:
     # Re-read settings and clients on every run (FR-151): a warm canary must not keep stale state.
     return run(Settings.from_env())

@@ -7,15 +7,19 @@ ids and timestamp are kept in SSM (FR-096). Alarms fire only after consecutive m
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
-PROBE_METRIC = "CanaryProbe"
-SERVICE_NAME = "sentiment-canary"
+from contract.metrics import CANARY_PROBE
+from contract.naming import service_name
+
+#: The synthetic segments' service name: the canary's own, so the service map shows them on its node.
+SERVICE_NAME = service_name("canary")
+#: BatchGetTraces takes at most this many trace ids per call.
+BATCH_GET_TRACES_MAX_IDS = 5
 
 
 @dataclass
@@ -60,8 +64,8 @@ def submit_traces(xray, count: int, run: int, now: Optional[float] = None) -> tu
 def count_retrieved(xray, trace_ids: list[str]) -> tuple[int, int]:
     """How many of ``trace_ids`` X-Ray returns, and how many of those are partial (FR-087)."""
     found, partial = set(), 0
-    for i in range(0, len(trace_ids), 5):  # BatchGetTraces takes at most 5 ids per call
-        resp = xray.batch_get_traces(TraceIds=trace_ids[i:i + 5])
+    for i in range(0, len(trace_ids), BATCH_GET_TRACES_MAX_IDS):
+        resp = xray.batch_get_traces(TraceIds=trace_ids[i:i + BATCH_GET_TRACES_MAX_IDS])
         for trace in resp.get("Traces", []):
             if trace.get("Segments"):
                 found.add(trace["Id"])
@@ -71,21 +75,14 @@ def count_retrieved(xray, trace_ids: list[str]) -> tuple[int, int]:
 
 def put_probe(cloudwatch, namespace: str, dimensions: list[dict], now: float) -> None:
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
-        "MetricName": PROBE_METRIC, "Dimensions": dimensions, "Value": 1.0, "Unit": "Count",
+        "MetricName": CANARY_PROBE, "Dimensions": dimensions, "Value": 1.0, "Unit": "Count",
         "Timestamp": datetime.fromtimestamp(now, timezone.utc)}])
 
 
 def probe_visible(cloudwatch, namespace: str, dimensions: list[dict], probe_timestamp: float) -> bool:
     """FR-049: the previous run's probe must be readable back; if not, CloudWatch lost it."""
     at = datetime.fromtimestamp(probe_timestamp, timezone.utc)
-    resp = cloudwatch.get_metric_statistics(Namespace=namespace, MetricName=PROBE_METRIC, Dimensions=dimensions,
+    resp = cloudwatch.get_metric_statistics(Namespace=namespace, MetricName=CANARY_PROBE, Dimensions=dimensions,
                                             StartTime=at - timedelta(minutes=2), EndTime=at + timedelta(minutes=2),
                                             Period=60, Statistics=["SampleCount"])
     return any(p.get("SampleCount", 0) > 0 for p in resp.get("Datapoints", []))
-
-
-def environment(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise RuntimeError(f"environment variable {name} is not set: the program sets it on the canary function")
-    return value

@@ -1,14 +1,23 @@
-"""Shared code of the buffered Lambdas: tracing facade, silent-failure recorder, metrics, config, clients.
+"""What the buffered Lambdas and the canary share: the entry-point decorator, tracing, metrics, config, clients.
 
-Inside a Lambda this directory is the top-level package ``common`` beside ``app.py``; in the repository,
-``handlers/`` is put on ``sys.path`` so the same ``import common`` works (handlers/README.md).
+Inside a Lambda this directory is the package ``common`` beside ``app.py``, and the repository's ``contract``
+package sits beside it, so ``import common`` and ``import contract`` work as top-level imports. In the
+repository the root is on ``sys.path`` (``contract``) and ``handlers/`` is appended to it (``common``), so the
+same imports resolve to the same modules.
+
+Modules, one job each: ``handler`` (``lambda_handler``, ``handler_boundary``), ``tracing`` (the Tracer, the
+Logger, the document and annotation bounds), ``remote`` (explicit subsegments for HTTP), ``parallel``
+(threads that keep the trace), ``metrics`` (PutMetricData and the silent-failure recorder), ``config``
+(fail-fast environment), ``aws`` (boto3 clients).
 """
 from .aws import client, dynamodb, reset_clients, table
-from .config import MissingEnvironmentError, function_name, require_env
+from .config import MissingEnvironmentError, require_env
+from .handler import handler_boundary, lambda_handler
 from .metrics import Outcome, put_metrics, silent_failure
-from .tracing import (InstrumentationError, annotate, bounded_message, current_trace_id, handler_boundary, logger,
-                      put_metadata, remote_call, run_parallel, safe_url, tracer)
+from .parallel import run_parallel
+from .remote import remote_call
+from .tracing import InstrumentationError, annotate, logger, put_metadata, tracer
 
-__all__ = ["InstrumentationError", "MissingEnvironmentError", "Outcome", "annotate", "bounded_message", "client",
-           "current_trace_id", "dynamodb", "function_name", "handler_boundary", "logger", "put_metadata", "put_metrics", "remote_call",
-           "require_env", "reset_clients", "run_parallel", "safe_url", "silent_failure", "table", "tracer"]
+__all__ = ["InstrumentationError", "MissingEnvironmentError", "Outcome", "annotate", "client", "dynamodb",
+           "handler_boundary", "lambda_handler", "logger", "put_metadata", "put_metrics", "remote_call", "require_env",
+           "reset_clients", "run_parallel", "silent_failure", "table", "tracer"]

@@ -3,7 +3,7 @@
 Lazy (not at import) because a call made during init is discarded by the X-Ray SDK ("Lambda worker still
 initializing") and because the endpoint comes from boto3's own resolution (``AWS_ENDPOINT_URL``), which
 tests point at a moto server. Timeouts and retries are bounded so a dead dependency cannot hang a handler
-past its timeout (DESIGN §9).
+past its timeout.
 """
 from __future__ import annotations
 

@@ -1,7 +1,12 @@
-"""Fail-fast environment: the program sets these variables on each function (handlers/README.md lists them)."""
+"""Fail-fast environment: a handler reads what it needs at once and names every variable that is missing.
+
+What each function needs is ``contract.env.REQUIRED[function]``; the program sets at least those.
+"""
 from __future__ import annotations
 
 import os
+
+from contract import env
 
 
 class MissingEnvironmentError(RuntimeError):
@@ -20,4 +25,4 @@ def require_env(*names: str) -> dict[str, str]:
 
 def function_name() -> str:
     """The Lambda function name (the ``FunctionName`` metric dimension); set by the Lambda runtime."""
-    return require_env("AWS_LAMBDA_FUNCTION_NAME")["AWS_LAMBDA_FUNCTION_NAME"]
+    return require_env(env.LAMBDA_FUNCTION_NAME)[env.LAMBDA_FUNCTION_NAME]

@@ -1,8 +1,9 @@
 """CloudWatch metrics through PutMetricData, and the silent-failure recorder of D5.
 
 Metrics are counted for 100% of invocations, whatever the trace sampling (FR-039, FR-043). When
-PutMetricData itself fails, the D5 fallback is one JSON log line per metric with ``"metric_fallback": true``
-(a metric filter counts it and a ``breaching`` alarm watches it), so a dead CloudWatch is never silent.
+PutMetricData itself fails, each metric of the call becomes one JSON log line with
+``contract.metrics.METRIC_FALLBACK_FIELD`` set to true, for the metric filter the program puts on the
+function's log group; so a refused datum still leaves a countable trace instead of vanishing.
 """
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from typing import Any, Iterator, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from contract import env
+from contract.data import FAILURE_PATHS
+from contract.metrics import (ENVIRONMENT_DIMENSION, FAILURE_PATH_DIMENSION, FALLBACK_MESSAGE_LIMIT,
+                              FUNCTION_DIMENSION, METRIC_FALLBACK_FIELD, SILENT_FAILURE_METRIC,
+                              SILENT_FAILURE_NAMESPACE)
+
 from .aws import client
 from .config import function_name, require_env
-from contract.data import FAILURE_PATHS
-from contract.metrics import SILENT_FAILURE_METRIC, SILENT_FAILURE_NAMESPACE
-from .tracing import NEVER_SWALLOWED, InstrumentationError, annotate, bounded_message, bounded_stack, logger, tracer
-
-FALLBACK_MESSAGE_LIMIT = 256
+from .tracing import (LOG_MESSAGE_LIMIT, NEVER_SWALLOWED, InstrumentationError, annotate, bounded_message,
+                      bounded_stack, logger, tracer)
 
 
 def _fallback(metric_name: str, exc: BaseException, failure_path: Optional[str]) -> None:
     logger.error("metric emission failed", extra={
-        "metric_fallback": True, "failure_path": failure_path, "metric_name": metric_name,
+        METRIC_FALLBACK_FIELD: True, "failure_path": failure_path, "metric_name": metric_name,
         "exception_type": type(exc).__name__, "exception_message": bounded_message(exc, FALLBACK_MESSAGE_LIMIT),
         "timestamp": datetime.now(timezone.utc).isoformat()})
 
@@ -33,11 +37,11 @@ def put_metrics(namespace: str, values: dict[str, float], *, dimensions: Optiona
                 unit: str = "Count", failure_path: Optional[str] = None) -> bool:
     """One PutMetricData call for ``values``; False (after the fallback lines) when CloudWatch refused it.
 
-    ``dimensions`` defaults to ``Environment=<ENVIRONMENT>``, the dimension the stack's alarms watch.
+    ``dimensions`` defaults to ``Environment=<ENVIRONMENT>``, the dimension of every application metric.
     Only AWS errors are turned into the fallback; anything else is a bug and propagates (FR-018).
     """
     if dimensions is None:
-        dimensions = {"Environment": require_env("ENVIRONMENT")["ENVIRONMENT"]}
+        dimensions = {ENVIRONMENT_DIMENSION: require_env(env.ENVIRONMENT)[env.ENVIRONMENT]}
     dims = [{"Name": k, "Value": v} for k, v in dimensions.items()]
     data = [{"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": unit}
             for name, value in values.items()]
@@ -74,7 +78,7 @@ def silent_failure(path: str, **annotations: Any) -> Iterator[Outcome]:
     """
     if path not in FAILURE_PATHS:
         raise InstrumentationError(f"unknown failure path {path!r}; D5 allows {', '.join(FAILURE_PATHS)}")
-    dims = {"FunctionName": function_name(), "FailurePath": path}
+    dims = {FUNCTION_DIMENSION: function_name(), FAILURE_PATH_DIMENSION: path}
     outcome = Outcome(path)
     with tracer.provider.in_subsegment(path) as sub:
         annotate(**annotations)
@@ -90,7 +94,5 @@ def silent_failure(path: str, **annotations: Any) -> Iterator[Outcome]:
             sub.add_exception(exc, bounded_stack(exc))
             annotate(failure_path=path)
             logger.warning("silent failure", extra={"failure_path": path, "exception_type": type(exc).__name__,
-                                                    "exception_message": bounded_message(exc, 256)})
+                                                    "exception_message": bounded_message(exc, LOG_MESSAGE_LIMIT)})
             put_metrics(SILENT_FAILURE_NAMESPACE, {SILENT_FAILURE_METRIC: 1}, dimensions=dims, failure_path=path)
-
-

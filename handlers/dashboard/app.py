@@ -12,10 +12,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from boto3.dynamodb.conditions import Key
 
-from common import annotate, handler_boundary, logger, require_env, table, tracer
+from common import annotate, lambda_handler, require_env, table, tracer
+from contract import env
 from contract.data import ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, RESOLUTIONS
 
-ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "TIMESERIES_TABLE")
 SENTIMENTS = ("positive", "negative", "neutral")
 MAX_LIMIT = 100
 ITEM_FIELDS = ("source_id", "timestamp", "ticker", "title", "url", "sentiment", "score", "status")
@@ -49,7 +49,7 @@ def health() -> dict[str, str]:
 @tracer.capture_method
 def list_items() -> dict[str, Any]:
     """Newest items by sentiment (``by_sentiment``) or by ticker (``by_tag``)."""
-    cfg = require_env(*ENV)
+    cfg = require_env(*env.REQUIRED["dashboard"])
     sentiment = app.current_event.get_query_string_value("sentiment")
     ticker = app.current_event.get_query_string_value("ticker")
     limit = _limit()
@@ -62,7 +62,7 @@ def list_items() -> dict[str, Any]:
     index, key = (ITEMS_BY_SENTIMENT, Key("sentiment").eq(sentiment)) if sentiment else (
         ITEMS_BY_TAG, Key("tag").eq(ticker.upper()))
     annotate(route="items", query_index=index)
-    resp = table(cfg["ITEMS_TABLE"]).query(IndexName=index, KeyConditionExpression=key, ScanIndexForward=False,
+    resp = table(cfg[env.ITEMS_TABLE]).query(IndexName=index, KeyConditionExpression=key, ScanIndexForward=False,
                                            Limit=limit)
     items = [{k: item[k] for k in ITEM_FIELDS if k in item} for item in resp.get("Items", [])]
     return {"items": _plain(items), "count": len(items)}
@@ -71,14 +71,14 @@ def list_items() -> dict[str, Any]:
 @app.get("/api/v2/timeseries/<ticker>")
 @tracer.capture_method
 def timeseries(ticker: str) -> dict[str, Any]:
-    cfg = require_env(*ENV)
+    cfg = require_env(*env.REQUIRED["dashboard"])
     resolution = app.current_event.get_query_string_value("resolution", "1h")
     if resolution not in RESOLUTIONS:
         raise BadRequestError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
     if not (ticker.isalnum() and len(ticker) <= 10):
         raise BadRequestError("ticker must be 1-10 letters or digits")
     annotate(route="timeseries", resolution=resolution)
-    resp = table(cfg["TIMESERIES_TABLE"]).query(KeyConditionExpression=Key("pk").eq(f"{ticker.upper()}#{resolution}"),
+    resp = table(cfg[env.TIMESERIES_TABLE]).query(KeyConditionExpression=Key("pk").eq(f"{ticker.upper()}#{resolution}"),
                                                 ScanIndexForward=False, Limit=_limit())
     return {"ticker": ticker.upper(), "resolution": resolution, "buckets": _plain(resp.get("Items", []))}
 
@@ -86,21 +86,19 @@ def timeseries(ticker: str) -> dict[str, Any]:
 @app.get("/api/v2/configurations/<config_id>")
 @tracer.capture_method
 def configuration(config_id: str) -> dict[str, Any]:
-    cfg = require_env(*ENV)
+    cfg = require_env(*env.REQUIRED["dashboard"])
     user_id = app.current_event.headers.get("X-User-ID")  # case-insensitive in Powertools v3
     if not user_id:
         raise BadRequestError("the X-User-ID header is required")
     annotate(route="configuration")
-    item = table(cfg["USERS_TABLE"]).get_item(Key={"PK": f"USER#{user_id}", "SK": f"CONFIG#{config_id}"}).get("Item")
+    item = table(cfg[env.USERS_TABLE]).get_item(Key={"PK": f"USER#{user_id}", "SK": f"CONFIG#{config_id}"}).get("Item")
     if item is None:
         raise NotFoundError(f"configuration {config_id} not found")
     return _plain({"config_id": config_id, "name": item.get("name", ""), "tickers": item.get("tickers", []),
                    "status": item.get("status", "")})
 
 
-@logger.inject_lambda_context
-@handler_boundary
-@tracer.capture_lambda_handler
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict) or "httpMethod" not in event or "path" not in event:
         raise ValueError("dashboard expects an API Gateway REST proxy event (httpMethod and path)")

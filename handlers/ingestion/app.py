@@ -20,16 +20,14 @@ from botocore.exceptions import ClientError
 
 from aws_lambda_powertools.utilities import parameters
 
-from common import (annotate, client, dynamodb, handler_boundary, logger, put_metrics, remote_call,
-                    require_env, run_parallel, silent_failure, table, tracer)
+from common import (annotate, client, dynamodb, lambda_handler, logger, put_metrics, remote_call, require_env,
+                    run_parallel, silent_failure, table, tracer)
+from contract import env, metrics
 from contract.data import ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
-from contract.metrics import INGESTION_NAMESPACE
 
-ENV = ("ENVIRONMENT", "ITEMS_TABLE", "USERS_TABLE", "ANALYSIS_TOPIC_ARN", "NOTIFICATION_TOPIC_ARN",
-       "NEWS_API_SECRET_ARN", "TIINGO_BASE_URL", "FINNHUB_BASE_URL", "DEFAULT_TICKERS")
 SOURCES = ("tiingo", "finnhub")
 HTTP_TIMEOUT_SECONDS = 10
-HIGH_LATENCY_SECONDS = 30.0          # HighLatencyAlert (FR-042)
+HIGH_LATENCY_SECONDS = metrics.HIGH_LATENCY_FETCH_SECONDS  # HighLatencyAlert (FR-042); tests shorten it
 BREAKER_THRESHOLD = 3                # consecutive failures that open a source's circuit
 BREAKER_OPEN_SECONDS = 300
 SELF_HEAL_AGE = timedelta(hours=1)
@@ -58,11 +56,11 @@ def _now() -> datetime:
 @tracer.capture_method
 def load_tickers(cfg: dict[str, str]) -> list[str]:
     """Union of the tickers of active configurations; DEFAULT_TICKERS when none lists any."""
-    resp = table(cfg["USERS_TABLE"]).query(
+    resp = table(cfg[env.USERS_TABLE]).query(
         IndexName=USERS_BY_ENTITY_STATUS,
         KeyConditionExpression=Key("entity_type").eq("CONFIGURATION") & Key("status").eq("active"))
     tickers = sorted({t.upper() for item in resp.get("Items", []) for t in item.get("tickers", []) if t})
-    return tickers or [t.strip().upper() for t in cfg["DEFAULT_TICKERS"].split(",") if t.strip()]
+    return tickers or [t.strip().upper() for t in cfg[env.DEFAULT_TICKERS].split(",") if t.strip()]
 
 
 # -- circuit breaker ---------------------------------------------------------------------------------------
@@ -74,7 +72,7 @@ def load_breakers(cfg: dict[str, str]) -> dict[str, dict[str, Any]]:
     states = {}
     for source in SOURCES:
         with silent_failure("circuit_breaker_load", source=source) as outcome:
-            item = table(cfg["USERS_TABLE"]).get_item(Key={"PK": f"CIRCUIT#{source}", "SK": "STATE"}).get("Item")
+            item = table(cfg[env.USERS_TABLE]).get_item(Key={"PK": f"CIRCUIT#{source}", "SK": "STATE"}).get("Item")
             states[source] = ({"failures": int(item["failures"]), "opened_until": float(item["opened_until"])}
                               if item else _closed())
         if outcome.failed:
@@ -84,7 +82,7 @@ def load_breakers(cfg: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def save_breaker(cfg: dict[str, str], source: str, state: dict[str, Any]) -> None:
     with silent_failure("circuit_breaker_save", source=source):
-        table(cfg["USERS_TABLE"]).put_item(Item={
+        table(cfg[env.USERS_TABLE]).put_item(Item={
             "PK": f"CIRCUIT#{source}", "SK": "STATE", "entity_type": "CIRCUIT", "failures": state["failures"],
             "opened_until": str(state["opened_until"]), "updated_at": _now().isoformat()})
 
@@ -134,8 +132,8 @@ def fetch_finnhub(base_url: str, key: str, tickers: list[str]) -> list[dict[str,
 def fetch_all(cfg: dict[str, str], keys: dict[str, str], tickers: list[str],
               breakers: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[str, Exception], dict[str, float]]:
     """Fetch the sources whose circuit is closed, in parallel; errors are aggregated, never dropped."""
-    fetchers = {"tiingo": lambda: fetch_tiingo(cfg["TIINGO_BASE_URL"], keys["tiingo"], tickers),
-                "finnhub": lambda: fetch_finnhub(cfg["FINNHUB_BASE_URL"], keys["finnhub"], tickers)}
+    fetchers = {"tiingo": lambda: fetch_tiingo(cfg[env.TIINGO_BASE_URL], keys["tiingo"], tickers),
+                "finnhub": lambda: fetch_finnhub(cfg[env.FINNHUB_BASE_URL], keys["finnhub"], tickers)}
     open_now = [s for s in SOURCES if breakers[s]["opened_until"] > time.time()]
     durations: dict[str, float] = {}
 
@@ -172,11 +170,11 @@ def _existing_ids(cfg: dict[str, str], items: list[dict[str, Any]]) -> set[str]:
     keys = list({(dedup_id(i), i["published"]): None for i in items})
     found: set[str] = set()
     for start in range(0, len(keys), 100):
-        request = {cfg["ITEMS_TABLE"]: {"Keys": [{"source_id": k, "timestamp": t} for k, t in keys[start:start + 100]],
+        request = {cfg[env.ITEMS_TABLE]: {"Keys": [{"source_id": k, "timestamp": t} for k, t in keys[start:start + 100]],
                                         "ProjectionExpression": "source_id"}}
         while request:
             resp = dynamodb().batch_get_item(RequestItems=request)
-            found |= {r["source_id"] for r in resp["Responses"].get(cfg["ITEMS_TABLE"], [])}
+            found |= {r["source_id"] for r in resp["Responses"].get(cfg[env.ITEMS_TABLE], [])}
             request = resp.get("UnprocessedKeys") or None
     return found
 
@@ -184,7 +182,7 @@ def _existing_ids(cfg: dict[str, str], items: list[dict[str, Any]]) -> set[str]:
 @tracer.capture_method
 def store_items(cfg: dict[str, str], items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
     """Conditional put per item: a SHA-256 id seen before is a duplicate and is not published again."""
-    items_table, now = table(cfg["ITEMS_TABLE"]), _now()
+    items_table, now = table(cfg[env.ITEMS_TABLE]), _now()
     new, duplicates = [], 0
     known = _existing_ids(cfg, items)
     for item in items:
@@ -224,7 +222,7 @@ def publish_for_analysis(topic_arn: str, items: list[dict[str, Any]]) -> None:
 def write_audit(cfg: dict[str, str], request_id: str, summary: dict[str, Any]) -> None:
     now = _now()
     with silent_failure("audit_trail"):
-        table(cfg["USERS_TABLE"]).put_item(Item={
+        table(cfg[env.USERS_TABLE]).put_item(Item={
             "PK": f"AUDIT#{now.date().isoformat()}", "SK": f"{now.isoformat()}#{request_id}", "entity_type": "AUDIT",
             "action": "ingestion_run", "details": json.dumps(summary), "ttl": int((now + timedelta(days=90)).timestamp())})
 
@@ -233,7 +231,7 @@ def notify_downstream(cfg: dict[str, str], new_items: list[dict[str, Any]]) -> N
     if not new_items:
         return
     with silent_failure("notification_delivery"):
-        client("sns").publish(TopicArn=cfg["NOTIFICATION_TOPIC_ARN"], Message=json.dumps({
+        client("sns").publish(TopicArn=cfg[env.NOTIFICATION_TOPIC_ARN], Message=json.dumps({
             "type": "new_items", "count": len(new_items), "tickers": sorted({i["ticker"] for i in new_items})}))
 
 
@@ -242,14 +240,14 @@ def self_heal(cfg: dict[str, str]) -> int:
     cutoff = (_now() - SELF_HEAL_AGE).isoformat()
     stale: list[dict[str, Any]] = []
     with silent_failure("self_healing_fetch"):
-        resp = table(cfg["ITEMS_TABLE"]).query(
+        resp = table(cfg[env.ITEMS_TABLE]).query(
             IndexName=ITEMS_BY_STATUS, Limit=SELF_HEAL_LIMIT,
             KeyConditionExpression=Key("status").eq("pending") & Key("timestamp").lt(cutoff),
             FilterExpression=Attr("ingested_at").lt(cutoff))
         stale = resp.get("Items", [])
         annotate(self_healed=len(stale))
     if stale:
-        publish_for_analysis(cfg["ANALYSIS_TOPIC_ARN"], stale)
+        publish_for_analysis(cfg[env.ANALYSIS_TOPIC_ARN], stale)
     return len(stale)
 
 
@@ -261,13 +259,11 @@ def _check_event(event: Any) -> None:
         raise MalformedEvent(f"ingestion expects detail-type 'Scheduled Event', got {event.get('detail-type')!r}")
 
 
-@logger.inject_lambda_context
-@handler_boundary
-@tracer.capture_lambda_handler
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     _check_event(event)
-    cfg = require_env(*ENV)
-    keys = parameters.get_secret(cfg["NEWS_API_SECRET_ARN"], transform="json", max_age=300)
+    cfg = require_env(*env.REQUIRED["ingestion"])
+    keys = parameters.get_secret(cfg[env.NEWS_API_SECRET_ARN], transform="json", max_age=300)
     tickers = load_tickers(cfg)
     annotate(ticker_count=len(tickers))
     breakers = load_breakers(cfg)
@@ -285,7 +281,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         if state != breakers[source]:
             save_breaker(cfg, source, state)
     new_items, duplicates = store_items(cfg, items)
-    publish_for_analysis(cfg["ANALYSIS_TOPIC_ARN"], new_items)
+    publish_for_analysis(cfg[env.ANALYSIS_TOPIC_ARN], new_items)
     healed = self_heal(cfg)
     summary = {"fetched": len(items), "new_items": len(new_items), "duplicates": duplicates,
                "fetch_errors": sorted(errors), "self_healed": healed}
@@ -293,8 +289,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     write_audit(cfg, getattr(context, "aws_request_id", "-"), summary)
     notify_downstream(cfg, new_items)
     slow = [s for s, d in durations.items() if d > HIGH_LATENCY_SECONDS]
-    put_metrics(INGESTION_NAMESPACE, {"NewItemsIngested": len(new_items), "DuplicateItemsSkipped": duplicates,
-                                      "FetchErrors": len(errors), "SelfHealedItems": healed,
-                                      "HighLatencyAlert": 1 if slow else 0})
+    put_metrics(metrics.INGESTION_NAMESPACE, {
+        metrics.NEW_ITEMS_INGESTED: len(new_items), metrics.DUPLICATE_ITEMS_SKIPPED: duplicates,
+        metrics.FETCH_ERRORS: len(errors), metrics.SELF_HEALED_ITEMS: healed,
+        metrics.HIGH_LATENCY_ALERT: 1 if slow else 0})
     logger.info("ingestion run", extra=summary)
     return summary

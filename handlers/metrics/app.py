@@ -13,12 +13,11 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common import annotate, handler_boundary, logger, put_metrics, require_env, table, tracer
+from common import annotate, lambda_handler, logger, put_metrics, require_env, table, tracer
+from contract import env, metrics
 from contract.data import ITEMS_BY_STATUS
-from contract.metrics import APP_NAMESPACE
 
-ENV = ("ENVIRONMENT", "ITEMS_TABLE")
-STUCK_AFTER = timedelta(minutes=5)
+STUCK_AFTER = timedelta(minutes=metrics.STUCK_AFTER_MINUTES)
 
 
 class MetricsEmissionError(RuntimeError):
@@ -31,7 +30,7 @@ def count_stuck(cfg: dict[str, str]) -> int:
                         "KeyConditionExpression": Key("status").eq("pending") & Key("timestamp").lt(cutoff)}
     with tracer.provider.in_subsegment("query_stuck_items"):
         while True:
-            resp = table(cfg["ITEMS_TABLE"]).query(**kwargs)
+            resp = table(cfg[env.ITEMS_TABLE]).query(**kwargs)
             count += resp["Count"]
             if "LastEvaluatedKey" not in resp:
                 break
@@ -40,20 +39,18 @@ def count_stuck(cfg: dict[str, str]) -> int:
     return count
 
 
-@logger.inject_lambda_context
-@handler_boundary
-@tracer.capture_lambda_handler
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise ValueError(f"metrics expects an EventBridge scheduled event (a JSON object), got {type(event).__name__}")
-    cfg = require_env(*ENV)
+    cfg = require_env(*env.REQUIRED["metrics"])
     try:
         stuck = count_stuck(cfg)
     except (BotoCoreError, ClientError):
-        put_metrics(APP_NAMESPACE, {"MetricsLambdaErrors": 1})
+        put_metrics(metrics.APP_NAMESPACE, {metrics.METRICS_LAMBDA_ERRORS: 1})
         raise
     with tracer.provider.in_subsegment("put_stuck_items_metric"):
-        if not put_metrics(APP_NAMESPACE, {"StuckItems": stuck, "EmissionHeartbeat": 1}):
+        if not put_metrics(metrics.APP_NAMESPACE, {metrics.STUCK_ITEMS: stuck, metrics.EMISSION_HEARTBEAT: 1}):
             raise MetricsEmissionError("PutMetricData refused StuckItems/EmissionHeartbeat (fallback line logged)")
     logger.info("stuck items counted", extra={"stuck_items": stuck})
     return {"stuck_items": stuck}

@@ -2,8 +2,8 @@
 
 The SendGrid SDK goes through python-http-client/urllib, so the send is wrapped in an explicit ``remote``
 subsegment ``sendgrid_send`` with HTTP status, duration, recipient count and bounded error details
-(FR-028, SC-011). Addresses never reach the trace (DESIGN §9). A failed send raises, so SNS retries and
-the DLQ keeps the message.
+(FR-028, SC-011). Addresses never reach the trace, only their count does. A failed send raises, so SNS
+retries and the DLQ keeps the message.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
-from common import annotate, handler_boundary, logger, remote_call, require_env, table, tracer
+from common import annotate, lambda_handler, logger, remote_call, require_env, table, tracer
+from contract import env
 from contract.data import USERS_BY_ENTITY_STATUS
 
-ENV = ("ENVIRONMENT", "USERS_TABLE", "SENDGRID_SECRET_ARN", "ALERT_FROM_EMAIL")
 DEFAULT_SENDGRID_BASE_URL = "https://api.sendgrid.com"
 MAX_RECIPIENTS = 1000  # SendGrid's personalizations limit per request
 
@@ -57,7 +57,7 @@ def classify(event: Any) -> tuple[str, dict[str, Any]]:
 @tracer.capture_method
 def subscribers(cfg: dict[str, str], tickers: list[str] | None) -> list[str]:
     """E-mail addresses of active alert subscriptions, restricted to ``tickers`` when given."""
-    resp = table(cfg["USERS_TABLE"]).query(
+    resp = table(cfg[env.USERS_TABLE]).query(
         IndexName=USERS_BY_ENTITY_STATUS,
         KeyConditionExpression=Key("entity_type").eq("ALERT") & Key("status").eq("active"))
     wanted = {t.upper() for t in tickers} if tickers is not None else None
@@ -67,8 +67,8 @@ def subscribers(cfg: dict[str, str], tickers: list[str] | None) -> list[str]:
 
 def send(cfg: dict[str, str], api_key: str, recipients: list[str], subject: str, text: str) -> int:
     """One SendGrid request, one personalization per recipient (no one sees another's address)."""
-    base_url = os.environ.get("SENDGRID_BASE_URL") or DEFAULT_SENDGRID_BASE_URL
-    mail = Mail(from_email=cfg["ALERT_FROM_EMAIL"], to_emails=recipients, subject=subject,
+    base_url = os.environ.get(env.SENDGRID_BASE_URL) or DEFAULT_SENDGRID_BASE_URL
+    mail = Mail(from_email=cfg[env.ALERT_FROM_EMAIL], to_emails=recipients, subject=subject,
                 plain_text_content=text, is_multiple=True)
     sg = SendGridAPIClient(api_key=api_key, host=base_url)
     with remote_call("sendgrid_send", method="POST", url=f"{base_url}/v3/mail/send",
@@ -82,12 +82,10 @@ def send(cfg: dict[str, str], api_key: str, recipients: list[str], subject: str,
     return call.status
 
 
-@logger.inject_lambda_context
-@handler_boundary
-@tracer.capture_lambda_handler
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     trigger, request = classify(event)
-    cfg = require_env(*ENV)
+    cfg = require_env(*env.REQUIRED["notification"])
     annotate(trigger=trigger)
     if trigger == "direct":
         recipients = [str(r) for r in request["recipients"]]
@@ -102,7 +100,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if not recipients:
         logger.info("no recipients", extra={"trigger": trigger})
         return {"trigger": trigger, "sent": 0}
-    api_key = parameters.get_secret(cfg["SENDGRID_SECRET_ARN"], transform="json", max_age=300)["api_key"]
+    api_key = parameters.get_secret(cfg[env.SENDGRID_SECRET_ARN], transform="json", max_age=300)["api_key"]
     sent = 0
     for start in range(0, len(recipients), MAX_RECIPIENTS):
         batch = recipients[start:start + MAX_RECIPIENTS]

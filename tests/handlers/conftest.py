@@ -1,5 +1,5 @@
-"""Wire-level fixtures for the buffered Lambdas (DESIGN §7): real Powertools and aws-xray-sdk emitting over
-UDP to the daemon stand-in, real boto3 against a moto server on 127.0.0.1, real HTTP against local fakes.
+"""Wire-level fixtures for the buffered Lambdas: real Powertools and aws-xray-sdk emitting over UDP to the
+daemon stand-in, real boto3 against a moto server on 127.0.0.1, real HTTP against local fakes.
 
 Import-time work, and why it cannot disturb the other layers sharing this pytest process:
 * Lambda mode, the daemon address and ``Tracer.disabled`` are decided when aws_xray_sdk/Powertools are
@@ -11,7 +11,6 @@ Import-time work, and why it cannot disturb the other layers sharing this pytest
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import uuid
@@ -26,15 +25,25 @@ from offline.fakes import FinnhubFake, SendGridFake, TiingoFake
 from offline.moto_standin import moto_server
 from offline.xray_daemon import XRayDaemon
 
+from contract import env as env_vars, metrics
+from contract.naming import function_name, resource_name, service_name
+from contract.xray import TRACE_ENV
+from tests.handlers.logs import LogCapture
+
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "handlers"
 ENVIRONMENT = "test"
+#: The buffered handlers, each ``handlers/<name>/app.py`` (the canary and the streaming function are not).
+BUFFERED = ("ingestion", "analysis", "dashboard", "metrics", "notification")
 DAEMON = XRayDaemon().start()
 
+#: The service the handler modules are imported as: Powertools fixes the Tracer's metadata namespace then.
+IMPORT_SERVICE = service_name("handlers")
 IMPORT_ENV = {
-    "LAMBDA_TASK_ROOT": str(HANDLERS), "AWS_LAMBDA_FUNCTION_NAME": f"{ENVIRONMENT}-sentiment-handlers",
-    "AWS_XRAY_DAEMON_ADDRESS": DAEMON.address, "POWERTOOLS_SERVICE_NAME": "sentiment-handlers",
-    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_LOG_LEVEL": "INFO", "ENVIRONMENT": ENVIRONMENT,
+    "LAMBDA_TASK_ROOT": str(HANDLERS), env_vars.LAMBDA_FUNCTION_NAME: function_name(ENVIRONMENT, "handlers"),
+    "AWS_XRAY_DAEMON_ADDRESS": DAEMON.address, env_vars.POWERTOOLS_SERVICE_NAME: IMPORT_SERVICE,
+    env_vars.POWERTOOLS_TRACER_CAPTURE_RESPONSE: "false", env_vars.POWERTOOLS_LOG_LEVEL: "INFO",
+    env_vars.ENVIRONMENT: ENVIRONMENT,
 }
 
 
@@ -126,20 +135,21 @@ def world(aws, fakes) -> World:
     env = aws.create_tables(ENVIRONMENT)
     sns, sqs, sm = aws.client("sns"), aws.client("sqs"), aws.client("secretsmanager")
     queues = {}
-    for name in ("analysis", "notification"):
-        topic = sns.create_topic(Name=f"{ENVIRONMENT}-sentiment-{name}")["TopicArn"]
+    topics = {"analysis": env_vars.ANALYSIS_TOPIC_ARN, "notification": env_vars.NOTIFICATION_TOPIC_ARN}
+    for name, variable in topics.items():
+        topic = sns.create_topic(Name=resource_name(ENVIRONMENT, name))["TopicArn"]
         url = sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-        env[f"{name.upper()}_TOPIC_ARN"] = topic
+        env[variable] = topic
         queues[name] = url
-    env["NEWS_API_SECRET_ARN"] = sm.create_secret(
+    env[env_vars.NEWS_API_SECRET_ARN] = sm.create_secret(
         Name="news-api", SecretString=json.dumps({"tiingo": fakes.tiingo.token, "finnhub": fakes.finnhub.token}))["ARN"]
-    env["SENDGRID_SECRET_ARN"] = sm.create_secret(
+    env[env_vars.SENDGRID_SECRET_ARN] = sm.create_secret(
         Name="sendgrid", SecretString=json.dumps({"api_key": fakes.sendgrid.api_key}))["ARN"]
-    env.update({"TIINGO_BASE_URL": fakes.tiingo.url, "FINNHUB_BASE_URL": fakes.finnhub.url,
-                "SENDGRID_BASE_URL": fakes.sendgrid.url, "ALERT_FROM_EMAIL": "alerts@test.sentiment.example.com",
-                "DEFAULT_TICKERS": "AAPL,MSFT"})
+    env.update({env_vars.TIINGO_BASE_URL: fakes.tiingo.url, env_vars.FINNHUB_BASE_URL: fakes.finnhub.url,
+                env_vars.SENDGRID_BASE_URL: fakes.sendgrid.url,
+                env_vars.ALERT_FROM_EMAIL: "alerts@test.sentiment.example.com", env_vars.DEFAULT_TICKERS: "AAPL,MSFT"})
     for fake in (fakes.tiingo, fakes.finnhub, fakes.sendgrid):
         fake.heal()
     fakes.tiingo.articles.clear()
@@ -152,6 +162,15 @@ def new_trace_header(sampled: bool = True) -> tuple[str, str, str]:
     root = f"1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"
     parent = uuid.uuid4().hex[:16]
     return root, parent, f"Root={root};Parent={parent};Sampled={1 if sampled else 0}"
+
+
+#: The dimensions of every application metric, as the handlers emit them in the test environment.
+ENV_DIMS = {metrics.ENVIRONMENT_DIMENSION: ENVIRONMENT}
+
+
+def lambda_name(function: str) -> str:
+    """The physical name of ``function`` in the test environment (its ``FunctionName`` dimension)."""
+    return function_name(ENVIRONMENT, function)
 
 
 @dataclass
@@ -183,16 +202,6 @@ class Invocation:
         return daemon.wait_for_names(self.root, {"## handler"}, timeout)
 
 
-class LogCapture(logging.Handler):
-    def __init__(self, formatter: logging.Formatter):
-        super().__init__()
-        self.setFormatter(formatter)
-        self.lines: list[dict] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 class Lambda:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, world: World, logs: LogCapture):
         self.mp, self.world, self.logs = monkeypatch, world, logs
@@ -203,15 +212,15 @@ class Lambda:
         """``header=(root, parent, value)``; a ``value`` of None invokes with ``_X_AMZN_TRACE_ID`` unset."""
         root, parent, value = header or new_trace_header(sampled)
         if value is None:
-            self.mp.delenv("_X_AMZN_TRACE_ID", raising=False)
+            self.mp.delenv(TRACE_ENV, raising=False)
         else:
-            self.mp.setenv("_X_AMZN_TRACE_ID", value)
-        self.mp.setenv("AWS_LAMBDA_FUNCTION_NAME", f"{ENVIRONMENT}-sentiment-{function}")
-        self.mp.setenv("POWERTOOLS_SERVICE_NAME", f"sentiment-{function}")
+            self.mp.setenv(TRACE_ENV, value)
+        self.mp.setenv(env_vars.LAMBDA_FUNCTION_NAME, lambda_name(function))
+        self.mp.setenv(env_vars.POWERTOOLS_SERVICE_NAME, service_name(function))
         inv = Invocation(root, parent, function)
         handler = handler or getattr(H, function).handler
         try:
-            inv.result = handler(event, context or FakeContext(f"{ENVIRONMENT}-sentiment-{function}"))
+            inv.result = handler(event, context or FakeContext(lambda_name(function)))
         except Exception as exc:  # noqa: BLE001
             if not expect_error:
                 raise

@@ -1,4 +1,4 @@
-"""The five handlers' own behaviour, at the wire (US1, US7, FR-003/004, FR-028, SC-003, SC-011, DESIGN §9)."""
+"""The five buffered handlers' own behaviour, at the wire (US1, US7, FR-003/004, FR-028, SC-003, SC-011)."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.handlers.conftest import (ENVIRONMENT, H, SCHEDULED, api_event, by_name, inject_aws_error, marked, one,
-                                     sns_event)
+from contract import env, metrics
+from contract.data import RESOLUTIONS
+from tests.handlers.conftest import (ENV_DIMS, H, IMPORT_SERVICE, SCHEDULED, api_event, by_name, inject_aws_error,
+                                     marked, one, sns_event)
 
 
 def _iso(delta: timedelta = timedelta()) -> str:
@@ -23,7 +25,7 @@ def _put(world, table: str, **item) -> None:
 # -- ingestion --------------------------------------------------------------------------------------------------------
 def test_ingestion_stores_dedups_publishes_and_counts(lam, fakes, daemon, world):
     """SHA-256 dedup with conditional writes, analysis + notification publishes, audit trail, NewItemsIngested."""
-    _put(world, "USERS_TABLE", PK="USER#u1", SK="CONFIG#c1", entity_type="CONFIGURATION", status="active",
+    _put(world, env.USERS_TABLE, PK="USER#u1", SK="CONFIG#c1", entity_type="CONFIGURATION", status="active",
          tickers=["TSLA"])
     fakes.tiingo.add("TSLA", "Tesla deliveries beat estimates", "Strong demand")
     fakes.finnhub.add("TSLA", "Tesla recalls vehicles", "Safety issue")
@@ -37,13 +39,13 @@ def test_ingestion_stores_dedups_publishes_and_counts(lam, fakes, daemon, world)
     published = world.messages(world.analysis_queue)
     assert sorted(m["ticker"] for m in published) == ["TSLA", "TSLA"] and all(m["source_id"] for m in published)
     assert world.messages(world.notification_queue) == [{"type": "new_items", "count": 2, "tickers": ["TSLA"]}]
-    items = world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"]
+    items = world.aws.client("dynamodb").scan(TableName=world.env[env.ITEMS_TABLE])["Items"]
     assert {i["status"]["S"] for i in items} == {"pending"} and len(items) == 2
-    audits = world.aws.client("dynamodb").scan(TableName=world.env["USERS_TABLE"],
+    audits = world.aws.client("dynamodb").scan(TableName=world.env[env.USERS_TABLE],
                                                FilterExpression="entity_type = :a",
                                                ExpressionAttributeValues={":a": {"S": "AUDIT"}})["Items"]
     assert len(audits) == 2
-    assert world.metric_sum("SentimentAnalyzer/Ingestion", "NewItemsIngested", {"Environment": ENVIRONMENT}) == 2.0
+    assert world.metric_sum(metrics.INGESTION_NAMESPACE, metrics.NEW_ITEMS_INGESTED, ENV_DIMS) == 2.0
 
 
 def test_ingestion_circuit_opens_after_repeated_failures(lam, fakes, daemon, world):
@@ -54,13 +56,13 @@ def test_ingestion_circuit_opens_after_repeated_failures(lam, fakes, daemon, wor
     calls = len(fakes.tiingo.requests)
     inv = lam.invoke("ingestion", SCHEDULED)
     assert len(fakes.tiingo.requests) == calls and inv.result["fetch_errors"] == []
-    state = world.aws.client("dynamodb").get_item(TableName=world.env["USERS_TABLE"],
+    state = world.aws.client("dynamodb").get_item(TableName=world.env[env.USERS_TABLE],
                                                   Key={"PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}})["Item"]
     assert state["failures"]["N"] == "3" and float(state["opened_until"]["S"]) > datetime.now().timestamp()
 
 
 def test_ingestion_self_heals_items_pending_over_an_hour(lam, fakes, world):
-    _put(world, "ITEMS_TABLE", source_id="tiingo#old", timestamp=_iso(-timedelta(hours=3)), status="pending",
+    _put(world, env.ITEMS_TABLE, source_id="tiingo#old", timestamp=_iso(-timedelta(hours=3)), status="pending",
          ticker="AAPL", text="Old news", ingested_at=_iso(-timedelta(hours=2)))
     inv = lam.invoke("ingestion", SCHEDULED)
     assert inv.result["self_healed"] == 1
@@ -72,7 +74,7 @@ def test_ingestion_high_latency_alert(lam, fakes, world, monkeypatch):
     monkeypatch.setattr(H.ingestion, "HIGH_LATENCY_SECONDS", 0.2)
     fakes.finnhub.delay(0.3)
     lam.invoke("ingestion", SCHEDULED)
-    assert world.metric_sum("SentimentAnalyzer/Ingestion", "HighLatencyAlert", {"Environment": ENVIRONMENT}) == 1.0
+    assert world.metric_sum(metrics.INGESTION_NAMESPACE, metrics.HIGH_LATENCY_ALERT, ENV_DIMS) == 1.0
 
 
 @pytest.mark.parametrize("function,event,needle", [
@@ -85,7 +87,7 @@ def test_ingestion_high_latency_alert(lam, fakes, world, monkeypatch):
     ("dashboard", {"foo": "bar"}, "API Gateway REST proxy event"),
 ])
 def test_malformed_event_is_a_clear_error(function, event, needle, lam, daemon):
-    """DESIGN §9: a bad event raises a clear error (so retries and the DLQ keep it), visible in the trace and logs."""
+    """A bad event raises a clear error (so retries and the DLQ keep it), visible in the trace and logs."""
     inv = lam.invoke(function, event, expect_error=True)
     assert needle in str(inv.error)
     handler_doc = one(inv.docs(daemon), "## handler")
@@ -97,19 +99,20 @@ def test_malformed_event_is_a_clear_error(function, event, needle, lam, daemon):
 def test_analysis_scores_updates_and_fans_out(lam, world, daemon):
     ts = _iso()
     for sid, text in (("s#1", "Wonderful, fantastic results, great success!"), ("s#2", "Terrible losses, awful crash")):
-        _put(world, "ITEMS_TABLE", source_id=sid, timestamp=ts, status="pending")
+        _put(world, env.ITEMS_TABLE, source_id=sid, timestamp=ts, status="pending")
     msgs = [{"source_id": "s#1", "timestamp": ts, "ticker": "AAPL", "text": "Wonderful, fantastic results, great success!"},
             {"source_id": "s#2", "timestamp": ts, "ticker": "AAPL", "text": "Terrible losses, awful crash"}]
     inv = lam.invoke("analysis", sns_event(*msgs))
     assert inv.result == {"analyzed": 2, "skipped": 0}
-    items = {i["source_id"]["S"]: i for i in world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"]}
+    items = {i["source_id"]["S"]: i
+             for i in world.aws.client("dynamodb").scan(TableName=world.env[env.ITEMS_TABLE])["Items"]}
     assert items["s#1"]["sentiment"]["S"] == "positive" and items["s#2"]["sentiment"]["S"] == "negative"
     assert {i["status"]["S"] for i in items.values()} == {"analyzed"}
-    series = world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
-    assert sorted(s["pk"]["S"].split("#")[1] for s in series) == sorted(H.common.schema.RESOLUTIONS)
+    series = world.aws.client("dynamodb").scan(TableName=world.env[env.TIMESERIES_TABLE])["Items"]
+    assert sorted(s["pk"]["S"].split("#")[1] for s in series) == sorted(RESOLUTIONS)
     assert {s["count"]["N"] for s in series} == {"2"} and {s["positive_count"]["N"] for s in series} == {"1"}
     docs = inv.docs(daemon)
-    assert len([d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"]) == 2 + 16
+    assert len([d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"]) == 2 + 2 * len(RESOLUTIONS)
     # redelivery: the conditional update on status=pending makes it a no-op
     again = lam.invoke("analysis", sns_event(msgs[0]))
     assert again.result == {"analyzed": 0, "skipped": 1}
@@ -118,19 +121,19 @@ def test_analysis_scores_updates_and_fans_out(lam, world, daemon):
 def test_analysis_batch_with_a_bad_record_changes_nothing(lam, world):
     """Validation before work: a batch with one bad record raises before any item is touched; AnalysisErrors."""
     ts = _iso()
-    _put(world, "ITEMS_TABLE", source_id="s#1", timestamp=ts, status="pending")
+    _put(world, env.ITEMS_TABLE, source_id="s#1", timestamp=ts, status="pending")
     inv = lam.invoke("analysis", sns_event({"source_id": "s#1", "timestamp": ts, "ticker": "AAPL", "text": "good"},
                                            {"ticker": "AAPL"}), expect_error=True)
     assert isinstance(inv.error, H.analysis.MalformedMessage)
-    item = world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"][0]
+    item = world.aws.client("dynamodb").scan(TableName=world.env[env.ITEMS_TABLE])["Items"][0]
     assert item["status"]["S"] == "pending"
-    assert world.metric_sum("SentimentAnalyzer", "AnalysisErrors", {"Environment": ENVIRONMENT}) == 1.0
+    assert world.metric_sum(metrics.APP_NAMESPACE, metrics.ANALYSIS_ERRORS, ENV_DIMS) == 1.0
 
 
 # -- dashboard --------------------------------------------------------------------------------------------------------
 def test_dashboard_health_items_timeseries_and_reasons(lam, world, daemon):
     """US1: DynamoDB subsegments under the route; 4xx with a reason on bad input."""
-    _put(world, "ITEMS_TABLE", source_id="s#1", timestamp=_iso(), status="analyzed", sentiment="positive", tag="AAPL",
+    _put(world, env.ITEMS_TABLE, source_id="s#1", timestamp=_iso(), status="analyzed", sentiment="positive", tag="AAPL",
          ticker="AAPL", title="Up", score="0.9")
     health = lam.invoke("dashboard", api_event("/health"))
     assert health.result["statusCode"] == 200 and json.loads(health.result["body"]) == {"status": "ok"}
@@ -141,7 +144,7 @@ def test_dashboard_health_items_timeseries_and_reasons(lam, world, daemon):
     route = [d for d in docs if d["name"].endswith("list_items")][0]
     query = one(docs, "dynamodb")
     assert query["parent_id"] == route["id"] and query["aws"]["operation"] == "Query"
-    assert query["aws"]["table_name"] == world.env["ITEMS_TABLE"]
+    assert query["aws"]["table_name"] == world.env[env.ITEMS_TABLE]
     for event, reason in ((api_event("/api/v2/items", {"sentiment": "ecstatic"}), "sentiment must be one of"),
                           (api_event("/api/v2/items", {"sentiment": "positive", "limit": "0"}), "limit must be"),
                           (api_event("/api/v2/timeseries/AAPL", {"resolution": "2m"}), "resolution must be one of"),
@@ -157,18 +160,17 @@ def test_dashboard_health_items_timeseries_and_reasons(lam, world, daemon):
 # -- metrics ----------------------------------------------------------------------------------------------------------
 def test_metrics_counts_stuck_items_with_explicit_subsegments(lam, world, daemon):
     """FR-003/FR-004/US7/SC-003: query and put_metric_data in explicit subsegments, each with its aws child."""
-    _put(world, "ITEMS_TABLE", source_id="a", timestamp=_iso(-timedelta(minutes=10)), status="pending")
-    _put(world, "ITEMS_TABLE", source_id="b", timestamp=_iso(-timedelta(minutes=1)), status="pending")
-    _put(world, "ITEMS_TABLE", source_id="c", timestamp=_iso(-timedelta(minutes=30)), status="analyzed")
+    _put(world, env.ITEMS_TABLE, source_id="a", timestamp=_iso(-timedelta(minutes=10)), status="pending")
+    _put(world, env.ITEMS_TABLE, source_id="b", timestamp=_iso(-timedelta(minutes=1)), status="pending")
+    _put(world, env.ITEMS_TABLE, source_id="c", timestamp=_iso(-timedelta(minutes=30)), status="analyzed")
     inv = lam.invoke("metrics", SCHEDULED)
     assert inv.result == {"stuck_items": 1}
     docs = inv.docs(daemon)
     query, put = one(docs, "query_stuck_items"), one(docs, "put_stuck_items_metric")
     assert one(docs, "dynamodb")["parent_id"] == query["id"] and query["annotations"]["stuck_items"] == 1
     assert one(docs, "monitoring")["parent_id"] == put["id"]
-    dims = {"Environment": ENVIRONMENT}
-    assert world.metric_sum("SentimentAnalyzer", "StuckItems", dims) == 1.0
-    assert world.metric_sum("SentimentAnalyzer", "EmissionHeartbeat", dims) == 1.0
+    assert world.metric_sum(metrics.APP_NAMESPACE, metrics.STUCK_ITEMS, ENV_DIMS) == 1.0
+    assert world.metric_sum(metrics.APP_NAMESPACE, metrics.EMISSION_HEARTBEAT, ENV_DIMS) == 1.0
 
 
 def test_metrics_query_failure_is_error_marked_and_counted(lam, world, daemon):
@@ -177,7 +179,7 @@ def test_metrics_query_failure_is_error_marked_and_counted(lam, world, daemon):
     inv = lam.invoke("metrics", SCHEDULED, expect_error=True)
     docs = inv.docs(daemon)
     assert marked(one(docs, "query_stuck_items")) and marked(one(docs, "dynamodb"))
-    assert world.metric_sum("SentimentAnalyzer", "MetricsLambdaErrors", {"Environment": ENVIRONMENT}) == 1.0
+    assert world.metric_sum(metrics.APP_NAMESPACE, metrics.METRICS_LAMBDA_ERRORS, ENV_DIMS) == 1.0
 
 
 def test_metrics_put_failure_is_error_marked_with_fallback(lam, daemon, monkeypatch):
@@ -192,8 +194,8 @@ def test_metrics_put_failure_is_error_marked_with_fallback(lam, daemon, monkeypa
         dead.close()
     assert isinstance(inv.error, H.metrics.MetricsEmissionError)
     assert marked(one(inv.docs(daemon), "put_stuck_items_metric"))
-    assert {line["metric_name"] for line in lam.logs.lines if line.get("metric_fallback")} == {"StuckItems",
-                                                                                               "EmissionHeartbeat"}
+    assert {line["metric_name"] for line in lam.logs.lines if line.get(metrics.METRIC_FALLBACK_FIELD)} == {
+        metrics.STUCK_ITEMS, metrics.EMISSION_HEARTBEAT}
 
 
 # -- notification -----------------------------------------------------------------------------------------------------
@@ -219,7 +221,7 @@ def test_sendgrid_failure_is_error_marked_and_raised(lam, fakes, daemon):
     assert isinstance(inv.error, H.notification.SendFailed) and "500" in str(inv.error)
     sub = one(inv.docs(daemon), "sendgrid_send")
     assert sub["fault"] is True and sub["http"]["response"]["status"] == 500
-    assert sub["metadata"]["sentiment-handlers"]["error"]["status"] == 500
+    assert sub["metadata"][IMPORT_SERVICE]["error"]["status"] == 500
     fakes.sendgrid.fail(401)
     inv = lam.invoke("notification", {"type": "direct", "recipients": ["a@example.com"], "subject": "Hi"},
                      expect_error=True)
@@ -227,9 +229,9 @@ def test_sendgrid_failure_is_error_marked_and_raised(lam, fakes, daemon):
 
 
 def test_notification_sns_trigger_mails_matching_subscribers(lam, fakes, world):
-    _put(world, "USERS_TABLE", PK="USER#u1", SK="ALERT#1", entity_type="ALERT", status="active",
+    _put(world, env.USERS_TABLE, PK="USER#u1", SK="ALERT#1", entity_type="ALERT", status="active",
          email="tsla@example.com", tickers=["TSLA"])
-    _put(world, "USERS_TABLE", PK="USER#u2", SK="ALERT#2", entity_type="ALERT", status="active",
+    _put(world, env.USERS_TABLE, PK="USER#u2", SK="ALERT#2", entity_type="ALERT", status="active",
          email="aapl@example.com", tickers=["AAPL"])
     inv = lam.invoke("notification", sns_event({"type": "new_items", "count": 1, "tickers": ["TSLA"]}))
     assert inv.result == {"trigger": "sns", "sent": 1}

@@ -16,28 +16,28 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.handlers.conftest import (ENVIRONMENT, HANDLERS, SCHEDULED, FakeContext, H, by_name, marked, new_trace_header,
-                                     one, sns_event)
-
-NS, METRIC = "SentimentAnalyzer/Reliability", "SilentFailure"
-RESOLUTIONS = H.common.schema.RESOLUTIONS
+from contract import env, metrics
+from contract.data import RESOLUTIONS
+from tests.handlers.conftest import (HANDLERS, SCHEDULED, FakeContext, H, by_name, lambda_name, marked,
+                                     new_trace_header, one, sns_event)
 
 
 def _pending(world, source_id: str = "tiingo#abc", ticker: str = "AAPL") -> dict:
     """A pending item in the items table and the analysis message SNS would deliver for it."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    world.aws.client("dynamodb").put_item(TableName=world.env["ITEMS_TABLE"], Item={
+    world.aws.client("dynamodb").put_item(TableName=world.env[env.ITEMS_TABLE], Item={
         "source_id": {"S": source_id}, "timestamp": {"S": now}, "status": {"S": "pending"}})
     return {"source_id": source_id, "timestamp": now, "ticker": ticker,
             "text": "Apple delivers a superb, wonderful quarter"}
 
 
 def _series_rows(world) -> list[dict]:
-    return world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
+    return world.aws.client("dynamodb").scan(TableName=world.env[env.TIMESERIES_TABLE])["Items"]
 
 
 def _silent_count(world, function: str, path: str) -> float:
-    return world.metric_sum(NS, METRIC, {"FunctionName": f"{ENVIRONMENT}-sentiment-{function}", "FailurePath": path})
+    return world.metric_sum(metrics.SILENT_FAILURE_NAMESPACE, metrics.SILENT_FAILURE_METRIC,
+                            {metrics.FUNCTION_DIMENSION: lambda_name(function), metrics.FAILURE_PATH_DIMENSION: path})
 
 
 def _metadata(doc: dict, key: str):
@@ -59,10 +59,10 @@ def test_fanout_deadline_early_return_fr205_fr206(written, lam, world, daemon):
     sent: list[bytes] = []  # time-series UpdateItem requests actually sent on the wire
     H.common.dynamodb().meta.client.meta.events.register(
         "before-send.dynamodb.UpdateItem",
-        lambda request, **_: sent.append(request.body) if world.env["TIMESERIES_TABLE"].encode() in request.body
+        lambda request, **_: sent.append(request.body) if world.env[env.TIMESERIES_TABLE].encode() in request.body
         else None)
     margin = H.analysis.DEADLINE_SAFETY_MS
-    context = FakeContext(f"{ENVIRONMENT}-sentiment-analysis",
+    context = FakeContext(lambda_name("analysis"),
                           remaining_ms=lambda: 30_000 if len(sent) < written else margin - 1)
 
     inv = lam.invoke("analysis", sns_event(message), context=context)
@@ -83,21 +83,21 @@ def test_fanout_deadline_early_return_fr205_fr206(written, lam, world, daemon):
     # exactly ``written`` bucket writes left the process (wire and trace agree), and only those rows exist
     assert len(sent) == written
     series_calls = [d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"
-                    and d["aws"].get("table_name") == world.env["TIMESERIES_TABLE"]]
+                    and d["aws"].get("table_name") == world.env[env.TIMESERIES_TABLE]]
     assert len(series_calls) == written and {d["parent_id"] for d in series_calls} <= {sub["id"]}
     assert sorted(r["pk"]["S"] for r in _series_rows(world)) == sorted(f"AAPL#{r}" for r in RESOLUTIONS[:written])
     assert _silent_count(world, "analysis", "fanout_partial_write") == 1.0
     warnings = [line for line in lam.logs.lines if line.get("failure_path") == "fanout_partial_write"]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING" and warnings[0]["xray_trace_id"] == inv.root
     assert "deadline" in warnings[0]["exception_message"]
-    item = world.aws.client("dynamodb").scan(TableName=world.env["ITEMS_TABLE"])["Items"][0]
+    item = world.aws.client("dynamodb").scan(TableName=world.env[env.ITEMS_TABLE])["Items"][0]
     assert item["status"]["S"] == "analyzed"
 
 
 def test_fanout_with_time_left_writes_every_bucket_fr205(lam, world, daemon):
     """FR-205 control: at exactly the margin the fan-out goes on; nothing is marked, no SilentFailure."""
     message = _pending(world)
-    context = FakeContext(f"{ENVIRONMENT}-sentiment-analysis", remaining_ms=lambda: H.analysis.DEADLINE_SAFETY_MS)
+    context = FakeContext(lambda_name("analysis"), remaining_ms=lambda: H.analysis.DEADLINE_SAFETY_MS)
     inv = lam.invoke("analysis", sns_event(message), context=context)
     docs = inv.docs(daemon)
     sub = one(docs, "fanout_partial_write")
@@ -126,7 +126,7 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("setup", ["closed_port", "never_reads", "local_refusal"])
 def test_dead_daemon_never_hangs_or_fails_a_handler(setup, lam, world, daemon, monkeypatch, udp_sink, caplog):
-    """DESIGN §9: the emitter is built from AWS_XRAY_DAEMON_ADDRESS (as at a cold start) pointing at a dead daemon.
+    """The emitter is built from AWS_XRAY_DAEMON_ADDRESS (as at a cold start) pointing at a dead daemon.
 
     closed_port: nothing listens (ICMP unreachable is ignored by an unconnected UDP socket); never_reads: a hung
     daemon; local_refusal: 255.255.255.255, which the kernel refuses to send to (EACCES) — the unroutable case.
@@ -225,12 +225,12 @@ def test_missing_environment_inside_silent_block_propagates_fr018(lam, world, da
 
     @common.tracer.capture_lambda_handler
     def misconfigured(event, context):
-        monkeypatch.delenv("ENVIRONMENT")
+        monkeypatch.delenv(env.ENVIRONMENT)
         with common.silent_failure("audit_trail"):
-            common.put_metrics("SentimentAnalyzer", {"AnalysisErrors": 1})
+            common.put_metrics(metrics.APP_NAMESPACE, {metrics.ANALYSIS_ERRORS: 1})
 
     inv = lam.invoke("ingestion", {}, handler=misconfigured, expect_error=True)
-    assert isinstance(inv.error, common.MissingEnvironmentError) and "ENVIRONMENT" in str(inv.error)
+    assert isinstance(inv.error, common.MissingEnvironmentError) and env.ENVIRONMENT in str(inv.error)
     docs = daemon.wait_for_names(inv.root, {"## misconfigured"})
     assert one(docs, "## misconfigured")["fault"] is True
     assert _silent_count(world, "ingestion", "audit_trail") == 0.0

@@ -11,10 +11,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.handlers.conftest import (ENVIRONMENT, H, SCHEDULED, by_name, inject_aws_error, marked, one, sns_event)
+from contract import env, metrics
+from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS, ITEMS_BY_STATUS
+from tests.handlers.conftest import H, SCHEDULED, by_name, inject_aws_error, lambda_name, marked, one, sns_event
 from offline.fakes import FakeAPI
 
-NS, METRIC = "SentimentAnalyzer/Reliability", "SilentFailure"
+
+def _silent_count(world, function: str, path: str) -> float:
+    return world.metric_sum(metrics.SILENT_FAILURE_NAMESPACE, metrics.SILENT_FAILURE_METRIC,
+                            {metrics.FUNCTION_DIMENSION: lambda_name(function), metrics.FAILURE_PATH_DIMENSION: path})
 
 
 def _news(fakes) -> None:
@@ -25,7 +30,7 @@ def _news(fakes) -> None:
 def _break(path: str, lam, world, fakes, monkeypatch):
     ddb = H.common.dynamodb().meta.client
     if path == "circuit_breaker_load":  # a corrupt state item: the load itself fails
-        world.aws.client("dynamodb").put_item(TableName=world.env["USERS_TABLE"], Item={
+        world.aws.client("dynamodb").put_item(TableName=world.env[env.USERS_TABLE], Item={
             "PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}, "failures": {"S": "not-a-number"},
             "opened_until": {"S": "0"}})
     elif path == "circuit_breaker_save":
@@ -34,10 +39,10 @@ def _break(path: str, lam, world, fakes, monkeypatch):
     elif path == "audit_trail":
         inject_aws_error(ddb, "PutItem", code="AccessDeniedException", status=400, when=lambda r: b"AUDIT#" in r.body)
     elif path == "notification_delivery":
-        monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:no-such-topic")
+        monkeypatch.setenv(env.NOTIFICATION_TOPIC_ARN, "arn:aws:sns:us-east-1:123456789012:no-such-topic")
     elif path == "self_healing_fetch":
         inject_aws_error(ddb, "Query", code="ValidationException", status=400,
-                         when=lambda r: b"by_status" in r.body)
+                         when=lambda r: ITEMS_BY_STATUS.encode() in r.body)
     elif path == "parallel_fetcher_aggregate":
         fakes.tiingo.fail(500)
     elif path == "fanout_partial_write":
@@ -48,7 +53,7 @@ def _break(path: str, lam, world, fakes, monkeypatch):
 def _run(path: str, lam, world, fakes):
     if path == "fanout_partial_write":
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        world.aws.client("dynamodb").put_item(TableName=world.env["ITEMS_TABLE"], Item={
+        world.aws.client("dynamodb").put_item(TableName=world.env[env.ITEMS_TABLE], Item={
             "source_id": {"S": "tiingo#abc"}, "timestamp": {"S": now}, "status": {"S": "pending"}})
         return lam.invoke("analysis", sns_event({"source_id": "tiingo#abc", "timestamp": now, "ticker": "AAPL",
                                                  "text": "Apple delivers a superb, wonderful quarter"}))
@@ -56,7 +61,7 @@ def _run(path: str, lam, world, fakes):
     return lam.invoke("ingestion", SCHEDULED)
 
 
-@pytest.mark.parametrize("path", list(H.common.metrics.FAILURE_PATHS))
+@pytest.mark.parametrize("path", FAILURE_PATHS)
 def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fakes, daemon, monkeypatch):
     """SC-004/SC-019/FR-002/FR-005: subsegment ``path`` error-marked with the exception; SilentFailure counted."""
     _break(path, lam, world, fakes, monkeypatch)
@@ -67,9 +72,7 @@ def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fa
     sub = failed[0]
     assert sub["error"] is True and sub["cause"]["exceptions"][0]["type"]
     assert sub["annotations"]["failure_path"] == path
-    owner = "analysis" if path == "fanout_partial_write" else "ingestion"
-    dims = {"FunctionName": f"{ENVIRONMENT}-sentiment-{owner}", "FailurePath": path}
-    assert world.metric_sum(NS, METRIC, dims) == 1.0
+    assert _silent_count(world, FAILURE_PATH_OWNER[path], path) == 1.0  # the dimensions its alarm watches
     # the business flow went on: the invocation returned its result and nothing else was marked as failed
     assert inv.result is not None and one(docs, "## handler").get("fault") is None
     assert any(line.get("failure_path") == path and line["xray_trace_id"] == inv.root for line in lam.logs.lines)
@@ -77,12 +80,13 @@ def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fa
         assert sub["annotations"]["ticker_symbol"] == "AAPL"
         assert sub["annotations"]["failed_buckets"] == "5m,24h"
         assert sub["annotations"]["flush_reason"] == "retries_exhausted"  # not the FR-206 deadline
-        rows = world.aws.client("dynamodb").scan(TableName=world.env["TIMESERIES_TABLE"])["Items"]
+        rows = world.aws.client("dynamodb").scan(TableName=world.env[env.TIMESERIES_TABLE])["Items"]
         assert len(rows) == 6  # the other 6 resolutions were written
 
 
 def test_fallback_line_when_cloudwatch_refuses(lam, world, fakes, daemon, monkeypatch):
-    """D5 (3) / FR-043: PutMetricData fails -> one JSON line with metric_fallback true, the subsegment still marked."""
+    """D5 (3) / FR-043: PutMetricData fails -> one JSON line per metric with the fallback field true; the silent
+    path's subsegment is still marked."""
     dead_cloudwatch = FakeAPI(name="cloudwatch")
     try:
         dead_cloudwatch.fail(403, body={"__type": "AccessDeniedException", "message": "x" * 1000})
@@ -95,15 +99,15 @@ def test_fallback_line_when_cloudwatch_refuses(lam, world, fakes, daemon, monkey
     finally:
         dead_cloudwatch.close()
     assert marked(one(docs, "parallel_fetcher_aggregate"))
-    fallback = [line for line in lam.logs.lines if line.get("metric_fallback") is True]
-    silent = [line for line in fallback if line["metric_name"] == METRIC]
+    fallback = [line for line in lam.logs.lines if line.get(metrics.METRIC_FALLBACK_FIELD) is True]
+    silent = [line for line in fallback if line["metric_name"] == metrics.SILENT_FAILURE_METRIC]
     assert len(silent) == 1
     line = silent[0]
     assert line["failure_path"] == "parallel_fetcher_aggregate" and line["xray_trace_id"] == inv.root
-    assert line["exception_type"] == "ClientError" and len(line["exception_message"]) <= 256
+    assert line["exception_type"] == "ClientError" and len(line["exception_message"]) <= metrics.FALLBACK_MESSAGE_LIMIT
     assert datetime.fromisoformat(line["timestamp"])
     # the application metrics of the same run fell back too, one line each, and the run still completed
-    assert {f["metric_name"] for f in fallback} >= {"NewItemsIngested", "HighLatencyAlert"}
+    assert {f["metric_name"] for f in fallback} >= {metrics.NEW_ITEMS_INGESTED, metrics.HIGH_LATENCY_ALERT}
     assert inv.result["new_items"] == 1
     assert len(dead_cloudwatch.requests) >= 2
 
@@ -113,7 +117,7 @@ def test_no_fallback_line_when_cloudwatch_works(lam, world, fakes, daemon):
     fakes.tiingo.fail(500)
     _news(fakes)
     lam.invoke("ingestion", SCHEDULED).docs(daemon)
-    assert not [line for line in lam.logs.lines if "metric_fallback" in line]
+    assert not [line for line in lam.logs.lines if metrics.METRIC_FALLBACK_FIELD in line]
 
 
 def test_instrumentation_errors_propagate(lam, daemon):
@@ -136,13 +140,7 @@ def test_instrumentation_errors_propagate(lam, daemon):
     assert isinstance(inv2.error, common.InstrumentationError) and "audit_trail_persist" in str(inv2.error)
     docs = daemon.wait_for_names(inv.root, {"## bad_annotation"})
     assert one(docs, "## bad_annotation")["fault"] is True
-    assert world_metric_absent(lam)
-
-
-def world_metric_absent(lam) -> bool:
-    """No SilentFailure was counted for an instrumentation error."""
-    return lam.world.metric_sum(NS, METRIC, {"FunctionName": f"{ENVIRONMENT}-sentiment-ingestion",
-                                             "FailurePath": "audit_trail"}) == 0.0
+    assert _silent_count(lam.world, "ingestion", "audit_trail") == 0.0  # not counted as a silent failure
 
 
 def test_missing_function_name_is_loud(lam, monkeypatch):
@@ -151,9 +149,9 @@ def test_missing_function_name_is_loud(lam, monkeypatch):
 
     @common.tracer.capture_lambda_handler
     def guarded(event, context):
-        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+        monkeypatch.delenv(env.LAMBDA_FUNCTION_NAME)
         with common.silent_failure("audit_trail"):
             raise RuntimeError("never reached")
 
     inv = lam.invoke("ingestion", {}, handler=guarded, expect_error=True)
-    assert isinstance(inv.error, common.MissingEnvironmentError) and "AWS_LAMBDA_FUNCTION_NAME" in str(inv.error)
+    assert isinstance(inv.error, common.MissingEnvironmentError) and env.LAMBDA_FUNCTION_NAME in str(inv.error)

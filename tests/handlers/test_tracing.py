@@ -9,10 +9,12 @@ import json
 
 import pytest
 
-from tests.handlers.conftest import HANDLERS, H, SCHEDULED, by_name, marked, one, sns_event
-
-BUFFERED = ("ingestion", "analysis", "dashboard", "metrics", "notification")
-MAX_DOC = 64 * 1024
+from contract import env, metrics
+from contract.data import FAILURE_PATH_OWNER
+from contract.xray import (ANNOTATION_BUDGET_BUFFERED, MAX_ANNOTATION_STR, MAX_ANNOTATIONS_PER_TRACE,
+                           MAX_DOCUMENT_BYTES, MAX_ERROR_MESSAGE, MAX_STACK_FRAMES, TRACE_ID)
+from tests.handlers.conftest import (BUFFERED, ENV_DIMS, HANDLERS, H, IMPORT_SERVICE, SCHEDULED, by_name, marked, one,
+                                     sns_event)
 
 
 def _news(fakes, n: int = 1) -> None:
@@ -55,7 +57,7 @@ def test_unsampled_invocation_emits_nothing(lam, fakes, daemon, world):
     sampled = lam.invoke("ingestion", SCHEDULED)  # datagrams arrive in order: once this one is in, the other would be
     sampled.docs(daemon)
     assert daemon.for_trace(unsampled.root) == []
-    assert world.metric_sum("SentimentAnalyzer/Ingestion", "NewItemsIngested", {"Environment": "test"}) == 2.0
+    assert world.metric_sum(metrics.INGESTION_NAMESPACE, metrics.NEW_ITEMS_INGESTED, ENV_DIMS) == 2.0
 
 
 def test_one_subsegment_per_boto3_call(lam, fakes, daemon):
@@ -102,6 +104,7 @@ def test_trace_id_is_a_top_level_field_of_every_log_line(lam, fakes, daemon):
     roots = {inv.root, bad.root}
     assert {line["level"] for line in lam.logs.lines} >= {"INFO", "WARNING", "ERROR"}
     assert all(line["xray_trace_id"] in roots for line in lam.logs.lines)
+    assert all(TRACE_ID.fullmatch(root) for root in roots)
     assert all("correlation_id" not in line for line in lam.logs.lines)
 
 
@@ -129,7 +132,8 @@ def test_capture_method_never_on_an_async_generator():
 
 
 def test_huge_exception_message_and_metadata_stay_under_64kb(lam, daemon):
-    """FR-058 / SC-025 / D10: 200 KB message -> <= 2,048 chars, <= 10 frames, every document < 64 KB and delivered."""
+    """FR-058 / SC-025 / D10: a 200 KB message and a 30-deep stack are cut to the document bounds, and every
+    document stays under X-Ray's per-document limit and is delivered."""
     common = H.common
 
     def deep(n: int):
@@ -148,20 +152,20 @@ def test_huge_exception_message_and_metadata_stay_under_64kb(lam, daemon):
     inv = lam.invoke("ingestion", {}, handler=explode, expect_error=True)
     daemon.wait_for_names(inv.root, {"## explode", "audit_trail"})
     received = [r for r in daemon.received if r.doc.get("trace_id") == inv.root]
-    assert all(r.size < MAX_DOC for r in received)
+    assert all(r.size <= MAX_DOCUMENT_BYTES for r in received)
     for r in received:
         for exc in (r.doc.get("cause") or {}).get("exceptions", []) if isinstance(r.doc.get("cause"), dict) else []:
-            assert len(exc["message"]) <= 2048 and len(exc.get("stack", [])) <= 10
+            assert len(exc["message"]) <= MAX_ERROR_MESSAGE and len(exc.get("stack", [])) <= MAX_STACK_FRAMES
     handler_doc = one([r.doc for r in received], "## explode")
     assert handler_doc["fault"] is True and handler_doc["metadata"]["bounds"]["metadata_dropped"] is True
-    assert len(handler_doc["cause"]["exceptions"][0]["message"]) == 2048
+    assert len(handler_doc["cause"]["exceptions"][0]["message"]) == MAX_ERROR_MESSAGE
     assert marked(one([r.doc for r in received], "audit_trail"))
 
 
 def test_annotation_checks_fail_loudly():
-    """D10: keys [A-Za-z0-9_], values str(<=1000)/int/float/bool; anything else raises at the call site."""
+    """D10: keys [A-Za-z0-9_], values bounded str/int/float/bool; anything else raises at the call site."""
     common = H.common
-    for bad in ({"bad-key": 1}, {"k": None}, {"k": [1]}, {"k": {"a": 1}}, {"k": "x" * 1001}):
+    for bad in ({"bad-key": 1}, {"k": None}, {"k": [1]}, {"k": {"a": 1}}, {"k": "x" * (MAX_ANNOTATION_STR + 1)}):
         with pytest.raises(common.InstrumentationError):
             common.annotate(**bad)
     with pytest.raises(common.InstrumentationError):
@@ -169,22 +173,24 @@ def test_annotation_checks_fail_loudly():
 
 
 def test_annotation_budget_per_trace_overflows_to_metadata(lam, daemon):
-    """D10: at most 15 annotation keys per invocation; the rest goes to metadata, nothing dropped."""
+    """D10: a bounded number of annotation keys per invocation; the rest goes to metadata, nothing dropped."""
     common = H.common
+    keys = {f"k{i}" for i in range(ANNOTATION_BUDGET_BUFFERED + 5)}
 
     @common.tracer.capture_lambda_handler
     def chatty(event, context):
-        common.annotate(**{f"k{i}": i for i in range(20)})
+        common.annotate(**{k: 1 for k in sorted(keys)})
 
     inv = lam.invoke("ingestion", {}, handler=chatty)
     doc = one(daemon.wait_for_names(inv.root, {"## chatty"}), "## chatty")
-    assert len(doc["annotations"]) == 15  # 13 of ours + ColdStart + Service
-    overflow = doc["metadata"]["sentiment-handlers"]["annotations_overflow"]
-    assert set(overflow) | {k for k in doc["annotations"] if k.startswith("k")} == {f"k{i}" for i in range(20)}
+    assert len(doc["annotations"]) == ANNOTATION_BUDGET_BUFFERED  # ours + ColdStart + Service
+    assert {"ColdStart", "Service"} <= set(doc["annotations"])
+    overflow = doc["metadata"][IMPORT_SERVICE]["annotations_overflow"]
+    assert set(overflow) | {k for k in doc["annotations"] if k.startswith("k")} == keys
 
 
 def test_annotation_keys_per_trace_within_budget(lam, fakes, daemon):
-    """D10 / SC-025: counted over a real ingestion -> analysis trace, keys per function <= 15, per trace <= 50."""
+    """D10 / SC-025: counted over a real ingestion -> analysis trace, keys per function and per trace in budget."""
     fakes.finnhub.fail(500)
     _news(fakes)
     ing = lam.invoke("ingestion", SCHEDULED)
@@ -193,19 +199,19 @@ def test_annotation_keys_per_trace_within_budget(lam, fakes, daemon):
     ana = lam.invoke("analysis", sns_event(msg), header=(ing.root, "a" * 16, f"Root={ing.root};Parent={'a' * 16};Sampled=1"))
     docs = daemon.wait_for(lambda ds: len(by_name([d for d in ds if d.get("trace_id") == ing.root], "## handler")) == 2)
     all_keys = [k for d in docs if d.get("trace_id") == ing.root for k in d.get("annotations", {})]
-    assert len(ing_keys) <= 15 and len(set(all_keys)) <= 50
+    assert len(ing_keys) <= ANNOTATION_BUDGET_BUFFERED and len(set(all_keys)) <= MAX_ANNOTATIONS_PER_TRACE
     assert ana.result["analyzed"] == 1
 
 
 def test_failure_paths_owned_by_buffered_handlers():
     """Every D5 path's alarm watches a function that exists among the buffered handlers."""
-    assert set(H.common.schema.FAILURE_PATH_OWNER.values()) <= set(BUFFERED)
+    assert set(FAILURE_PATH_OWNER.values()) <= set(BUFFERED)
 
 
 def test_missing_environment_is_a_clear_error(lam, monkeypatch):
-    """DESIGN §3: handlers read their variables fail-fast and name every missing one."""
-    monkeypatch.delenv("ITEMS_TABLE")
-    monkeypatch.delenv("ANALYSIS_TOPIC_ARN")
+    """Handlers read their variables fail-fast and name every missing one."""
+    monkeypatch.delenv(env.ITEMS_TABLE)
+    monkeypatch.delenv(env.ANALYSIS_TOPIC_ARN)
     inv = lam.invoke("ingestion", SCHEDULED, expect_error=True)
     assert isinstance(inv.error, H.common.MissingEnvironmentError)
-    assert "ITEMS_TABLE" in str(inv.error) and "ANALYSIS_TOPIC_ARN" in str(inv.error)
+    assert env.ITEMS_TABLE in str(inv.error) and env.ANALYSIS_TOPIC_ARN in str(inv.error)

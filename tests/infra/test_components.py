@@ -87,10 +87,15 @@ def test_fr061_latency_fraction_outside_80_90_is_refused():
 
 def test_alarm_set_alone_maps_classes_and_actions(run_component):
     """AlarmSet is the one place that knows D6/D8: a caller gives intent, never treat_missing_data."""
-    specs = [AlarmSpec("heartbeat", AlarmClass.ABSENCE, "beat", "LessThanThreshold", 1, "Beat", "Team/App", "Sum"),
-             AlarmSpec("faults", AlarmClass.ERRORS, "faults", "GreaterThanThreshold", 0, "Faults", "Team/App", "Sum"),
-             AlarmSpec("slow", AlarmClass.LATENCY, "slow", "GreaterThanThreshold", 900, "Latency", "Team/App",
-                       extended_statistic="p99", evaluation=Evaluation(2, 3))]
+    specs = [AlarmSpec(suffix="heartbeat", alarm_class=AlarmClass.ABSENCE, description="beat",
+                       comparison="LessThanThreshold", threshold=1, metric_name="Beat",
+                       namespace="Team/App", statistic="Sum"),
+             AlarmSpec(suffix="faults", alarm_class=AlarmClass.ERRORS, description="faults",
+                       comparison="GreaterThanThreshold", threshold=0, metric_name="Faults",
+                       namespace="Team/App", statistic="Sum"),
+             AlarmSpec(suffix="slow", alarm_class=AlarmClass.LATENCY, description="slow",
+                       comparison="GreaterThanThreshold", threshold=900, metric_name="Latency",
+                       namespace="Team/App", extended_statistic="p99", evaluation=Evaluation(2, 3))]
     view = run_component(lambda: AlarmSet("team", AlarmSetArgs(prefix="team-app", alarm_topic_arn=TOPIC, specs=specs)))
     got = {a.inputs["name"]: a.inputs for a in view.alarms()}
     assert {n: a["treatMissingData"] for n, a in got.items()} == {
@@ -101,11 +106,17 @@ def test_alarm_set_alone_maps_classes_and_actions(run_component):
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: AlarmSpec("x", "errors", "d", "GreaterThanThreshold", 0, "M", "N", "Sum"), "must be an AlarmClass"),
-    (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "Bigger", 0, "M", "N", "Sum"), "unknown comparison"),
-    (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", None, "Sum"), "needs a namespace"),
-    (lambda: AlarmSpec("x", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", "N"), "exactly one of statistic"),
-    (lambda: AlarmSpec("X!", AlarmClass.ERRORS, "d", "GreaterThanThreshold", 0, "M", "N", "Sum"), "lowercase"),
+    (lambda: AlarmSpec(suffix="x", alarm_class="errors", description="d", comparison="GreaterThanThreshold",
+                       threshold=0, metric_name="M", namespace="N", statistic="Sum"), "must be an AlarmClass"),
+    (lambda: AlarmSpec(suffix="x", alarm_class=AlarmClass.ERRORS, description="d", comparison="Bigger", threshold=0,
+                       metric_name="M", namespace="N", statistic="Sum"), "unknown comparison"),
+    (lambda: AlarmSpec(suffix="x", alarm_class=AlarmClass.ERRORS, description="d", comparison="GreaterThanThreshold",
+                       threshold=0, metric_name="M", namespace=None, statistic="Sum"), "needs a namespace"),
+    (lambda: AlarmSpec(suffix="x", alarm_class=AlarmClass.ERRORS, description="d", comparison="GreaterThanThreshold",
+                       threshold=0, metric_name="M", namespace="N"), "exactly one of statistic"),
+    (lambda: AlarmSpec(suffix="X!", alarm_class=AlarmClass.ERRORS, description="d",
+                       comparison="GreaterThanThreshold", threshold=0, metric_name="M", namespace="N",
+                       statistic="Sum"), "lowercase"),
     (lambda: Evaluation(4, 3), "datapoints <= periods"),
     (lambda: AlarmSetArgs("p", [], TOPIC), "no alarm specs"),
 ])
@@ -165,8 +176,9 @@ def test_monitoring_registry_builds_composite_and_dashboard_from_what_registered
     def program():
         monitoring = Monitoring(MonitoringDefaults(environment="team", alarm_topic_arn=TOPIC, latency_fraction=0.8))
         TracedLambda("orders", traced_args(code_dir, alarm_topic_arn=None, monitoring=monitoring))
-        spec = AlarmSpec("beat", AlarmClass.ABSENCE, "beat", "LessThanThreshold", 1, "Beat", "Team/App", "Sum",
-                         severity="CRITICAL")
+        spec = AlarmSpec(suffix="beat", alarm_class=AlarmClass.ABSENCE, description="beat",
+                         comparison="LessThanThreshold", threshold=1, metric_name="Beat",
+                         namespace="Team/App", statistic="Sum", severity="CRITICAL")
         monitoring.alarm_set("system", "team-app", [spec])
         built = monitoring.finish(region="us-east-1", account_id="123456789012")
         with pytest.raises(ValueError, match="after Monitoring.finish"):
