@@ -40,3 +40,6 @@ CORS_ALLOW_HEADERS: tuple[str, ...] = ("Authorization", "Content-Type", "X-Amzn-
 #: Response headers a browser may read: the trace id.
 CORS_EXPOSE_HEADERS: tuple[str, ...] = ("X-Amzn-Trace-Id",)
 CORS_MAX_AGE_SECONDS = 7200
+#: API Gateway ends a REST integration after this many seconds (its default integration timeout), whatever the
+#: function's own timeout: the dashboard must have answered by then.
+GATEWAY_TIMEOUT_SECONDS = 29
