@@ -99,7 +99,8 @@ notification_topic = TracedTopic("notifications", TracedTopicArgs(
     subscriber_function_name=notification.function.name, monitoring=monitoring, tags=tags))
 ingestion = traced(
     "ingestion", memory_mb=512, timeout_seconds=60, schedule_expression="rate(5 minutes)", dead_letter_queue=True,
-    statements=[items_rw, Statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], data.arns("users")),
+    statements=[items_rw, Statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                                    data.arns("users")),
                 Statement(["sns:Publish"], [analysis_topic.topic.arn, notification_topic.topic.arn]),
                 Statement(["secretsmanager:GetSecretValue"], [secrets.secrets["news-api"].arn]),
                 metrics_put(INGESTION_NAMESPACE), *silent],
