@@ -16,12 +16,20 @@ import settings
 from components.alarms import app_metric_specs, cost_specs, xray_group_specs
 from components.alerting import AlertChannels, AlertChannelsArgs
 from components.api import DashboardApi, DashboardApiArgs
+from components.auth import UserDirectory, UserDirectoryArgs
 from components.canary import Canary, CanaryArgs
 from components.cost import CostGuard, CostGuardArgs
 from components.data import AppSecrets, AppSecretsArgs, DataTables, DataTablesArgs, TracedTopic, TracedTopicArgs
 from components.iam import Statement
 from components.monitoring import Monitoring, MonitoringDefaults
-from components.sampling import XRaySampling, XRaySamplingArgs, sampling_rules, trace_group_names, trace_groups
+from components.sampling import (
+    TracedTopicsGrant,
+    XRaySampling,
+    XRaySamplingArgs,
+    sampling_rules,
+    trace_group_names,
+    trace_groups,
+)
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
 from contract import env as E
@@ -45,6 +53,8 @@ channels = AlertChannels("alerts", AlertChannelsArgs(
 monitoring = Monitoring(MonitoringDefaults(environment=env, alarm_topic_arn=channels.alarm_topic.arn,
                                             latency_fraction=cfg.latency_fraction, tags=tags))
 data = DataTables("data", DataTablesArgs(environment=env, tables=TABLES, tags=tags))
+users = UserDirectory("users", UserDirectoryArgs(environment=env, region=cfg.region, tags=tags))
+origins = ",".join(cfg.cors_allow_origins)
 secrets = AppSecrets("secrets", AppSecretsArgs(environment=env, names=("news-api", "sendgrid"), tags=tags))
 app_alarms = app_metric_specs(env)
 
@@ -90,13 +100,14 @@ analysis = traced(
                         metric_fallback_period_seconds=3600, extra=app_alarms["analysis"]))
 analysis_topic = TracedTopic("analysis-requests", TracedTopicArgs(
     topic_name=resource_name(env, "analysis-requests"), subscriber_function_arn=analysis.function.arn,
-    subscriber_function_name=analysis.function.name, tags=tags))
+    subscriber_function_name=analysis.function.name, monitoring=monitoring, tags=tags))
 notification_topic = TracedTopic("notifications", TracedTopicArgs(
     topic_name=resource_name(env, "notifications"), subscriber_function_arn=notification.function.arn,
-    subscriber_function_name=notification.function.name, tags=tags))
+    subscriber_function_name=notification.function.name, monitoring=monitoring, tags=tags))
 ingestion = traced(
     "ingestion", memory_mb=512, timeout_seconds=60, schedule_expression="rate(5 minutes)", dead_letter_queue=True,
-    statements=[items_rw, Statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"], data.arns("users")),
+    statements=[items_rw, Statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                                    data.arns("users")),
                 Statement(["sns:Publish"], [analysis_topic.topic.arn, notification_topic.topic.arn]),
                 Statement(["secretsmanager:GetSecretValue"], [secrets.secrets["news-api"].arn]),
                 metrics_put(INGESTION_NAMESPACE), *silent],
@@ -116,10 +127,10 @@ dashboard_fn = traced(
     "dashboard", memory_mb=512, timeout_seconds=30,
     statements=[Statement(["dynamodb:GetItem", "dynamodb:Query"], data.arns("items", "users", "timeseries"))],
     env_vars={E.ITEMS_TABLE: data.tables["items"].name, E.USERS_TABLE: data.tables["users"].name,
-              E.TIMESERIES_TABLE: data.tables["timeseries"].name})
+              E.TIMESERIES_TABLE: data.tables["timeseries"].name, E.CORS_ALLOW_ORIGINS: origins})
 api = DashboardApi("api", DashboardApiArgs(
     environment=env, function_name=dashboard_fn.function.name, function_invoke_arn=dashboard_fn.function.invoke_arn,
-    monitoring=monitoring, allow_origin=cfg.cors_allow_origins[0], tags=tags))
+    monitoring=monitoring, allow_origins=cfg.cors_allow_origins, user_pool_arn=users.pool.arn, tags=tags))
 
 # -- streaming -------------------------------------------------------------------------------------
 sse = StreamingTracedLambda("sse-streaming", StreamingTracedLambdaArgs(
@@ -131,7 +142,8 @@ sse = StreamingTracedLambda("sse-streaming", StreamingTracedLambdaArgs(
     reserved_concurrency=cfg.sse_reserved_concurrency, cors_allow_origins=cfg.cors_allow_origins,
     statements=[Statement(["dynamodb:Query", "dynamodb:GetItem"], data.arns("items", "users")),
                 metrics_put(SSE_NAMESPACE)],
-    env_vars={E.ITEMS_TABLE: data.tables["items"].name, E.USERS_TABLE: data.tables["users"].name},
+    env_vars={E.ITEMS_TABLE: data.tables["items"].name, E.USERS_TABLE: data.tables["users"].name,
+              E.COGNITO_ISSUER: users.issuer, E.COGNITO_CLIENT_ID: users.client.id},
     tags=tags))
 
 # -- watching the watchers -------------------------------------------------------------------------
@@ -141,7 +153,9 @@ canary = Canary("canary", CanaryArgs(
     out_of_band_topic_arn=channels.out_of_band_topic.arn, health_url=pulumi.Output.concat(api.url, "/health"),
     batch_size=cfg.canary_batch_size, tags=tags))
 rules, groups = sampling_rules(env, cfg.sampling_mode), trace_groups(env)
-sampling = XRaySampling("xray", XRaySamplingArgs(rules=rules, groups=groups, tags=tags))
+sampling = XRaySampling("xray", XRaySamplingArgs(rules=rules, groups=groups, tags=tags, traced_topics=TracedTopicsGrant(
+    account_id=caller.account_id, policy_name=resource_name(env, "sns-tracing"),
+    topic_arn_pattern=pulumi.Output.concat("arn:aws:sns:", cfg.region, ":", caller.account_id, ":", prefix(env), "-*"))))
 group = trace_group_names(env)
 system_specs = xray_group_specs(group["errors"], group["sse"], group["sse-reconnections"])
 if cfg.region == "us-east-1":  # billing metrics exist only there
@@ -155,5 +169,7 @@ monitored = monitoring.finish(region=cfg.region, account_id=caller.account_id)
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("sseUrl", sse.function_url.function_url)
+pulumi.export("userPoolId", users.pool.id)
+pulumi.export("userPoolClientId", users.client.id)
 pulumi.export("dashboardName", monitored.dashboard.dashboard.dashboard_name)
 pulumi.export("alarmNames", [a.name for a in monitored.alarms])

@@ -19,7 +19,7 @@ SUBSEGMENTS = 5
 _ENV = {"LAMBDA_TASK_ROOT": str(REPO / "handlers"), "AWS_LAMBDA_FUNCTION_NAME": "bench-sentiment-handler",
         "POWERTOOLS_SERVICE_NAME": "sentiment-bench", "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         "POWERTOOLS_LOG_LEVEL": "WARNING", "ENVIRONMENT": "bench", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1"}
+        "AWS_REGION": "us-east-1", "CORS_ALLOW_ORIGINS": "https://bench.sentiment.example.com"}
 
 _COST_CHILD = r'''
 import json, os, socket, sys, threading, time, uuid

@@ -181,7 +181,7 @@ def streaming_specs(function_name: pulumi.Input[str], *, event_latency_slo_ms: f
                   comparison="GreaterThanThreshold", threshold=0, metric_name=m.CONNECTION_ACQUIRE_FAILURES,
                   namespace=m.SSE_NAMESPACE, statistic="Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
         AlarmSpec(suffix="url-5xx", alarm_class=AlarmClass.ERRORS, description="Function URL 5xx responses (FR-138)",
-                  comparison="GreaterThanThreshold", threshold=0, metric_name="Url5xxError",
+                  comparison="GreaterThanThreshold", threshold=0, metric_name="Url5xxCount",
                   namespace="AWS/Lambda", statistic="Sum", dimensions=dims, evaluation=Evaluation(2, 3)),
     ]
 
@@ -200,13 +200,23 @@ def silent_failure_specs(function_name: pulumi.Input[str], paths: Sequence[str])
 
 
 def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
-    """The JSON fallback log line counted by a metric filter with default 0 (D5, D6: absence class,
-    so a log pipeline that stops delivering is noticed as well as a fallback that fires)."""
-    return AlarmSpec(suffix="metric-fallback", alarm_class=AlarmClass.ABSENCE,
+    """The JSON fallback log line counted by a metric filter with default 0 (D5). An errors-class alarm: the
+    filter emits its default only for periods that have log events, so an idle period is missing data, and
+    ``breaching`` would page on every quiet night (D6). A silent log pipeline is the heartbeat's and the canary's
+    to catch."""
+    return AlarmSpec(suffix="metric-fallback", alarm_class=AlarmClass.ERRORS,
                      description="PutMetricData failed and the silent-failure signal fell back to a log line (D5, FR-125)",
                      comparison="GreaterThanThreshold", threshold=0, metric_name=m.METRIC_FALLBACK_METRIC,
                      namespace=namespace, statistic="Sum", evaluation=Evaluation(1, 1, period_seconds),
                      severity=CRITICAL)
+
+
+def dlq_depth_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
+    """Failed events waiting in a dead-letter queue: they are kept, and somebody must look at them."""
+    return AlarmSpec(suffix="dlq-depth", alarm_class=AlarmClass.ERRORS,
+                     description="Failed events waiting in the dead-letter queue", comparison="GreaterThanThreshold",
+                     threshold=0, metric_name="ApproximateNumberOfMessagesVisible", namespace="AWS/SQS",
+                     statistic="Maximum", dimensions={"QueueName": queue_name}, evaluation=Evaluation(1, 1, 300))
 
 
 def app_metric_specs(environment: str) -> dict[str, list[AlarmSpec]]:

@@ -1,12 +1,16 @@
 """``DashboardApi``: the REST API in front of the dashboard Lambda, with X-Ray on (US1, FR-015).
 
-API Gateway starts the trace and its sampling rules decide (the dashboard inherits the decision, D13).
-CORS allows ``X-Amzn-Trace-Id`` so a browser client can carry its trace (FR-015/016), on preflights and
-on gateway-generated errors alike.
+API Gateway starts the trace and its sampling rules decide (the dashboard inherits the decision, D13). The
+routes come from ``contract.api``: public ones open, a user's routes behind a Cognito authorizer (D16), so the
+handler reads the user from verified claims. Every method, preflights included, is a Lambda proxy: with a
+proxy integration the function's own response must carry CORS headers, and only the function can reflect
+whichever configured origin asked. Gateway-generated errors carry the first configured origin.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -15,11 +19,10 @@ import pulumi_aws as aws
 
 from components.alarms import CRITICAL, AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation
 from components.monitoring import Monitoring
+from contract import api as contract_api
 from contract.naming import resource_name
 
 TYPE = "sentiment:observability:DashboardApi"
-ALLOW_HEADERS = ("Content-Type", "Authorization", "X-Amzn-Trace-Id", "X-User-Id")
-EXPOSE_HEADERS = ("X-Amzn-Trace-Id",)
 
 
 @dataclass
@@ -27,13 +30,21 @@ class DashboardApiArgs:
     environment: str
     function_name: pulumi.Input[str]
     function_invoke_arn: pulumi.Input[str]
-    allow_origin: str = "*"
+    allow_origins: Sequence[str]                 # CORS fails closed: at least one, never "*"
+    user_pool_arn: pulumi.Input[str]             # the Cognito pool that authorizes the user routes
     stage_name: str = "v1"
     throttle_rate: float = 100
     throttle_burst: int = 200
     tags: Mapping[str, str] = field(default_factory=dict)
     alarm_topic_arn: Optional[pulumi.Input[str]] = None
     monitoring: Optional[Monitoring] = None
+    routes: Sequence[contract_api.Route] = contract_api.ROUTES
+
+    def __post_init__(self) -> None:
+        if not self.allow_origins or "*" in self.allow_origins:
+            raise ValueError("DashboardApi: list the allowed origins explicitly (at least one, never '*')")
+        if not self.routes:
+            raise ValueError("DashboardApi: give at least one route")
 
 
 def api_specs(api_name: str, stage: str) -> list[AlarmSpec]:
@@ -60,43 +71,45 @@ class DashboardApi(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         api_name = resource_name(args.environment, "api")
-        cors = {"method.response.header.Access-Control-Allow-Origin": f"'{args.allow_origin}'",
-                "method.response.header.Access-Control-Allow-Headers": f"'{','.join(ALLOW_HEADERS)}'",
-                "method.response.header.Access-Control-Allow-Methods": "'GET,POST,PUT,DELETE,OPTIONS'",
-                "method.response.header.Access-Control-Expose-Headers": f"'{','.join(EXPOSE_HEADERS)}'",
-                "method.response.header.Access-Control-Max-Age": "'7200'"}
         self.api = aws.apigateway.RestApi(name, name=api_name, endpoint_configuration={"types": "REGIONAL"},
                                           tags=dict(args.tags), opts=child)
-        proxy = aws.apigateway.Resource(f"{name}-proxy", rest_api=self.api.id, parent_id=self.api.root_resource_id,
-                                        path_part="{proxy+}", opts=child)
+        self._resources: dict[tuple[str, ...], pulumi.Input[str]] = {(): self.api.root_resource_id}
+        self.authorizer = aws.apigateway.Authorizer(
+            f"{name}-cognito", rest_api=self.api.id, type="COGNITO_USER_POOLS", provider_arns=[args.user_pool_arn],
+            identity_source="method.request.header.Authorization", opts=child)
+
         deps: list[pulumi.Resource] = []
-        for label, resource_id in (("root", self.api.root_resource_id), ("proxy", proxy.id)):
-            method = aws.apigateway.Method(f"{name}-{label}-any", rest_api=self.api.id, resource_id=resource_id,
-                                           http_method="ANY", authorization="NONE", opts=child)
-            deps.append(aws.apigateway.Integration(
-                f"{name}-{label}-lambda", rest_api=self.api.id, resource_id=resource_id, http_method=method.http_method,
-                integration_http_method="POST", type="AWS_PROXY", uri=args.function_invoke_arn, opts=child))
-            options = aws.apigateway.Method(f"{name}-{label}-options", rest_api=self.api.id, resource_id=resource_id,
-                                            http_method="OPTIONS", authorization="NONE", opts=child)
-            mock = aws.apigateway.Integration(f"{name}-{label}-options-mock", rest_api=self.api.id,
-                                              resource_id=resource_id, http_method=options.http_method, type="MOCK",
-                                              request_templates={"application/json": '{"statusCode": 200}'}, opts=child)
-            response = aws.apigateway.MethodResponse(f"{name}-{label}-options-200", rest_api=self.api.id,
-                                                     resource_id=resource_id, http_method=options.http_method,
-                                                     status_code="200", response_parameters={k: True for k in cors},
-                                                     opts=child)
-            deps.append(aws.apigateway.IntegrationResponse(
-                f"{name}-{label}-options-cors", rest_api=self.api.id, resource_id=resource_id,
-                http_method=options.http_method, status_code=response.status_code, response_parameters=cors,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[mock])))
-        gateway_cors = {k.replace("method.response.header", "gatewayresponse.header"): v for k, v in cors.items()}
+        for path, routes in _by_path(args.routes).items():
+            resource_id = self._resource(name, path)
+            label = _label(path)
+            # Preflights go to the function too: only it can answer for whichever allowed origin asks.
+            for method, authorized in [(r.method, r.authorized) for r in routes] + [("OPTIONS", False)]:
+                m = aws.apigateway.Method(
+                    f"{name}-{label}-{method.lower()}", rest_api=self.api.id, resource_id=resource_id,
+                    http_method=method, authorization="COGNITO_USER_POOLS" if authorized else "NONE",
+                    authorizer_id=self.authorizer.id if authorized else None, opts=child)
+                deps.append(aws.apigateway.Integration(
+                    f"{name}-{label}-{method.lower()}-lambda", rest_api=self.api.id, resource_id=resource_id,
+                    http_method=m.http_method, integration_http_method="POST", type="AWS_PROXY",
+                    uri=args.function_invoke_arn, opts=child))
+        gateway_cors = {
+            "gatewayresponse.header.Access-Control-Allow-Origin": f"'{args.allow_origins[0]}'",
+            "gatewayresponse.header.Access-Control-Allow-Headers": f"'{','.join(contract_api.CORS_ALLOW_HEADERS)}'",
+            "gatewayresponse.header.Access-Control-Expose-Headers": f"'{','.join(contract_api.CORS_EXPOSE_HEADERS)}'"}
         for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
             deps.append(aws.apigateway.Response(f"{name}-{kind.lower()}", rest_api_id=self.api.id, response_type=kind,
                                                 response_parameters=gateway_cors, opts=child))
         aws.lambda_.Permission(f"{name}-invoke", action="lambda:InvokeFunction", function=args.function_name,
                                principal="apigateway.amazonaws.com",
                                source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/*"), opts=child)
+        # A stage serves a snapshot: without triggers a later change to a route, an integration or CORS is never
+        # redeployed. The trigger digests everything the methods above are built from.
+        shape = {"routes": [(r.method, r.path, r.authorized) for r in args.routes], "gateway_cors": gateway_cors}
+        digest = pulumi.Output.all(args.function_invoke_arn, args.user_pool_arn).apply(
+            lambda v: hashlib.sha256(json.dumps({**shape, "uri": v[0], "pool": v[1]}, sort_keys=True).encode())
+            .hexdigest())
         deployment = aws.apigateway.Deployment(f"{name}-deployment", rest_api=self.api.id,
+                                               triggers={"redeployment": digest},
                                                opts=pulumi.ResourceOptions(parent=self, depends_on=deps))
         self.stage = aws.apigateway.Stage(f"{name}-stage", rest_api=self.api.id, deployment=deployment.id,
                                           stage_name=args.stage_name, xray_tracing_enabled=True,
@@ -111,3 +124,24 @@ class DashboardApi(pulumi.ComponentResource):
                                                                   monitoring=args.monitoring), opts=child)
         self.url = self.stage.invoke_url
         self.register_outputs({"url": self.url, "alarmNames": self.alarm_set.alarm_names})
+
+    def _resource(self, name: str, path: tuple[str, ...]) -> pulumi.Input[str]:
+        """The API Gateway resource id of ``path``, creating each missing segment once."""
+        if path not in self._resources:
+            parent = self._resource(name, path[:-1])
+            self._resources[path] = aws.apigateway.Resource(
+                f"{name}-{_label(path)}", rest_api=self.api.id, parent_id=parent, path_part=path[-1],
+                opts=pulumi.ResourceOptions(parent=self)).id
+        return self._resources[path]
+
+
+def _by_path(routes: Sequence[contract_api.Route]) -> dict[tuple[str, ...], list[contract_api.Route]]:
+    out: dict[tuple[str, ...], list[contract_api.Route]] = {}
+    for route in routes:
+        out.setdefault(route.segments, []).append(route)
+    return out
+
+
+def _label(path: tuple[str, ...]) -> str:
+    """A logical-name fragment for a path: ``api-v2-timeseries-ticker`` (root: ``root``)."""
+    return "-".join(seg.strip("{}") for seg in path) or "root"

@@ -70,7 +70,8 @@ class Canary(pulumi.ComponentResource):
             alarm_topic_arn=args.alarm_topic_arn, monitoring=args.monitoring,
             powertools_layer_arn=args.powertools_layer_arn,
             memory_mb=256, timeout_seconds=60, statements=statements,
-            schedule_expression=f"rate({args.interval_minutes} minutes)",
+            schedule_expression=(f"rate({args.interval_minutes} minutes)" if args.interval_minutes > 1
+                                 else "rate(1 minute)"),  # EventBridge wants the singular for 1
             env_vars={env_names.CANARY_NAMESPACE: NAMESPACE, env_names.CANARY_STATE_PARAMETER: self.state.name,
                       env_names.OUT_OF_BAND_TOPIC_ARN: args.out_of_band_topic_arn,
                       env_names.CANARY_BATCH_SIZE: str(args.batch_size), env_names.CANARY_HEALTH_URL: args.health_url},

@@ -9,6 +9,8 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import AlarmSet, AlarmSetArgs, dlq_depth_spec
+from components.monitoring import Monitoring
 from contract.data import TableSchema
 
 TABLES_TYPE = "sentiment:observability:DataTables"
@@ -62,6 +64,13 @@ class TracedTopicArgs:
     subscriber_function_arn: pulumi.Input[str]
     subscriber_function_name: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Where the DLQ-depth alarm goes (messages SNS could not deliver wait there); one of the two.
+    monitoring: Optional[Monitoring] = None
+    alarm_topic_arn: Optional[pulumi.Input[str]] = None
+
+    def __post_init__(self) -> None:
+        if self.monitoring is None and self.alarm_topic_arn is None:
+            raise ValueError(f"TracedTopic {self.topic_name}: give monitoring or alarm_topic_arn (its DLQ is alarmed)")
 
 
 class TracedTopic(pulumi.ComponentResource):
@@ -89,6 +98,9 @@ class TracedTopic(pulumi.ComponentResource):
             f"{name}-subscription", topic=self.topic.arn, protocol="lambda", endpoint=args.subscriber_function_arn,
             redrive_policy=self.dlq.arn.apply(lambda arn: json.dumps({"deadLetterTargetArn": arn})),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]))
+        self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(
+            prefix=base, specs=[dlq_depth_spec(self.dlq.name)], tags=dict(args.tags),
+            alarm_topic_arn=args.alarm_topic_arn, monitoring=args.monitoring), opts=child)
         self.register_outputs({"topicArn": self.topic.arn, "dlqArn": self.dlq.arn})
 
 

@@ -8,6 +8,7 @@ the handlers share). Third-party dependencies that the Powertools layer does not
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -24,7 +25,8 @@ def _files(root: Path) -> dict[str, pulumi.Asset]:
     out: dict[str, pulumi.Asset] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_dir() or any(part in _SKIP_DIRS for part in rel.parts) or path.suffix in _SKIP_SUFFIXES:
+        if (path.is_dir() or any(part in _SKIP_DIRS for part in rel.parts) or path.suffix in _SKIP_SUFFIXES
+                or path.name == REQUIREMENTS_STAMP):
             continue
         out[rel.as_posix()] = pulumi.FileAsset(str(path))
     return out
@@ -47,8 +49,28 @@ def lambda_archive(code_dir: Path, common_dir: Optional[Path] = None,
     return pulumi.AssetArchive(assets)
 
 
-def needs_vendoring(code_dir: Path, vendored_dir: Optional[Path]) -> bool:
-    """True when the handler lists requirements that have not been vendored yet."""
+#: Written by ``scripts/build-lambdas`` beside the vendored packages: the sha256 of the requirements they were
+#: built from, so a changed ``requirements.txt`` is not deployed with yesterday's packages.
+REQUIREMENTS_STAMP = ".requirements.sha256"
+
+
+def _requirements(code_dir: Path) -> Optional[Path]:
     req = code_dir / "requirements.txt"
-    has_reqs = req.is_file() and any(line.strip() and not line.startswith("#") for line in req.read_text().splitlines())
-    return has_reqs and not (vendored_dir is not None and vendored_dir.is_dir())
+    if not req.is_file():
+        return None
+    listed = [line for line in req.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return req if listed else None
+
+
+def vendoring_problem(code_dir: Path, vendored_dir: Optional[Path]) -> Optional[str]:
+    """Why this function's archive would lack its third-party packages, or None when it would not."""
+    req = _requirements(code_dir)
+    if req is None:
+        return None
+    if vendored_dir is None or not vendored_dir.is_dir():
+        return f"{req} lists packages that are not vendored: run scripts/build-lambdas"
+    stamp = vendored_dir / REQUIREMENTS_STAMP
+    wanted = hashlib.sha256(req.read_bytes()).hexdigest()
+    if not stamp.is_file() or stamp.read_text().strip() != wanted:
+        return f"{vendored_dir} was not built from the current {req}: run scripts/build-lambdas again"
+    return None

@@ -65,11 +65,21 @@ def trace_groups(environment: str) -> list[TraceGroup]:
             TraceGroup(names["sse-reconnections"], 'annotation.previous_trace_id BEGINSWITH "1-"')]
 
 
+@dataclass(frozen=True)
+class TracedTopicsGrant:
+    account_id: pulumi.Input[str]
+    topic_arn_pattern: pulumi.Input[str]   # e.g. arn:aws:sns:us-east-1:123456789012:prod-sentiment-*
+    policy_name: str
+
+
 @dataclass
 class XRaySamplingArgs:
     rules: Sequence[SamplingRule]
     groups: Sequence[TraceGroup]
     tags: Mapping[str, str] = field(default_factory=dict)
+    # SNS topics with Active tracing may write segments only once X-Ray's resource policy lets SNS do so (the
+    # console adds it, the API does not): the account and the ARN pattern of the topics that may.
+    traced_topics: Optional[TracedTopicsGrant] = None
 
     def __post_init__(self) -> None:
         for kind, names in (("sampling rule", [r.name for r in self.rules]), ("group", [g.name for g in self.groups])):
@@ -98,4 +108,15 @@ class XRaySampling(pulumi.ComponentResource):
             f"{name}-{g.name}", group_name=g.name, filter_expression=g.filter_expression,
             insights_configuration={"insights_enabled": True, "notifications_enabled": False},
             tags=dict(args.tags), opts=child) for g in args.groups}
+        if args.traced_topics is not None:
+            grant = args.traced_topics
+            self.sns_policy = aws.xray.ResourcePolicy(
+                f"{name}-sns", policy_name=grant.policy_name, opts=child,
+                policy_document=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "SnsActiveTracing", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": ["xray:PutTraceSegments", "xray:GetSamplingRules", "xray:GetSamplingTargets"],
+                    "Resource": "*",
+                    # confused deputy: only this account's topics of this stack
+                    "Condition": {"StringEquals": {"aws:SourceAccount": grant.account_id},
+                                  "ArnLike": {"aws:SourceArn": grant.topic_arn_pattern}}}]}))
         self.register_outputs({"ruleNames": list(self.rules), "groupNames": list(self.groups)})

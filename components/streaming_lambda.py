@@ -141,6 +141,15 @@ class StreamingTracedLambda(pulumi.ComponentResource):
                   "expose_headers": list(streaming.CORS_EXPOSE_HEADERS),
                   "max_age": streaming.CORS_MAX_AGE_SECONDS},
             opts=child)
+        # An auth-type NONE URL still answers 403 until the function's resource policy grants the public both
+        # actions (URLs created since October 2025 need both); InvokeFunction is limited to URL invocations so
+        # nobody can call the Invoke API directly (docs/aws-facts.md).
+        self.url_permissions = [
+            aws.lambda_.Permission(f"{name}-url-public", action="lambda:InvokeFunctionUrl", principal="*",
+                                   function=self.function.name, function_url_auth_type="NONE", opts=child),
+            aws.lambda_.Permission(f"{name}-url-invoke", action="lambda:InvokeFunction", principal="*",
+                                   function=self.function.name, invoked_via_function_url=True, opts=child),
+        ]
 
         specs = lambda_specs(self.function.name, args.timeout_seconds, include_duration=False)
         specs += streaming_specs(self.function.name) + list(args.extra_alarms)

@@ -22,6 +22,7 @@ from components.alarms import (
     AlarmSetArgs,
     AlarmSpec,
     Evaluation,
+    dlq_depth_spec,
     lambda_specs,
     metric_fallback_spec,
     silent_failure_specs,
@@ -29,14 +30,15 @@ from components.alarms import (
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
 from components.monitoring import Monitoring
-from components.packaging import lambda_archive, needs_vendoring
+from components.packaging import lambda_archive, vendoring_problem
 from contract import env as env_names
-from contract.alarms import DEFAULT_LATENCY_FRACTION, AlarmClass
+from contract.alarms import DEFAULT_LATENCY_FRACTION
 from contract.metrics import METRIC_FALLBACK_FILTER_PATTERN, METRIC_FALLBACK_METRIC, fallback_namespace
 from contract.naming import function_name, service_name
 
 TYPE = "sentiment:observability:TracedLambda"
-_RESERVED_ENV = re.compile(r"^(AWS_(?!LAMBDA_EXEC_WRAPPER$)|_X_AMZN|LAMBDA_)")
+#: Variables the Lambda runtime sets itself (docs/aws-facts.md); a function may not override them.
+_RESERVED_ENV = re.compile(r"^(AWS_(?!LAMBDA_EXEC_WRAPPER$)|_X_AMZN|LAMBDA_|_HANDLER$|TZ$)")
 _ENV_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -118,9 +120,12 @@ class TracedLambda(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         fn_name = args.function_name
         tags = {**args.tags, "function": args.function}
-        if needs_vendoring(args.code_dir, args.vendored_dir):
-            pulumi.log.warn(f"{args.code_dir}/requirements.txt lists packages that are not vendored: run "
-                            f"scripts/build-lambdas before `pulumi up`", resource=self)
+        problem = vendoring_problem(args.code_dir, args.vendored_dir)
+        if problem and not pulumi.runtime.is_dry_run():
+            # Deployed without its packages, every invocation would fail with an ImportError.
+            raise ValueError(f"{args.function}: {problem} before `pulumi up`")
+        if problem:
+            pulumi.log.warn(f"{problem} before `pulumi up` (a deploy now would be refused)", resource=self)
 
         self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{fn_name}",
                                                  retention_in_days=args.log_retention_days, tags=tags, opts=child)
@@ -167,7 +172,7 @@ class TracedLambda(pulumi.ComponentResource):
                                        "value": "1", "default_value": "0"})
             specs.append(metric_fallback_spec(fallback_namespace(fn_name), args.alarms.metric_fallback_period_seconds))
         if self.dead_letter_queue is not None:
-            specs.append(_dlq_spec(self.dead_letter_queue.name))
+            specs.append(dlq_depth_spec(self.dead_letter_queue.name))
         specs += list(args.alarms.extra)
         self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, specs=specs, tags=tags,
                                                                   alarm_topic_arn=args.alarm_topic_arn,
@@ -187,12 +192,3 @@ class TracedLambda(pulumi.ComponentResource):
         aws.cloudwatch.EventTarget(f"{name}-schedule-target", rule=self.schedule.name, arn=self.function.arn,
                                    retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
                                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.schedule_permission]))
-
-
-def _dlq_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
-    return AlarmSpec(suffix="dlq-depth", alarm_class=AlarmClass.ERRORS,
-                     description="Failed events waiting in the dead-letter queue",
-                     comparison="GreaterThanThreshold", threshold=0,
-                     metric_name="ApproximateNumberOfMessagesVisible", namespace="AWS/SQS",
-                     statistic="Maximum", dimensions={"QueueName": queue_name},
-                     evaluation=Evaluation(1, 1, 300))

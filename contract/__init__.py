@@ -14,5 +14,6 @@ Modules, one concern each:
 - ``xray``      the IAM actions a traced function needs, name and quota limits, annotation/document bounds;
 - ``streaming`` the streaming function's OpenTelemetry and Lambda Web Adapter environment, its CORS;
 - ``env``       the environment variables the program sets and the handlers read;
+- ``api``       the dashboard API's routes (public or authorized) and its CORS;
 - ``cost``      the X-Ray budget's notification amounts.
 """

@@ -98,6 +98,10 @@ def configuration_key(user_id: str, config_id: str) -> dict[str, str]:
     return {"PK": f"USER#{user_id}", "SK": f"CONFIG#{config_id}"}
 
 
+#: A ticker symbol as the dashboard API accepts it and analysis stores it (upper-cased): 1-10 ASCII letters or
+#: digits. Anything else is refused before it reaches a key, an annotation or a log line.
+TICKER_PATTERN = r"^[A-Za-z0-9]{1,10}$"
+
 #: The 8 time-series resolutions of the analysis fan-out.
 RESOLUTIONS: tuple[str, ...] = ("1m", "5m", "10m", "1h", "3h", "6h", "12h", "24h")
 

@@ -1,67 +1,96 @@
-"""Analysis: SNS (analysis topic) -> VADER score -> item analyzed -> time-series fan-out over 8 resolutions.
+"""Analysis: SNS (analysis topic) -> VADER score -> item analyzed + time-series fan-out over 8 resolutions.
 
-A bad message raises, so SNS retries and the DLQ keeps it. The conditional update on
-``status = pending`` makes redelivery idempotent. A partial fan-out is the ``fanout_partial_write`` silent
-path: one subsegment with ``ticker_symbol`` and ``failed_buckets`` (FR-205), the item stays analyzed.
+Nothing is lost on a retry. The item's ``analyzed`` mark and its eight bucket increments are written in ONE
+DynamoDB transaction, conditional on the item existing and still being ``pending``: either all of it is
+written or none of it is, so a failed invocation (a timeout, an error, a refused write) leaves the item
+pending and the retry SNS makes (then the DLQ) does the whole work; a redelivery of work already done fails
+the condition and is skipped without counting anything twice. A message for an item that does not exist is
+an error, not a redelivery. Every failure is counted (``AnalysisErrors``) and raised.
 
-Deadline early-return (FR-205/206): before each bucket write the fan-out asks the Lambda context for the time
-left; below ``DEADLINE_SAFETY_MS`` it writes nothing more, records the unwritten buckets as failed on the same
-``fanout_partial_write`` subsegment with ``flush_reason="deadline"`` (and the SilentFailure metric), and the
-handler returns normally: a timeout would be a SIGKILL that loses the subsegment, the metric and the result.
+The transaction runs inside the ``fanout_partial_write`` path (D5): when it does not commit, that path's
+subsegment carries ``ticker_symbol``, ``failed_buckets`` (all of them: none was written) and
+``flush_reason``, and ``SilentFailure`` is counted, before the invocation fails for its retry.
+
+Deadline (FR-205/206): with less than ``DEADLINE_SAFETY_MS`` left the transaction is not started; the path is
+recorded with ``flush_reason="deadline"`` and the invocation fails cleanly for its retry, instead of being
+killed by the timeout (a SIGKILL would lose the subsegment, the metric and the message's retry accounting).
 """
 from __future__ import annotations
 
-import json
+import random
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from enum import Enum
+from typing import Annotated, Any, Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
+from boto3.dynamodb.types import TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, StringConstraints, field_validator
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from common import (annotate, lambda_handler, logger, put_metadata, put_metrics, require_env, silent_failure, table,
-                    tracer)
+from common import (NEVER_SWALLOWED, annotate, client, lambda_handler, logger, put_metadata, put_metrics,
+                    require_env, silent_failure)
+from common.events import MalformedEvent, sns_messages
 from contract import env, metrics
-from contract.data import RESOLUTIONS
+from contract.data import RESOLUTIONS, TICKER_PATTERN
 
-REQUIRED_FIELDS = ("source_id", "timestamp", "ticker", "text")
 RESOLUTION_SECONDS = {"1m": 60, "5m": 300, "10m": 600, "1h": 3600, "3h": 10800, "6h": 21600, "12h": 43200,
                       "24h": 86400}
 SERIES_TTL = timedelta(days=90)
 POSITIVE, NEGATIVE = 0.05, -0.05  # VADER's documented compound thresholds
-#: Below this many ms of invocation time left, the fan-out stops writing buckets (FR-205/206): enough for the
-#: silent-failure metric, the subsegments and the return, within the DynamoDB client's bounded timeouts.
+#: Below this many ms of invocation time left, the fan-out is not started (FR-205/206): enough for the
+#: silent-failure metric, the subsegments and the error, within the DynamoDB client's bounded timeouts.
 DEADLINE_SAFETY_MS = 3_000
+#: Concurrent analyses of one ticker share its buckets, and DynamoDB cancels a transaction that meets another
+#: one on the same item (``TransactionConflict``, which botocore does not retry): retried this many times.
+CONFLICT_RETRIES = 3
 
 _vader = SentimentIntensityAnalyzer()  # init phase: the lexicon loads once per process
+_serialize = TypeSerializer().serialize
 
 
-class MalformedMessage(ValueError):
+class MalformedMessage(MalformedEvent):
     """Not an analysis request: raised so SNS retries and, finally, the DLQ keeps the message."""
 
 
+class ItemNotFound(RuntimeError):
+    """The message names an item that is not in the items table: an error (DLQ), never a redelivery."""
+
+
 class FanoutPartialWrite(RuntimeError):
-    """Some time-series buckets could not be written after retries."""
+    """The analysis was not written (deadline, or the transaction refused): nothing of it was, the retry does it."""
 
 
-def parse(event: Any) -> list[dict[str, Any]]:
-    records = event.get("Records") if isinstance(event, dict) else None
-    if not isinstance(records, list) or not records:
-        raise MalformedMessage("analysis expects an SNS event with a non-empty Records list")
-    out = []
-    for n, record in enumerate(records):
-        sns = record.get("Sns") if isinstance(record, dict) else None
-        if not isinstance(sns, dict) or "Message" not in sns:
-            raise MalformedMessage(f"record {n} is not an SNS notification (no Sns.Message)")
-        try:
-            message = json.loads(sns["Message"])
-        except (TypeError, ValueError) as exc:
-            raise MalformedMessage(f"record {n}: Sns.Message is not JSON ({exc})") from exc
-        missing = [f for f in REQUIRED_FIELDS if not isinstance(message, dict) or not message.get(f)]
-        if missing:
-            raise MalformedMessage(f"record {n}: analysis message lacks {', '.join(missing)}")
-        out.append(message)
-    return out
+class AnalysisMessage(BaseModel):
+    """What ingestion publishes on the analysis topic (extra fields are ignored)."""
+
+    source_id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    timestamp: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    ticker: Annotated[str, StringConstraints(pattern=TICKER_PATTERN)]
+    text: Annotated[str, StringConstraints(min_length=1)]
+
+    @field_validator("timestamp")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        when(value)  # a ValueError names the field in the reason
+        return value
+
+
+def when(timestamp: str) -> datetime:
+    """An ISO-8601 timestamp as an aware UTC datetime (naive means UTC)."""
+    try:
+        parsed = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{timestamp!r} is not ISO-8601") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def parse(event: Any) -> list[AnalysisMessage]:
+    """Every record validated before any is processed: a bad batch changes nothing."""
+    return sns_messages(event, AnalysisMessage, error=MalformedMessage,
+                        expected="analysis expects an SNS event whose every message has source_id, timestamp, "
+                                 "ticker and text")
 
 
 def score(text: str) -> tuple[float, str]:
@@ -76,77 +105,100 @@ def bucket_start(ts: datetime, resolution: str) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@tracer.capture_method
-def mark_analyzed(cfg: dict[str, str], message: dict[str, Any], compound: float, label: str) -> bool:
-    """Conditional on ``status = pending``; False when a redelivery finds it already analyzed."""
-    try:
-        table(cfg[env.ITEMS_TABLE]).update_item(
-            Key={"source_id": message["source_id"], "timestamp": message["timestamp"]},
-            UpdateExpression="SET #s = :analyzed, sentiment = :label, score = :score, analyzed_at = :now",
-            ConditionExpression="#s = :pending",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":analyzed": "analyzed", ":pending": "pending", ":label": label,
-                                       ":score": Decimal(str(round(compound, 4))),
-                                       ":now": datetime.now(timezone.utc).isoformat()})
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serialize(v) for k, v in values.items()}
 
 
-def fanout(cfg: dict[str, str], ticker: str, when: datetime, compound: float, label: str,
-           remaining_ms: Callable[[], int]) -> list[str]:
-    """ADD into one bucket per resolution; failed resolutions are reported, not raised (silent path).
+def transaction(cfg: dict[str, str], message: AnalysisMessage, compound: float, label: str) -> list[dict]:
+    """The item's analyzed mark (conditional on pending) and one ADD per resolution bucket, as one transaction."""
+    at = when(message.timestamp)
+    ticker = message.ticker.upper()
+    points = Decimal(str(round(compound, 4)))
+    mark = {"Update": {
+        "TableName": cfg[env.ITEMS_TABLE],
+        "Key": _values({"source_id": message.source_id, "timestamp": message.timestamp}),
+        "UpdateExpression": "SET #s = :analyzed, sentiment = :label, score = :score, analyzed_at = :now",
+        "ConditionExpression": "attribute_exists(source_id) AND #s = :pending",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": _values({":analyzed": "analyzed", ":pending": "pending", ":label": label,
+                                              ":score": points, ":now": datetime.now(timezone.utc).isoformat()}),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+    buckets = [{"Update": {
+        "TableName": cfg[env.TIMESERIES_TABLE],
+        "Key": _values({"pk": f"{ticker}#{resolution}", "bucket": bucket_start(at, resolution)}),
+        "UpdateExpression": f"ADD #n :one, score_sum :score, {label}_count :one SET #ttl = :ttl",
+        "ExpressionAttributeNames": {"#n": "count", "#ttl": "ttl"},
+        "ExpressionAttributeValues": _values({":one": 1, ":score": points,
+                                              ":ttl": int((at + SERIES_TTL).timestamp())})}}
+        for resolution in RESOLUTIONS]
+    return [mark, *buckets]
 
-    ``remaining_ms`` is the Lambda context's ``get_remaining_time_in_millis``: once it is below
-    ``DEADLINE_SAFETY_MS`` the remaining buckets are not attempted and count as failed (``flush_reason="deadline"``).
+
+def _cancellation(exc: ClientError) -> list[dict]:
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return exc.response.get("CancellationReasons") or []
+
+
+class Written(Enum):
+    COMMITTED = "committed"   # the analysis is written
+    ALREADY = "already"       # it was, by an earlier delivery of this message
+    MISSING = "missing"       # the item does not exist
+
+
+def commit(cfg: dict[str, str], message: AnalysisMessage, compound: float, label: str,
+           remaining_ms: Callable[[], int]) -> bool:
+    """Write the analysis; False when an earlier delivery already wrote it.
+
+    The write runs inside ``fanout_partial_write``: when it does not commit, the path records why (deadline or
+    the transaction refused) and ``FanoutPartialWrite`` is raised after the path's block, for the handler to
+    count and fail the invocation. A missing item raises ``ItemNotFound``.
     """
-    series = table(cfg[env.TIMESERIES_TABLE])
-    failed: list[str] = []
-    with silent_failure("fanout_partial_write", ticker_symbol=ticker) as outcome:
-        last: Exception | None = None
-        written: list[str] = []
-        deadline_at: int | None = None
-        for n, resolution in enumerate(RESOLUTIONS):
-            left = remaining_ms()
-            if left < DEADLINE_SAFETY_MS:
-                deadline_at = left
-                failed.extend(RESOLUTIONS[n:])
-                break
-            try:
-                series.update_item(
-                    Key={"pk": f"{ticker}#{resolution}", "bucket": bucket_start(when, resolution)},
-                    UpdateExpression=f"ADD #n :one, score_sum :score, {label}_count :one SET #ttl = :ttl",
-                    ExpressionAttributeNames={"#n": "count", "#ttl": "ttl"},
-                    ExpressionAttributeValues={":one": 1, ":score": Decimal(str(round(compound, 4))),
-                                               ":ttl": int((when + SERIES_TTL).timestamp())})
-            except (BotoCoreError, ClientError) as exc:  # retries exhausted for this bucket
-                failed.append(resolution)
-                last = exc
-            else:
-                written.append(resolution)
-        if failed:
-            reason = "deadline" if deadline_at is not None else "retries_exhausted"
-            annotate(failed_buckets=",".join(failed), flush_reason=reason)
-            put_metadata("fanout", {"flush_reason": reason, "failed_buckets": ",".join(failed),
-                                    "written_buckets": ",".join(written), "remaining_ms": deadline_at,
-                                    "safety_margin_ms": DEADLINE_SAFETY_MS})
-            if deadline_at is not None:
-                raise FanoutPartialWrite(f"{ticker}: deadline, {deadline_at} ms left (< {DEADLINE_SAFETY_MS} ms): "
-                                         f"{len(failed)}/{len(RESOLUTIONS)} buckets not written ({','.join(failed)})"
-                                         + (f"; last error: {last}" if last else "")) from last
-            raise FanoutPartialWrite(f"{ticker}: {len(failed)}/{len(RESOLUTIONS)} buckets failed "
-                                     f"({','.join(failed)}): {last}") from last
-    return failed if outcome.failed else []
+    items = transaction(cfg, message, compound, label)
+    written = Written.COMMITTED
+    with silent_failure("fanout_partial_write", ticker_symbol=message.ticker.upper()) as outcome:
+        left = remaining_ms()
+        reason = "deadline" if left < DEADLINE_SAFETY_MS else "retries_exhausted"
+        try:
+            if reason == "deadline":
+                raise FanoutPartialWrite(f"{message.ticker}: deadline, {left} ms left (< {DEADLINE_SAFETY_MS} ms): "
+                                         f"0/{len(RESOLUTIONS)} buckets written, the retry writes them")
+            written = _transact(items)
+        except NEVER_SWALLOWED:
+            raise
+        except Exception:
+            annotate(failed_buckets=",".join(RESOLUTIONS), flush_reason=reason)
+            put_metadata("fanout", {"flush_reason": reason, "failed_buckets": ",".join(RESOLUTIONS),
+                                    "written_buckets": "", "remaining_ms": left, "safety_margin_ms": DEADLINE_SAFETY_MS})
+            raise
+    if outcome.failed:
+        if isinstance(outcome.error, FanoutPartialWrite):
+            raise outcome.error
+        raise FanoutPartialWrite(f"{message.ticker}: the analysis was not written ({type(outcome.error).__name__}: "
+                                 f"{outcome.error}); 0/{len(RESOLUTIONS)} buckets written, the retry writes them"
+                                 ) from outcome.error
+    if written is Written.MISSING:
+        raise ItemNotFound(f"item {message.source_id!r} at {message.timestamp!r} does not exist")
+    if written is Written.ALREADY:
+        logger.info("already analyzed, redelivery ignored", extra={"source_id": message.source_id})
+    return written is Written.COMMITTED
 
 
-def _when(message: dict[str, Any]) -> datetime:
-    try:
-        when = datetime.fromisoformat(str(message["timestamp"]).replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise MalformedMessage(f"timestamp {message['timestamp']!r} is not ISO-8601") from exc
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+def _transact(items: list[dict]) -> Written:
+    """One transaction, retried on conflicts with a concurrent analysis of the same ticker."""
+    ddb = client("dynamodb")  # the low-level client: the items are already in DynamoDB's typed form
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            ddb.transact_write_items(TransactItems=items)
+            return Written.COMMITTED
+        except ClientError as exc:
+            reasons = _cancellation(exc)
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return Written.MISSING if reasons[0].get("Item") is None else Written.ALREADY
+            if attempt == CONFLICT_RETRIES or not any(r.get("Code") == "TransactionConflict" for r in reasons):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))  # jittered: the other transaction finishes first
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 @lambda_handler
@@ -154,18 +206,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     cfg = require_env(*env.REQUIRED["analysis"])
     analyzed = skipped = 0
     try:
-        messages = parse(event)  # every record validated before any is processed: a bad batch changes nothing
-        for message in messages:
-            when = _when(message)
-            compound, label = score(message["text"])
-            annotate(ticker=str(message["ticker"])[:32], sentiment=label)
-            if not mark_analyzed(cfg, message, compound, label):
+        for message in parse(event):
+            compound, label = score(message.text)
+            annotate(ticker=message.ticker.upper(), sentiment=label)
+            if commit(cfg, message, compound, label, context.get_remaining_time_in_millis):
+                analyzed += 1
+            else:
                 skipped += 1
-                logger.info("already analyzed, redelivery ignored", extra={"source_id": message["source_id"]})
-                continue
-            fanout(cfg, str(message["ticker"]), when, compound, label, context.get_remaining_time_in_millis)
-            analyzed += 1
-    except (BotoCoreError, ClientError, MalformedMessage):
+    except Exception:
         put_metrics(metrics.APP_NAMESPACE, {metrics.ANALYSIS_ERRORS: 1})
         raise
     return {"analyzed": analyzed, "skipped": skipped}

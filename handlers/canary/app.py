@@ -4,7 +4,9 @@ It is the one non-X-Ray mechanism (FR-021) and the only function exempt from fai
 that fails is recorded, reported out of band and the other checks still run. AccessDenied is not
 transient and escalates at once (FR-079). Reports go straight to the SNS topic in the second region,
 never through a CloudWatch alarm (FR-050). Its own invocation is traced and logged like the buffered
-handlers' (``common.lambda_handler``); its clients are its own, built per run.
+handlers' (``common.lambda_handler``); its clients are built afresh for each run (``common.aws``), and each
+call gets timeouts and retries that fit in the run's time left, so a dependency that never answers fails
+that check, not the whole run by a timeout.
 """
 from __future__ import annotations
 
@@ -15,18 +17,19 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from canary_checks import CanaryState, count_retrieved, probe_visible, put_probe, submit_traces
-from common import lambda_handler, require_env
+from common import budget, client, lambda_handler, require_env, reset_clients
 from contract import env, metrics
 from contract.alarms import TRACE_COMPLETENESS_FLOOR
 
 #: A failed check's error text in the out-of-band report is cut to this many characters.
 REPORT_MESSAGE_LIMIT = 256
-_RETRIES = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=10)
+HEALTH_TIMEOUT_SECONDS = 5
+#: The checks may use this share of the run's time left: sending the out-of-band report and saving the state for
+#: the next run keep the rest, even when every check's dependency hangs.
+CHECKS_SHARE = 0.7
 
 
 class Escalation(RuntimeError):
@@ -51,27 +54,40 @@ class Settings:
                    environment=cfg[env.ENVIRONMENT], health_url=os.environ.get(env.CANARY_HEALTH_URL) or None)
 
 
-def _client(service: str, region: Optional[str] = None):
-    return boto3.client(service, region_name=region, config=_RETRIES)
-
-
 def _is_access_denied(exc: Exception) -> bool:
     return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code", "") in (
         "AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 
 
 def _health(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (https URL from the program)
+    timeout = budget.http_timeout("api health", HEALTH_TIMEOUT_SECONDS)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (https URL from the program)
         return 200 <= resp.status < 300
 
 
 def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
     """One canary run; returns the report that was emitted (and published when unhealthy)."""
     now = time.time() if now is None else now
-    xray, cloudwatch, ssm = _client("xray"), _client("cloudwatch"), _client("ssm")
-    dims = [{"Name": metrics.ENVIRONMENT_DIMENSION, "Value": settings.environment}]
-    state = CanaryState.parse(ssm.get_parameter(Name=settings.state_parameter)["Parameter"]["Value"])
+    state = CanaryState.parse(client("ssm").get_parameter(Name=settings.state_parameter)["Parameter"]["Value"])
     report: dict[str, Any] = {"run": state.run + 1, "failures": []}
+    try:
+        with budget.phase(CHECKS_SHARE):  # the report and the state keep the rest of the time
+            new_ids, probe_put, emitted = _checks(settings, state, report, now)
+        if report["failures"] or not emitted:
+            _publish(settings, report)
+    except Escalation as exc:
+        report["failures"].append({"check": "escalation", "error": str(exc)[:REPORT_MESSAGE_LIMIT]})
+        report["healthy"] = False
+        _publish(settings, report)
+        raise
+    client("ssm").put_parameter(Name=settings.state_parameter, Overwrite=True, Type="String", Value=CanaryState(
+        trace_ids=new_ids, probe_timestamp=now if probe_put else None, run=report["run"]).dumps())
+    return report
+
+
+def _checks(settings: Settings, state: CanaryState, report: dict[str, Any], now: float) -> tuple[list[str], bool, bool]:
+    """Run every check, recording failures in ``report``; (this run's trace ids, probe put, metrics emitted)."""
+    dims = [{"Name": metrics.ENVIRONMENT_DIMENSION, "Value": settings.environment}]
 
     def attempt(check: str, fn):
         try:
@@ -83,43 +99,33 @@ def run(settings: Settings, now: Optional[float] = None) -> dict[str, Any]:
                                        "error": f"{type(exc).__name__}: {str(exc)[:REPORT_MESSAGE_LIMIT]}"})
             return None
 
-    try:
-        if state.trace_ids:
-            got = attempt("trace_retrieval", lambda: count_retrieved(xray, state.trace_ids))
-            if got is not None:
-                found, partial = got
-                report.update(trace_completeness=found / len(state.trace_ids), traces_lost=len(state.trace_ids) - found,
-                              traces_partial=partial)
-                if report["trace_completeness"] < TRACE_COMPLETENESS_FLOOR:
-                    report["failures"].append({"check": "trace_completeness",
-                                               "error": f"{found} of {len(state.trace_ids)} traces retrieved"})
-        submitted = attempt("trace_submission", lambda: submit_traces(xray, settings.batch_size, report["run"], now))
-        new_ids = submitted[0] if submitted else []
-        if submitted and submitted[1]:
-            report["failures"].append({"check": "trace_submission", "error": f"{submitted[1]} documents refused"})
-        if state.probe_timestamp is not None:
-            seen = attempt("metric_roundtrip", lambda: probe_visible(cloudwatch, settings.namespace, dims,
-                                                                     state.probe_timestamp))
-            report["metric_roundtrip"] = bool(seen)
-            if seen is False:
-                report["failures"].append({"check": "metric_roundtrip", "error": "previous probe not readable back"})
-        probe_put = attempt("metric_probe", lambda: put_probe(cloudwatch, settings.namespace, dims, now) or True)
-        if settings.health_url:
-            healthy = attempt("api_health", lambda: _health(settings.health_url))
-            if healthy is False:
-                report["failures"].append({"check": "api_health", "error": "health endpoint not 2xx"})
-        report["healthy"] = not report["failures"]
-        emitted = attempt("metric_emission", lambda: _emit(cloudwatch, settings.namespace, dims, report) or True)
-        if report["failures"] or not emitted:
-            _publish(settings, report)
-    except Escalation as exc:
-        report["failures"].append({"check": "escalation", "error": str(exc)[:REPORT_MESSAGE_LIMIT]})
-        report["healthy"] = False
-        _publish(settings, report)
-        raise
-    ssm.put_parameter(Name=settings.state_parameter, Overwrite=True, Type="String", Value=CanaryState(
-        trace_ids=new_ids, probe_timestamp=now if probe_put else None, run=report["run"]).dumps())
-    return report
+    if state.trace_ids:
+        got = attempt("trace_retrieval", lambda: count_retrieved(client("xray"), state.trace_ids))
+        if got is not None:
+            found, partial = got
+            report.update(trace_completeness=found / len(state.trace_ids), traces_lost=len(state.trace_ids) - found,
+                          traces_partial=partial)
+            if report["trace_completeness"] < TRACE_COMPLETENESS_FLOOR:
+                report["failures"].append({"check": "trace_completeness",
+                                           "error": f"{found} of {len(state.trace_ids)} traces retrieved"})
+    submitted = attempt("trace_submission", lambda: submit_traces(client("xray"), settings.batch_size, report["run"], now))
+    new_ids = submitted[0] if submitted else []
+    if submitted and submitted[1]:
+        report["failures"].append({"check": "trace_submission", "error": f"{submitted[1]} documents refused"})
+    if state.probe_timestamp is not None:
+        seen = attempt("metric_roundtrip", lambda: probe_visible(client("cloudwatch"), settings.namespace, dims,
+                                                                 state.probe_timestamp))
+        report["metric_roundtrip"] = bool(seen)
+        if seen is False:
+            report["failures"].append({"check": "metric_roundtrip", "error": "previous probe not readable back"})
+    probe_put = attempt("metric_probe", lambda: put_probe(client("cloudwatch"), settings.namespace, dims, now) or True)
+    if settings.health_url:
+        healthy = attempt("api_health", lambda: _health(settings.health_url))
+        if healthy is False:
+            report["failures"].append({"check": "api_health", "error": "health endpoint not 2xx"})
+    report["healthy"] = not report["failures"]
+    emitted = attempt("metric_emission", lambda: _emit(client("cloudwatch"), settings.namespace, dims, report) or True)
+    return new_ids, bool(probe_put), bool(emitted)
 
 
 def _emit(cloudwatch, namespace: str, dims: list[dict], report: dict) -> None:
@@ -135,7 +141,7 @@ def _emit(cloudwatch, namespace: str, dims: list[dict], report: dict) -> None:
 
 def _publish(settings: Settings, report: dict) -> None:
     region = settings.out_of_band_topic_arn.split(":")[3]
-    _client("sns", region).publish(TopicArn=settings.out_of_band_topic_arn,
+    client("sns", region).publish(TopicArn=settings.out_of_band_topic_arn,
                                    Subject=f"[{settings.environment}] sentiment canary: pipeline failure"[:100],
                                    Message=json.dumps(report, default=str))
 
@@ -143,4 +149,5 @@ def _publish(settings: Settings, report: dict) -> None:
 @lambda_handler
 def handler(event: dict, context: Any) -> dict:
     # Re-read settings and clients on every run (FR-151): a warm canary must not keep stale state.
+    reset_clients()
     return run(Settings.from_env())

@@ -6,18 +6,24 @@ repository the root is on ``sys.path`` (``contract``) and ``handlers/`` is appen
 same imports resolve to the same modules.
 
 Modules, one job each: ``handler`` (``lambda_handler``, ``handler_boundary``), ``tracing`` (the Tracer, the
-Logger, the document and annotation bounds), ``remote`` (explicit subsegments for HTTP), ``parallel``
-(threads that keep the trace), ``metrics`` (PutMetricData and the silent-failure recorder), ``config``
-(fail-fast environment), ``aws`` (boto3 clients).
+Logger, the document and annotation bounds), ``budget`` (the invocation's deadline and the timeouts and
+retries derived from it), ``aws`` (boto3 clients and secrets within that budget), ``remote`` (explicit
+subsegments for HTTP), ``parallel`` (threads that keep the trace), ``metrics`` (PutMetricData and the
+silent-failure recorder), ``events`` (trigger events validated, or a clear error), ``breaker`` (Powertools'
+circuit breaker with its store's failures on the silent paths), ``config`` (fail-fast environment).
+``events`` and ``breaker`` are imported by the handlers that use them (``from common.events import ...``): they
+load pydantic and the circuit breaker utility, which the other functions' cold starts need not pay for.
 """
-from .aws import client, dynamodb, reset_clients, table
+from .aws import client, dynamodb, get_secret, reset_clients, table
+from .budget import DeadlineExceeded
 from .config import MissingEnvironmentError, require_env
 from .handler import handler_boundary, lambda_handler
 from .metrics import Outcome, put_metrics, silent_failure
 from .parallel import run_parallel
 from .remote import remote_call
-from .tracing import InstrumentationError, annotate, logger, put_metadata, tracer
+from .tracing import NEVER_SWALLOWED, InstrumentationError, annotate, logger, put_metadata, tracer
 
-__all__ = ["InstrumentationError", "MissingEnvironmentError", "Outcome", "annotate", "client", "dynamodb",
-           "handler_boundary", "lambda_handler", "logger", "put_metadata", "put_metrics", "remote_call", "require_env",
-           "reset_clients", "run_parallel", "silent_failure", "table", "tracer"]
+__all__ = ["NEVER_SWALLOWED", "DeadlineExceeded", "InstrumentationError", "MissingEnvironmentError",
+           "Outcome", "annotate", "client", "dynamodb", "get_secret", "handler_boundary", "lambda_handler", "logger",
+           "put_metadata", "put_metrics", "remote_call", "require_env", "reset_clients", "run_parallel",
+           "silent_failure", "table", "tracer"]

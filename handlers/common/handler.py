@@ -28,19 +28,20 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar, overload
 
 from aws_xray_sdk.core.models.trace_header import TraceHeader
 
 from contract.xray import TRACE_ENV
 
+from . import budget
 from .tracing import LOG_MESSAGE_LIMIT, bounded_message, logger, tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def handler_boundary(fn: F) -> F:
-    """Give each invocation its own trace context, and log an escaping exception once.
+def handler_boundary(fn: F, *, cap_s: Optional[float] = None) -> F:
+    """Give each invocation its own trace context and deadline, and log an escaping exception once.
 
     * The SDK's Lambda context re-reads the trace header only when the *Root* changes, so a warm invocation
       with the same Root and a new Parent (two SNS publishes of one ingestion trace reaching the same analysis
@@ -49,6 +50,9 @@ def handler_boundary(fn: F) -> F:
       first. A missing header, or one without Root or Parent, clears it too: the SDK would otherwise keep the
       previous invocation's segment and file this invocation's documents under the previous trace id; cleared,
       it builds a no-op segment and nothing is misattributed.
+    * The invocation's deadline is fixed from the context's remaining time (``cap_s`` bounds it further) before
+      anything runs, so every remote call of the invocation is bounded by it (``common.budget``), and cleared
+      when the invocation ends.
     * An exception leaving the handler is logged once as an ERROR line (with the trace id, FR-012) and re-raised.
 
     Use it through ``lambda_handler``, which puts it where it works.
@@ -61,18 +65,31 @@ def handler_boundary(fn: F) -> F:
                 tracer.provider.clear_trace_entities()
             elif getattr(tracer.provider.get_trace_entity(), "id", None) != header.parent:
                 tracer.provider.clear_trace_entities()
+        budget.begin(context, cap_s)
         try:
             return fn(event, context)
         except Exception as exc:
             logger.error("invocation failed", extra={"exception_type": type(exc).__name__,
                                                      "exception_message": bounded_message(exc, LOG_MESSAGE_LIMIT)})
             raise
+        finally:
+            budget.finish()
     return wrapper  # type: ignore[return-value]
 
 
-def lambda_handler(fn: F) -> F:
+@overload
+def lambda_handler(fn: F) -> F: ...
+@overload
+def lambda_handler(*, cap_s: float) -> Callable[[F], F]: ...
+
+
+def lambda_handler(fn: Optional[F] = None, *, cap_s: Optional[float] = None) -> Any:
     """Decorate a Lambda entry point ``fn(event, context)``: logger context, boundary, tracer, in that order.
 
     ``fn``'s name names the ``## <name>`` subsegment, as with ``tracer.capture_lambda_handler`` alone.
+    ``@lambda_handler(cap_s=...)`` bounds the invocation's deadline below the function's own timeout (the
+    dashboard: API Gateway gives up after ``contract.api.GATEWAY_TIMEOUT_SECONDS``).
     """
-    return logger.inject_lambda_context(handler_boundary(tracer.capture_lambda_handler(fn)))
+    def decorate(handler: F) -> F:
+        return logger.inject_lambda_context(handler_boundary(tracer.capture_lambda_handler(handler), cap_s=cap_s))
+    return decorate if fn is None else decorate(fn)

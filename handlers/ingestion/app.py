@@ -3,6 +3,10 @@
 Every AWS call is an auto-patched subsegment; the six silent-failure paths this Lambda owns (D5) run inside
 ``silent_failure`` so they are error-marked in X-Ray and counted in CloudWatch while the run goes on. The
 SNS publish carries the trace header (botocore patching), so analysis joins this trace (FR-013, SC-008).
+
+Each news source sits behind Powertools' circuit breaker (``common.breaker``): three consecutive failures open
+its circuit for five minutes, then one half-open probe decides. The news fetch may use ``FETCH_SHARE`` of the
+invocation's time left, so that storing, publishing and reporting always keep the rest.
 """
 from __future__ import annotations
 
@@ -13,31 +17,33 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Optional
 
+from aws_lambda_powertools.utilities.circuit_breaker import CircuitBreakerConfig, CircuitInfo
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from aws_lambda_powertools.utilities import parameters
-
-from common import (annotate, client, dynamodb, lambda_handler, logger, put_metrics, remote_call, require_env,
-                    run_parallel, silent_failure, table, tracer)
+from common import (NEVER_SWALLOWED, annotate, client, dynamodb, get_secret, lambda_handler, logger, put_metrics,
+                    remote_call, require_env, run_parallel, silent_failure, table, tracer)
+from common import breaker, budget
+from common.events import scheduled_event
 from contract import env, metrics
 from contract.data import ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
 
 SOURCES = ("tiingo", "finnhub")
-HTTP_TIMEOUT_SECONDS = 10
+HTTP_TIMEOUT_SECONDS = 10            # per news-API request, cut to the fetch's share of the time left
+#: The news fetch may use this share of the time left; storing, publishing and the metrics keep the rest.
+FETCH_SHARE = 0.6
 HIGH_LATENCY_SECONDS = metrics.HIGH_LATENCY_FETCH_SECONDS  # HighLatencyAlert (FR-042); tests shorten it
-BREAKER_THRESHOLD = 3                # consecutive failures that open a source's circuit
-BREAKER_OPEN_SECONDS = 300
+#: Three consecutive failures open a source's circuit for 300 s; then one probe's success closes it again.
+#: The state is read on every run (no local cache): a circuit another instance opened is seen at once.
+#: Instrumentation and deployment errors are not the source's fault and never trip it.
+BREAKER = CircuitBreakerConfig(failure_threshold=3, recovery_timeout=300, success_threshold=1,
+                               ignored_exceptions=NEVER_SWALLOWED, local_cache_max_age=0)
 SELF_HEAL_AGE = timedelta(hours=1)
 SELF_HEAL_LIMIT = 25
 ITEM_TTL = timedelta(days=30)
 MAX_TEXT = 2000
-
-
-class MalformedEvent(ValueError):
-    """The trigger is not an EventBridge scheduled event: fail loudly so EventBridge's retry/DLQ keeps it."""
 
 
 class SourceError(RuntimeError):
@@ -46,6 +52,13 @@ class SourceError(RuntimeError):
 
 class FetchAggregateError(RuntimeError):
     """One or more news sources failed in the parallel fetch (path ``parallel_fetcher_aggregate``)."""
+
+
+class CircuitOpen:
+    """What a source whose circuit is open "returns": it was not called."""
+
+    def __init__(self, circuit: CircuitInfo):
+        self.circuit = circuit
 
 
 def _now() -> datetime:
@@ -63,37 +76,16 @@ def load_tickers(cfg: dict[str, str]) -> list[str]:
     return tickers or [t.strip().upper() for t in cfg[env.DEFAULT_TICKERS].split(",") if t.strip()]
 
 
-# -- circuit breaker ---------------------------------------------------------------------------------------
-def _closed() -> dict[str, Any]:
-    return {"failures": 0, "opened_until": 0.0}
-
-
-def load_breakers(cfg: dict[str, str]) -> dict[str, dict[str, Any]]:
-    states = {}
-    for source in SOURCES:
-        with silent_failure("circuit_breaker_load", source=source) as outcome:
-            item = table(cfg[env.USERS_TABLE]).get_item(Key={"PK": f"CIRCUIT#{source}", "SK": "STATE"}).get("Item")
-            states[source] = ({"failures": int(item["failures"]), "opened_until": float(item["opened_until"])}
-                              if item else _closed())
-        if outcome.failed:
-            states[source] = _closed()  # unknown state: try the source rather than starve the pipeline
-    return states
-
-
-def save_breaker(cfg: dict[str, str], source: str, state: dict[str, Any]) -> None:
-    with silent_failure("circuit_breaker_save", source=source):
-        table(cfg[env.USERS_TABLE]).put_item(Item={
-            "PK": f"CIRCUIT#{source}", "SK": "STATE", "entity_type": "CIRCUIT", "failures": state["failures"],
-            "opened_until": str(state["opened_until"]), "updated_at": _now().isoformat()})
-
-
 # -- fetching ------------------------------------------------------------------------------------------------
-def _get_json(source: str, url: str, headers: dict[str, str]) -> Any:
-    """GET in an explicit ``remote`` subsegment (status, duration); keys travel in headers, never in the URL."""
+def _get_json(source: str, url: str, headers: dict[str, str], until: Optional[float]) -> Any:
+    """GET in an explicit ``remote`` subsegment (status, duration); keys travel in headers, never in the URL.
+
+    The socket timeout is cut so the request ends by ``until`` (the fetch's share of the time left)."""
     req = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
+    timeout = budget.http_timeout(f"{source} request", HTTP_TIMEOUT_SECONDS, until=until)
     with remote_call(f"{source}_api", method="GET", url=url) as call:
         try:
-            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_SECONDS) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 call.status = resp.status
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
@@ -103,9 +95,10 @@ def _get_json(source: str, url: str, headers: dict[str, str]) -> Any:
 
 
 @tracer.capture_method
-def fetch_tiingo(base_url: str, key: str, tickers: list[str]) -> list[dict[str, Any]]:
+def fetch_tiingo(base_url: str, key: str, tickers: list[str], until: Optional[float] = None) -> list[dict[str, Any]]:
     query = urllib.parse.urlencode({"tickers": ",".join(tickers), "limit": 100})
-    articles = _get_json("tiingo", f"{base_url.rstrip('/')}/tiingo/news?{query}", {"Authorization": f"Token {key}"})
+    articles = _get_json("tiingo", f"{base_url.rstrip('/')}/tiingo/news?{query}", {"Authorization": f"Token {key}"},
+                         until)
     out = []
     for a in articles:
         for ticker in [t.upper() for t in a.get("tickers", []) if t.upper() in tickers][:1]:
@@ -116,38 +109,46 @@ def fetch_tiingo(base_url: str, key: str, tickers: list[str]) -> list[dict[str, 
 
 
 @tracer.capture_method
-def fetch_finnhub(base_url: str, key: str, tickers: list[str]) -> list[dict[str, Any]]:
+def fetch_finnhub(base_url: str, key: str, tickers: list[str], until: Optional[float] = None) -> list[dict[str, Any]]:
     today = _now().date()
     out = []
     for ticker in tickers:
         query = urllib.parse.urlencode({"symbol": ticker, "from": (today - timedelta(days=1)).isoformat(),
                                         "to": today.isoformat()})
-        for a in _get_json("finnhub", f"{base_url.rstrip('/')}/company-news?{query}", {"X-Finnhub-Token": key}):
+        for a in _get_json("finnhub", f"{base_url.rstrip('/')}/company-news?{query}", {"X-Finnhub-Token": key},
+                           until):
             published = datetime.fromtimestamp(int(a.get("datetime", 0)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             out.append({"source": "finnhub", "ticker": ticker, "title": a.get("headline", ""), "url": a.get("url", ""),
                         "text": f"{a.get('headline', '')}. {a.get('summary', '')}".strip(), "published": published})
     return out
 
 
-def fetch_all(cfg: dict[str, str], keys: dict[str, str], tickers: list[str],
-              breakers: dict[str, dict[str, Any]]) -> tuple[list[dict], dict[str, Exception], dict[str, float]]:
-    """Fetch the sources whose circuit is closed, in parallel; errors are aggregated, never dropped."""
-    fetchers = {"tiingo": lambda: fetch_tiingo(cfg[env.TIINGO_BASE_URL], keys["tiingo"], tickers),
-                "finnhub": lambda: fetch_finnhub(cfg[env.FINNHUB_BASE_URL], keys["finnhub"], tickers)}
-    open_now = [s for s in SOURCES if breakers[s]["opened_until"] > time.time()]
+def fetch_all(cfg: dict[str, str], keys: dict[str, str],
+              tickers: list[str]) -> tuple[list[dict], dict[str, Exception], dict[str, float]]:
+    """Fetch every source through its circuit, in parallel; errors are aggregated, never dropped.
+
+    Returns the items, the errors by source and the duration of each source that was called (a source whose
+    circuit is open is not called: neither an error nor a duration).
+    """
+    # the news requests get FETCH_SHARE of the time left; the circuits' own reads and writes are not cut to it,
+    # so a source that used up its share can still have its circuit opened
+    until = budget.deadline_in(FETCH_SHARE)
+    fetchers = {"tiingo": lambda: fetch_tiingo(cfg[env.TIINGO_BASE_URL], keys["tiingo"], tickers, until),
+                "finnhub": lambda: fetch_finnhub(cfg[env.FINNHUB_BASE_URL], keys["finnhub"], tickers, until)}
     durations: dict[str, float] = {}
 
-    def timed(source: str):
-        def run():
+    def through_circuit(source: str):
+        def timed():
             started = time.monotonic()
             try:
                 return fetchers[source]()
             finally:
                 durations[source] = time.monotonic() - started
-        return run
+        return lambda: breaker.call(source, timed, table_name=cfg[env.USERS_TABLE], config=BREAKER, on_open=CircuitOpen)
 
-    results = run_parallel({s: timed(s) for s in SOURCES if s not in open_now})
-    items = [i for r in results.values() if not isinstance(r, Exception) for i in r]
+    results = run_parallel({s: through_circuit(s) for s in SOURCES})
+    open_now = sorted(s for s, r in results.items() if isinstance(r, CircuitOpen))
+    items = [i for r in results.values() if isinstance(r, list) for i in r]
     errors = {s: r for s, r in results.items() if isinstance(r, Exception)}
     with silent_failure("parallel_fetcher_aggregate"):
         if errors:
@@ -252,34 +253,14 @@ def self_heal(cfg: dict[str, str]) -> int:
 
 
 # -- the handler -----------------------------------------------------------------------------------------------------
-def _check_event(event: Any) -> None:
-    if not isinstance(event, dict):
-        raise MalformedEvent(f"ingestion expects an EventBridge scheduled event (a JSON object), got {type(event).__name__}")
-    if event.get("detail-type", "Scheduled Event") != "Scheduled Event":
-        raise MalformedEvent(f"ingestion expects detail-type 'Scheduled Event', got {event.get('detail-type')!r}")
-
-
 @lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    _check_event(event)
+    scheduled_event(event, "ingestion")
     cfg = require_env(*env.REQUIRED["ingestion"])
-    keys = parameters.get_secret(cfg[env.NEWS_API_SECRET_ARN], transform="json", max_age=300)
+    keys = get_secret(cfg[env.NEWS_API_SECRET_ARN])
     tickers = load_tickers(cfg)
     annotate(ticker_count=len(tickers))
-    breakers = load_breakers(cfg)
-    items, errors, durations = fetch_all(cfg, keys, tickers, breakers)
-    for source in SOURCES:
-        if source not in durations:
-            continue  # circuit open: nothing changed
-        state = dict(breakers[source])
-        if source in errors:
-            state["failures"] += 1
-            if state["failures"] >= BREAKER_THRESHOLD:
-                state["opened_until"] = time.time() + BREAKER_OPEN_SECONDS
-        else:
-            state = _closed()
-        if state != breakers[source]:
-            save_breaker(cfg, source, state)
+    items, errors, durations = fetch_all(cfg, keys, tickers)
     new_items, duplicates = store_items(cfg, items)
     publish_for_analysis(cfg[env.ANALYSIS_TOPIC_ARN], new_items)
     healed = self_heal(cfg)

@@ -14,6 +14,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common import annotate, lambda_handler, logger, put_metrics, require_env, table, tracer
+from common.events import scheduled_event
 from contract import env, metrics
 from contract.data import ITEMS_BY_STATUS
 
@@ -41,8 +42,7 @@ def count_stuck(cfg: dict[str, str]) -> int:
 
 @lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    if not isinstance(event, dict):
-        raise ValueError(f"metrics expects an EventBridge scheduled event (a JSON object), got {type(event).__name__}")
+    scheduled_event(event, "metrics")  # an SQS or SNS event, or any other, is an error, not a tick
     cfg = require_env(*env.REQUIRED["metrics"])
     try:
         stuck = count_stuck(cfg)

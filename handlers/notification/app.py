@@ -7,50 +7,73 @@ retries and the DLQ keeps the message.
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
-from aws_lambda_powertools.utilities import parameters
 from boto3.dynamodb.conditions import Key
+from pydantic import BaseModel, Field, StringConstraints
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
-from common import annotate, lambda_handler, logger, remote_call, require_env, table, tracer
+from common import annotate, budget, get_secret, lambda_handler, logger, remote_call, require_env, table, tracer
+from common.events import MalformedEvent, parse_event, scheduled_event, sns_messages
 from contract import env
-from contract.data import USERS_BY_ENTITY_STATUS
+from contract.data import TICKER_PATTERN, USERS_BY_ENTITY_STATUS
 
 DEFAULT_SENDGRID_BASE_URL = "https://api.sendgrid.com"
 MAX_RECIPIENTS = 1000  # SendGrid's personalizations limit per request
+SENDGRID_TIMEOUT_SECONDS = 10  # per request, cut to the invocation's time left
+
+Ticker = Annotated[str, StringConstraints(pattern=TICKER_PATTERN)]
+Address = Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
-class MalformedEvent(ValueError):
-    """Neither an SNS notification, a schedule event nor a direct request: raised, so nothing is lost quietly."""
+class NewItems(BaseModel):
+    """What ingestion publishes on the notification topic."""
+
+    type: Literal["new_items"]
+    count: int = Field(default=0, ge=0)
+    tickers: list[Ticker] = Field(min_length=1)
+
+
+class Digest(BaseModel):
+    type: Literal["digest"] = "digest"
+
+
+class DirectRequest(BaseModel):
+    """A direct invocation: ``{"type": "direct", "recipients": [...], "subject": "...", "text": "..."}``."""
+
+    type: Literal["direct"]
+    recipients: list[Address] = Field(min_length=1)
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=998)]
+    text: str = ""
+
+
+Request = Union[NewItems, Digest, DirectRequest]
 
 
 class SendFailed(RuntimeError):
     """SendGrid refused the mail (status in the message); raised so the trigger retries."""
 
 
-def classify(event: Any) -> tuple[str, dict[str, Any]]:
-    """(trigger, request): ``sns`` with the new-items message, ``schedule`` (digest) or ``direct``."""
-    if not isinstance(event, dict):
-        raise MalformedEvent(f"notification expects a JSON object, got {type(event).__name__}")
-    if "Records" in event:
-        try:
-            message = json.loads(event["Records"][0]["Sns"]["Message"])
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise MalformedEvent(f"SNS event without a JSON Sns.Message: {exc!r}") from exc
-        if not isinstance(message, dict) or message.get("type") != "new_items" or not isinstance(message.get("tickers"), list):
-            raise MalformedEvent("SNS message must be {'type': 'new_items', 'tickers': [...], 'count': n}")
-        return "sns", message
-    if event.get("detail-type") == "Scheduled Event":
-        return "schedule", {"type": "digest"}
-    if event.get("type") == "direct":
-        if not isinstance(event.get("recipients"), list) or not event["recipients"] or not event.get("subject"):
-            raise MalformedEvent("a direct request needs non-empty 'recipients' and a 'subject'")
-        return "direct", event
+def classify(event: Any) -> tuple[str, Request]:
+    """(trigger, request): ``sns`` (every record's new items, merged), ``schedule`` (digest) or ``direct``.
+
+    The records of one SNS event are merged into one notification: each subscriber gets one mail per
+    invocation, and a retry of the invocation resends that one mail rather than some of several.
+    """
+    if isinstance(event, dict) and "Records" in event:
+        messages = sns_messages(event, NewItems, expected="notification expects SNS records whose message is "
+                                "{'type': 'new_items', 'tickers': [...], 'count': n}")
+        return "sns", NewItems(type="new_items", count=sum(m.count for m in messages),
+                               tickers=sorted({t.upper() for m in messages for t in m.tickers}))
+    if isinstance(event, dict) and "detail-type" in event:
+        scheduled_event(event, "notification")
+        return "schedule", Digest()
+    if isinstance(event, dict) and event.get("type") == "direct":
+        return "direct", parse_event(event, DirectRequest, expected="a direct request needs non-empty "
+                                     "'recipients' (addresses) and a 'subject'")
     raise MalformedEvent("unrecognised trigger: expected SNS Records, a Scheduled Event or {'type': 'direct', ...}")
 
 
@@ -71,6 +94,7 @@ def send(cfg: dict[str, str], api_key: str, recipients: list[str], subject: str,
     mail = Mail(from_email=cfg[env.ALERT_FROM_EMAIL], to_emails=recipients, subject=subject,
                 plain_text_content=text, is_multiple=True)
     sg = SendGridAPIClient(api_key=api_key, host=base_url)
+    sg.client.timeout = budget.http_timeout("sendgrid request", SENDGRID_TIMEOUT_SECONDS)
     with remote_call("sendgrid_send", method="POST", url=f"{base_url}/v3/mail/send",
                      recipient_count=len(recipients)) as call:
         try:
@@ -87,20 +111,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     trigger, request = classify(event)
     cfg = require_env(*env.REQUIRED["notification"])
     annotate(trigger=trigger)
-    if trigger == "direct":
-        recipients = [str(r) for r in request["recipients"]]
-        subject, text = str(request["subject"]), str(request.get("text", ""))
-    elif trigger == "sns":
-        recipients = subscribers(cfg, request["tickers"])
-        subject = f"{request.get('count', 0)} new items for {', '.join(request['tickers'][:10])}"
-        text = f"New sentiment items were ingested for {', '.join(request['tickers'])}."
+    if isinstance(request, DirectRequest):
+        recipients, subject, text = list(request.recipients), request.subject, request.text
+    elif isinstance(request, NewItems):
+        recipients = subscribers(cfg, request.tickers)
+        subject = f"{request.count} new items for {', '.join(request.tickers[:10])}"
+        text = f"New sentiment items were ingested for {', '.join(request.tickers)}."
     else:
         recipients = subscribers(cfg, None)
         subject, text = "Hourly sentiment digest", "Your hourly sentiment digest is ready on the dashboard."
     if not recipients:
         logger.info("no recipients", extra={"trigger": trigger})
         return {"trigger": trigger, "sent": 0}
-    api_key = parameters.get_secret(cfg[env.SENDGRID_SECRET_ARN], transform="json", max_age=300)["api_key"]
+    api_key = get_secret(cfg[env.SENDGRID_SECRET_ARN])["api_key"]
     sent = 0
     for start in range(0, len(recipients), MAX_RECIPIENTS):
         batch = recipients[start:start + MAX_RECIPIENTS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -17,6 +18,7 @@ from contract import env, metrics
 from contract.alarms import TRACE_COMPLETENESS_FLOOR
 from contract.naming import function_name, resource_name
 from contract.xray import TRACE_ENV, TRACE_ID
+from tests.handlers.blackhole import BlackHole
 from tests.handlers.logs import LogCapture, wrapper_layers
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
@@ -32,11 +34,12 @@ def aws():
         yield standin
 
 
-def lambda_context() -> SimpleNamespace:
-    """What the Lambda runtime passes the canary: what the logger reads from it."""
+def lambda_context(remaining_ms: int = 60_000) -> SimpleNamespace:
+    """What the Lambda runtime passes the canary: what the logger reads from it, and the time left."""
     name = function_name(ENVIRONMENT, "canary")
     return SimpleNamespace(function_name=name, memory_limit_in_mb=256, aws_request_id=str(uuid.uuid4()),
-                           invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
+                           invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+                           get_remaining_time_in_millis=lambda: remaining_ms)
 
 
 @pytest.fixture
@@ -187,3 +190,21 @@ def test_canary_entry_point_is_lambda_handler_fr012(canary, monkeypatch):
     (line,) = [line for line in canary.logs.lines if line["level"] == "ERROR"]
     assert line["function_request_id"] == context.aws_request_id and line["xray_trace_id"] == root
     assert line["exception_type"] == "MissingEnvironmentError"
+
+
+def test_dependencies_that_never_answer_cost_the_run_its_time_left_not_its_timeout(canary, aws, monkeypatch):
+    """X-Ray and CloudWatch accept connections and never answer: with 3 s left, every check fails in its share of the
+    time, and the out-of-band report and the next run's state are still sent, within the time left (2x margin)."""
+    with BlackHole() as hole:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_XRAY", hole.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", hole.url)
+        started = time.monotonic()
+        report = canary.invoke(lambda_context(remaining_ms=3_000))
+        elapsed = time.monotonic() - started
+    print(f"black hole: canary: {elapsed:.2f} s with 3.0 s left")  # the report's figures
+    assert elapsed <= 2 * 3.0, f"the canary took {elapsed:.2f} s with 3 s left"
+    assert not report["healthy"]
+    assert {f["check"] for f in report["failures"]} == {"trace_submission", "metric_probe", "metric_emission"}
+    (published,) = canary.out_of_band()
+    assert published["run"] == report["run"]
+    assert _state(aws)["run"] == report["run"]

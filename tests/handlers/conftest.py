@@ -26,6 +26,7 @@ from standins.moto_server import MotoServer
 from standins.xray_daemon import XRayDaemon
 
 from contract import env as env_vars, metrics
+from contract.api import ROUTES, USER_CLAIM
 from contract.naming import function_name, resource_name, service_name
 from contract.xray import TRACE_ENV
 from tests.handlers.logs import LogCapture
@@ -39,11 +40,14 @@ DAEMON = XRayDaemon().start()
 
 #: The service the handler modules are imported as: Powertools fixes the Tracer's metadata namespace then.
 IMPORT_SERVICE = service_name("handlers")
+#: The dashboard's allowed origins (the program sets them from the stack's settings), and one it must refuse.
+ORIGINS = ("https://app.test.sentiment.example.com", "https://admin.test.sentiment.example.com")
+FOREIGN_ORIGIN = "https://evil.example.net"
 IMPORT_ENV = {
     "LAMBDA_TASK_ROOT": str(HANDLERS), env_vars.LAMBDA_FUNCTION_NAME: function_name(ENVIRONMENT, "handlers"),
     "AWS_XRAY_DAEMON_ADDRESS": DAEMON.address, env_vars.POWERTOOLS_SERVICE_NAME: IMPORT_SERVICE,
     env_vars.POWERTOOLS_TRACER_CAPTURE_RESPONSE: "false", env_vars.POWERTOOLS_LOG_LEVEL: "INFO",
-    env_vars.ENVIRONMENT: ENVIRONMENT,
+    env_vars.ENVIRONMENT: ENVIRONMENT, env_vars.CORS_ALLOW_ORIGINS: ",".join(ORIGINS),
 }
 
 
@@ -230,18 +234,29 @@ class Lambda:
         return inv
 
 
+def fresh_execution_environment() -> None:
+    """What a cold start forgets: cached clients and secrets, and the circuit breaker utility's per-environment
+    failure streaks (module state in Powertools, kept across warm invocations by design)."""
+    from aws_lambda_powertools.utilities.circuit_breaker import base as breaker_state  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.parameters import base as parameters_base  # noqa: PLC0415
+
+    H.common.reset_clients()
+    H.common.breaker.store.cache_clear()
+    for streaks in (breaker_state._LOCAL_FAILURES, breaker_state._LOCAL_SUCCESSES, breaker_state._LAST_OBSERVED_STATE):
+        streaks.clear()
+    parameters_base.DEFAULT_PROVIDERS.clear()
+    parameters_base.clear_caches()
+
+
 @pytest.fixture
 def lam(monkeypatch, world, daemon):
-    from aws_lambda_powertools.utilities.parameters import base as parameters_base  # noqa: PLC0415
     from aws_xray_sdk import global_sdk_config  # noqa: PLC0415
 
     for key, value in {**IMPORT_ENV, **world.env, "AWS_ENDPOINT_URL": world.aws.address,
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
-    H.common.reset_clients()
-    parameters_base.DEFAULT_PROVIDERS.clear()
-    parameters_base.clear_caches()
+    fresh_execution_environment()
     daemon.clear()
     logs = LogCapture(H.common.logger.registered_formatter)
     H.common.logger.addHandler(logs)
@@ -251,9 +266,7 @@ def lam(monkeypatch, world, daemon):
     finally:
         global_sdk_config.set_sdk_enabled(False)
         H.common.logger.removeHandler(logs)
-        H.common.reset_clients()
-        parameters_base.DEFAULT_PROVIDERS.clear()
-        parameters_base.clear_caches()
+        fresh_execution_environment()
 
 
 # -- wire-level fault injection: an HTTP error response handed to botocore's real parser and retry logic --------
@@ -308,22 +321,84 @@ def marked(doc: dict) -> bool:
     return bool(doc.get("error") or doc.get("fault"))
 
 
-SCHEDULED = {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
-             "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "detail": {}}
+#: An EventBridge rule's scheduled event, as Lambda receives it.
+SCHEDULED = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+             "source": "aws.events", "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
+             "resources": ["arn:aws:events:us-east-1:123456789012:rule/test-sentiment-schedule"], "detail": {}}
+
+
+def sns_record(envelope: dict) -> dict:
+    """One record of an SNS event as Lambda delivers it, around an SNS notification ``envelope`` (SNS names two
+    of its fields differently when it delivers to SQS: Lambda's spelling here)."""
+    sns = {**envelope}
+    for sqs_name, lambda_name_ in (("SigningCertURL", "SigningCertUrl"), ("UnsubscribeURL", "UnsubscribeUrl")):
+        if sqs_name in sns:
+            sns[lambda_name_] = sns.pop(sqs_name)
+    return {"EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": f"{sns['TopicArn']}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+            "Sns": {"Type": "Notification", "Subject": None, "MessageAttributes": {}, "SignatureVersion": "1",
+                    "Signature": "EXAMPLE", "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/cert.pem",
+                    "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe", **sns}}
 
 
 def sns_event(*messages: Any) -> dict:
-    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": "arn:aws:sns:x",
-                         "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": "arn:aws:sns:x",
-                                 "Message": m if isinstance(m, str) else json.dumps(m), "Timestamp": "2026-01-01T00:00:00Z"}}
-                        for m in messages]}
+    """An SNS event as Lambda delivers it, one record per message (a str is sent as is, anything else as JSON)."""
+    topic = f"arn:aws:sns:us-east-1:123456789012:{resource_name(ENVIRONMENT, 'analysis')}"
+    return {"Records": [sns_record({"MessageId": str(uuid.uuid4()), "TopicArn": topic,
+                                    "Message": m if isinstance(m, str) else json.dumps(m),
+                                    "Timestamp": "2026-01-01T00:00:00.000Z"}) for m in messages]}
 
 
-def api_event(path: str, query: Optional[dict] = None, headers: Optional[dict] = None, method: str = "GET") -> dict:
+def sqs_event(*bodies: str) -> dict:
+    """An SQS event as Lambda delivers it (what a trigger wired to the wrong source would hand a function)."""
+    return {"Records": [{"messageId": str(uuid.uuid4()), "receiptHandle": "AQEB", "body": body,
+                         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000",
+                                        "SenderId": "123456789012", "ApproximateFirstReceiveTimestamp": "1767225600000"},
+                         "messageAttributes": {}, "md5OfBody": "0" * 32, "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue", "awsRegion": "us-east-1"}
+                        for body in bodies]}
+
+
+def user_claims(sub: str) -> dict[str, str]:
+    """The claims API Gateway's Cognito authorizer puts in ``requestContext.authorizer.claims`` (all strings)."""
+    return {USER_CLAIM: sub, "cognito:username": sub, "email": f"{sub}@test.sentiment.example.com",
+            "email_verified": "true", "token_use": "id", "aud": "testclientid",
+            "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TEST", "auth_time": "1767225600",
+            "exp": "Thu Jan 01 01:00:00 UTC 2026", "iat": "Thu Jan 01 00:00:00 UTC 2026"}
+
+
+def _route_of(path: str) -> tuple[str, dict[str, str]]:
+    """The API Gateway resource of ``path`` among the contract's routes, and its path parameters."""
+    parts = [p for p in path.split("/") if p]
+    for route in ROUTES:
+        if len(route.segments) == len(parts) and all(
+                seg.startswith("{") or seg == part for seg, part in zip(route.segments, parts)):
+            return route.path, {seg[1:-1]: part for seg, part in zip(route.segments, parts) if seg.startswith("{")}
+    return path, {}
+
+
+def api_event(path: str, query: Optional[dict] = None, headers: Optional[dict] = None, method: str = "GET",
+              claims: Optional[dict] = None, multi_query: Optional[dict] = None) -> dict:
+    """A REST API (v1) Lambda proxy event as API Gateway sends it for the contract's routes: the resource and path
+    parameters of the matching route, single- and multi-value headers and query strings, and the Cognito
+    authorizer's claims on a request it authorized (``claims``; absent on a public route)."""
     headers = headers or {}
-    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()}, "queryStringParameters": query,
-            "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-            "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None, "body": None, "isBase64Encoded": False,
-            "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{path}", "stage": "prod",
-                               "requestId": str(uuid.uuid4()), "accountId": "123456789012", "identity": {"sourceIp": "127.0.0.1"}}}
+    multi_query = multi_query or {k: [v] for k, v in (query or {}).items()}
+    resource, path_parameters = _route_of(path)
+    context = {"accountId": "123456789012", "apiId": "a1b2c3d4e5", "stage": "v1", "protocol": "HTTP/1.1",
+               "domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com", "domainPrefix": "a1b2c3d4e5",
+               "requestId": str(uuid.uuid4()), "extendedRequestId": "Ex4mpleRequestId=",
+               "requestTime": "01/Jan/2026:00:00:00 +0000", "requestTimeEpoch": 1767225600000,
+               "resourceId": "abc123", "resourcePath": resource, "httpMethod": method, "path": f"/v1{path}",
+               "identity": {"sourceIp": "198.51.100.7", "userAgent": "Mozilla/5.0", "accessKey": None,
+                            "accountId": None, "caller": None, "user": None, "userArn": None,
+                            "cognitoAuthenticationProvider": None, "cognitoAuthenticationType": None,
+                            "cognitoIdentityId": None, "cognitoIdentityPoolId": None, "principalOrgId": None}}
+    if claims is not None:
+        context["authorizer"] = {"claims": claims}
+    return {"resource": resource, "path": path, "httpMethod": method, "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": path_parameters or None, "stageVariables": None, "requestContext": context,
+            "body": None, "isBase64Encoded": False}

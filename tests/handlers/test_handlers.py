@@ -8,8 +8,8 @@ import pytest
 
 from contract import env, metrics
 from contract.data import RESOLUTIONS
-from tests.handlers.conftest import (ENV_DIMS, H, IMPORT_SERVICE, SCHEDULED, api_event, by_name, inject_aws_error,
-                                     marked, one, sns_event)
+from tests.handlers.conftest import (ENV_DIMS, FOREIGN_ORIGIN, H, IMPORT_SERVICE, ORIGINS, SCHEDULED, api_event, by_name,
+                                     inject_aws_error, marked, one, sns_event, sqs_event, user_claims)
 
 
 def _iso(delta: timedelta = timedelta()) -> str:
@@ -48,17 +48,61 @@ def test_ingestion_stores_dedups_publishes_and_counts(lam, fakes, daemon, world)
     assert world.metric_sum(metrics.INGESTION_NAMESPACE, metrics.NEW_ITEMS_INGESTED, ENV_DIMS) == 2.0
 
 
+def _circuit(world, source: str) -> dict:
+    """The circuit's item in the users table, in the layout the contract documents (PK=CIRCUIT#<source>, SK=STATE)."""
+    return world.aws.client("dynamodb").get_item(TableName=world.env[env.USERS_TABLE],
+                                                 Key={"PK": {"S": f"CIRCUIT#{source}"}, "SK": {"S": "STATE"}}).get("Item")
+
+
 def test_ingestion_circuit_opens_after_repeated_failures(lam, fakes, daemon, world):
-    """Circuit breaker state load/save: 3 failures open tiingo's circuit; the next run does not call it."""
+    """Powertools' circuit breaker: 3 consecutive failures open tiingo's circuit (persisted on that transition only);
+    the next run does not call it and does not count it as a fetch error."""
     fakes.tiingo.fail(500)
     for _ in range(3):
         lam.invoke("ingestion", SCHEDULED)
     calls = len(fakes.tiingo.requests)
     inv = lam.invoke("ingestion", SCHEDULED)
     assert len(fakes.tiingo.requests) == calls and inv.result["fetch_errors"] == []
-    state = world.aws.client("dynamodb").get_item(TableName=world.env[env.USERS_TABLE],
-                                                  Key={"PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}})["Item"]
-    assert state["failures"]["N"] == "3" and float(state["opened_until"]["S"]) > datetime.now().timestamp()
+    state = _circuit(world, "tiingo")
+    assert state["state"]["S"] == "OPEN" and state["failure_count"]["N"] == "3"
+    assert int(state["opened_at"]["N"]) + H.ingestion.BREAKER.recovery_timeout > datetime.now().timestamp()
+    assert _circuit(world, "finnhub") is None  # a healthy source's runs write nothing
+
+
+def test_ingestion_reads_the_previous_breakers_item_as_closed(lam, fakes, daemon, world):
+    """An item the hand-written breaker left (failures, opened_until) is not a load failure: the source is fetched,
+    and its circuit's next transition replaces the item with the utility's own."""
+    _put(world, env.USERS_TABLE, PK="CIRCUIT#tiingo", SK="STATE", entity_type="CIRCUIT", failures=3,
+         opened_until=str(datetime.now().timestamp() + 300))
+    fakes.tiingo.fail(500)
+    first = lam.invoke("ingestion", SCHEDULED)
+    assert not [d for d in by_name(first.docs(daemon), "circuit_breaker_load") if marked(d)]
+    assert first.result["fetch_errors"] == ["tiingo"]  # it was called
+    for _ in range(2):
+        lam.invoke("ingestion", SCHEDULED)
+    assert _circuit(world, "tiingo")["state"]["S"] == "OPEN"
+
+
+@pytest.mark.parametrize("healthy", [True, False])
+def test_ingestion_circuit_half_open_probe_closes_or_reopens(healthy, lam, fakes, world):
+    """After the recovery timeout one run probes the source: a success closes the circuit, a failure reopens it."""
+    fakes.tiingo.fail(500)
+    for _ in range(3):
+        lam.invoke("ingestion", SCHEDULED)
+    long_ago = int(datetime.now().timestamp()) - H.ingestion.BREAKER.recovery_timeout - 1
+    world.aws.client("dynamodb").update_item(
+        TableName=world.env[env.USERS_TABLE], Key={"PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}},
+        UpdateExpression="SET opened_at = :t", ExpressionAttributeValues={":t": {"N": str(long_ago)}})
+    if healthy:
+        fakes.tiingo.heal()
+    calls = len(fakes.tiingo.requests)
+    probe = lam.invoke("ingestion", SCHEDULED)
+    assert len(fakes.tiingo.requests) == calls + 1  # the probe
+    assert probe.result["fetch_errors"] == ([] if healthy else ["tiingo"])
+    state = _circuit(world, "tiingo")
+    assert state["state"]["S"] == ("CLOSED" if healthy else "OPEN")
+    if not healthy:
+        assert int(state["opened_at"]["N"]) > long_ago  # a new recovery window
 
 
 def test_ingestion_self_heals_items_pending_over_an_hour(lam, fakes, world):
@@ -80,9 +124,17 @@ def test_ingestion_high_latency_alert(lam, fakes, world, monkeypatch):
 @pytest.mark.parametrize("function,event,needle", [
     ("ingestion", ["not", "an", "event"], "EventBridge scheduled event"),
     ("ingestion", {"detail-type": "Object Created"}, "Scheduled Event"),
-    ("analysis", {"Records": [{"Sns": {"Message": "{not json"}}]}, "not JSON"),
-    ("analysis", {"Records": [{"Sns": {"Message": json.dumps({"ticker": "AAPL"})}}]}, "lacks source_id"),
+    ("ingestion", sqs_event("tick"), "EventBridge scheduled event"),
+    ("ingestion", sns_event({"type": "tick"}), "EventBridge scheduled event"),
+    ("analysis", sns_event("{not json"), "Invalid JSON"),
+    ("analysis", sns_event({"ticker": "AAPL"}), "source_id: Field required"),
+    ("analysis", sns_event({"source_id": "s#1", "timestamp": "now", "ticker": "AAPL", "text": "x"}), "not ISO-8601"),
+    ("analysis", {"Records": [{"Sns": {"Message": "{}"}}]}, "EventSource: Field required"),
+    ("analysis", {"Records": []}, "the list is empty"),
     ("metrics", "tick", "EventBridge scheduled event"),
+    ("metrics", sqs_event("tick"), "EventBridge scheduled event"),
+    ("metrics", {**SCHEDULED, "source": "aws.s3", "detail-type": "Object Created"}, "'Object Created' from 'aws.s3'"),
+    ("notification", sns_event({"type": "new_items", "tickers": [7]}), "tickers.0: Input should be a valid string"),
     ("notification", {"hello": 1}, "unrecognised trigger"),
     ("dashboard", {"foo": "bar"}, "API Gateway REST proxy event"),
 ])
@@ -112,10 +164,14 @@ def test_analysis_scores_updates_and_fans_out(lam, world, daemon):
     assert sorted(s["pk"]["S"].split("#")[1] for s in series) == sorted(RESOLUTIONS)
     assert {s["count"]["N"] for s in series} == {"2"} and {s["positive_count"]["N"] for s in series} == {"1"}
     docs = inv.docs(daemon)
-    assert len([d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"]) == 2 + 2 * len(RESOLUTIONS)
-    # redelivery: the conditional update on status=pending makes it a no-op
+    # one transaction per message: the analyzed mark and its 8 buckets together
+    handlers_calls = [d["aws"]["operation"] for d in by_name(docs, "dynamodb") if d["aws"]["operation"] != "Scan"]
+    assert handlers_calls == ["TransactWriteItems"] * 2  # (the Scans are this test's own, on the same trace header)
+    # redelivery: the transaction's condition on status=pending makes it a no-op, nothing counted twice
     again = lam.invoke("analysis", sns_event(msgs[0]))
     assert again.result == {"analyzed": 0, "skipped": 1}
+    series = world.aws.client("dynamodb").scan(TableName=world.env[env.TIMESERIES_TABLE])["Items"]
+    assert {s["count"]["N"] for s in series} == {"2"}
 
 
 def test_analysis_batch_with_a_bad_record_changes_nothing(lam, world):
@@ -145,14 +201,14 @@ def test_dashboard_health_items_timeseries_and_reasons(lam, world, daemon):
     query = one(docs, "dynamodb")
     assert query["parent_id"] == route["id"] and query["aws"]["operation"] == "Query"
     assert query["aws"]["table_name"] == world.env[env.ITEMS_TABLE]
-    for event, reason in ((api_event("/api/v2/items", {"sentiment": "ecstatic"}), "sentiment must be one of"),
-                          (api_event("/api/v2/items", {"sentiment": "positive", "limit": "0"}), "limit must be"),
-                          (api_event("/api/v2/timeseries/AAPL", {"resolution": "2m"}), "resolution must be one of"),
-                          (api_event("/api/v2/configurations/c1"), "X-User-ID")):
+    for event, reason in ((api_event("/api/v2/items", {"sentiment": "ecstatic"}), "query.sentiment: Input should be"),
+                          (api_event("/api/v2/items", {"sentiment": "positive", "limit": "0"}), "query.limit"),
+                          (api_event("/api/v2/items", {"sentiment": "positive", "limit": "\u00b2"}), "query.limit"),
+                          (api_event("/api/v2/items", {}), "exactly one of"),
+                          (api_event("/api/v2/timeseries/AAPL", {"resolution": "2m"}), "query.resolution"),
+                          (api_event("/api/v2/timeseries/AAPL-B"), "path.ticker")):
         resp = lam.invoke("dashboard", event).result
-        assert resp["statusCode"] == 400 and reason in json.loads(resp["body"])["message"]
-    missing = lam.invoke("dashboard", api_event("/api/v2/configurations/c9", headers={"X-User-ID": "u1"})).result
-    assert missing["statusCode"] == 404
+        assert resp["statusCode"] == 400 and reason in json.loads(resp["body"])["message"], resp
     series = lam.invoke("dashboard", api_event("/api/v2/timeseries/AAPL", {"resolution": "1h"})).result
     assert series["statusCode"] == 200 and json.loads(series["body"])["buckets"] == []
 

@@ -1,6 +1,6 @@
 """Gaps closed after the first pass, each asserted on what reaches the wire (daemon stand-in, moto, log lines).
 
-* FR-205/206: the analysis fan-out's deadline early-return (``flush_reason="deadline"``).
+* FR-205/206: the analysis fan-out's deadline early-return (``flush_reason="deadline"``), and its retry.
 * A dead, absent or locally refused X-Ray daemon neither hangs nor fails a handler (UDP is fire-and-forget).
 * FR-013 / SC-008: a warm invocation with the same Root and a new Parent hangs ``## handler`` off the NEW Parent;
   an invocation without ``_X_AMZN_TRACE_ID`` never files documents under the previous invocation's trace.
@@ -18,7 +18,7 @@ import pytest
 
 from contract import env, metrics
 from contract.data import RESOLUTIONS
-from tests.handlers.conftest import (HANDLERS, SCHEDULED, FakeContext, H, by_name, lambda_name, marked,
+from tests.handlers.conftest import (ENV_DIMS, HANDLERS, SCHEDULED, FakeContext, H, by_name, lambda_name, marked,
                                      new_trace_header, one, sns_event)
 
 
@@ -29,6 +29,11 @@ def _pending(world, source_id: str = "tiingo#abc", ticker: str = "AAPL") -> dict
         "source_id": {"S": source_id}, "timestamp": {"S": now}, "status": {"S": "pending"}})
     return {"source_id": source_id, "timestamp": now, "ticker": ticker,
             "text": "Apple delivers a superb, wonderful quarter"}
+
+
+def _item(world) -> dict:
+    (item,) = world.aws.client("dynamodb").scan(TableName=world.env[env.ITEMS_TABLE])["Items"]
+    return item
 
 
 def _series_rows(world) -> list[dict]:
@@ -47,51 +52,46 @@ def _metadata(doc: dict, key: str):
 
 
 # -- FR-205/206: deadline early-return of the time-series fan-out ------------------------------------------------------
-@pytest.mark.parametrize("written", [3, 0])
-def test_fanout_deadline_early_return_fr205_fr206(written, lam, world, daemon):
-    """FR-205/206: remaining time drops below DEADLINE_SAFETY_MS after ``written`` bucket writes reached DynamoDB.
+def test_fanout_deadline_fails_cleanly_and_the_retry_completes_fr205_fr206(lam, world, daemon):
+    """FR-205/206, nothing lost: with less than DEADLINE_SAFETY_MS left the analysis is not started.
 
-    The fan-out stops, the unwritten buckets are the failed ones on an error-marked ``fanout_partial_write``
-    subsegment (``flush_reason=deadline``, ``ticker_symbol``, ``failed_buckets`` CSV), SilentFailure is counted
-    in moto, a warning line carries the trace id, and the handler returns its normal result.
+    The ``fanout_partial_write`` subsegment is error-marked (``flush_reason=deadline``, ``ticker_symbol``,
+    ``failed_buckets`` = all of them), SilentFailure and AnalysisErrors are counted, a warning line carries the trace
+    id, and the invocation fails with FanoutPartialWrite (so SNS retries) instead of running into the timeout.
+    Nothing was written: the item is still pending. The retry, with time, writes the whole analysis once.
     """
     message = _pending(world)
-    sent: list[bytes] = []  # time-series UpdateItem requests actually sent on the wire
-    H.common.dynamodb().meta.client.meta.events.register(
-        "before-send.dynamodb.UpdateItem",
-        lambda request, **_: sent.append(request.body) if world.env[env.TIMESERIES_TABLE].encode() in request.body
-        else None)
     margin = H.analysis.DEADLINE_SAFETY_MS
-    context = FakeContext(lambda_name("analysis"),
-                          remaining_ms=lambda: 30_000 if len(sent) < written else margin - 1)
+    context = FakeContext(lambda_name("analysis"), remaining_ms=lambda: margin - 1)
 
-    inv = lam.invoke("analysis", sns_event(message), context=context)
+    inv = lam.invoke("analysis", sns_event(message), context=context, expect_error=True)
 
-    assert inv.result == {"analyzed": 1, "skipped": 0}  # returned normally, the item counts as analyzed
+    assert isinstance(inv.error, H.analysis.FanoutPartialWrite) and "deadline" in str(inv.error)
     docs = inv.docs(daemon)
-    assert one(docs, "## handler").get("fault") is None and one(docs, "## handler").get("error") is None
+    assert one(docs, "## handler")["fault"] is True
     sub = one(docs, "fanout_partial_write")
     assert marked(sub) and sub["cause"]["exceptions"][0]["type"] == "FanoutPartialWrite"
-    unwritten = ",".join(RESOLUTIONS[written:])
     assert sub["annotations"]["flush_reason"] == "deadline"
     assert sub["annotations"]["ticker_symbol"] == "AAPL"
-    assert sub["annotations"]["failed_buckets"] == unwritten
+    assert sub["annotations"]["failed_buckets"] == ",".join(RESOLUTIONS)
     assert sub["annotations"]["failure_path"] == "fanout_partial_write"
     details = _metadata(sub, "fanout")
-    assert details["flush_reason"] == "deadline" and details["failed_buckets"] == unwritten
-    assert details["written_buckets"] == ",".join(RESOLUTIONS[:written]) and details["remaining_ms"] == margin - 1
-    # exactly ``written`` bucket writes left the process (wire and trace agree), and only those rows exist
-    assert len(sent) == written
-    series_calls = [d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "UpdateItem"
-                    and d["aws"].get("table_name") == world.env[env.TIMESERIES_TABLE]]
-    assert len(series_calls) == written and {d["parent_id"] for d in series_calls} <= {sub["id"]}
-    assert sorted(r["pk"]["S"] for r in _series_rows(world)) == sorted(f"AAPL#{r}" for r in RESOLUTIONS[:written])
+    assert details["flush_reason"] == "deadline" and details["failed_buckets"] == ",".join(RESOLUTIONS)
+    assert details["written_buckets"] == "" and details["remaining_ms"] == margin - 1
+    assert not [d for d in by_name(docs, "dynamodb") if d["aws"]["operation"] == "TransactWriteItems"]
+    assert _series_rows(world) == []
     assert _silent_count(world, "analysis", "fanout_partial_write") == 1.0
+    assert world.metric_sum(metrics.APP_NAMESPACE, metrics.ANALYSIS_ERRORS, ENV_DIMS) == 1.0
     warnings = [line for line in lam.logs.lines if line.get("failure_path") == "fanout_partial_write"]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING" and warnings[0]["xray_trace_id"] == inv.root
     assert "deadline" in warnings[0]["exception_message"]
-    item = world.aws.client("dynamodb").scan(TableName=world.env[env.ITEMS_TABLE])["Items"][0]
-    assert item["status"]["S"] == "analyzed"
+    assert _item(world)["status"]["S"] == "pending"
+
+    retry = lam.invoke("analysis", sns_event(message))
+    assert retry.result == {"analyzed": 1, "skipped": 0}
+    assert sorted(r["pk"]["S"] for r in _series_rows(world)) == sorted(f"AAPL#{r}" for r in RESOLUTIONS)
+    assert {r["count"]["N"] for r in _series_rows(world)} == {"1"}
+    assert _item(world)["status"]["S"] == "analyzed"
 
 
 def test_fanout_with_time_left_writes_every_bucket_fr205(lam, world, daemon):
@@ -161,7 +161,7 @@ def test_dead_daemon_never_hangs_or_fails_a_handler(setup, lam, world, daemon, m
     assert inv.result == {"analyzed": 1, "skipped": 0}
     assert len(_series_rows(world)) == len(RESOLUTIONS)  # the whole business flow ran
     assert elapsed < 3.0, f"handler took {elapsed:.2f}s with a dead daemon"
-    assert len(attempts) >= 4  # ## handler, ## mark_analyzed, fanout_partial_write and the dynamodb calls were sent
+    assert len(attempts) >= 3  # ## handler, fanout_partial_write and its dynamodb transaction were sent
     daemon_warnings = [line for line in lam.logs.lines if "daemon" in line.get("message", "")]
     assert not [line for line in lam.logs.lines if line["level"] in ("ERROR", "CRITICAL")]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from contract import env, metrics
-from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS, ITEMS_BY_STATUS
+from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS, ITEMS_BY_STATUS, RESOLUTIONS
 from tests.handlers.conftest import H, SCHEDULED, by_name, inject_aws_error, lambda_name, marked, one, sns_event
 from standins.http_fakes import FakeAPI
 
@@ -31,11 +31,12 @@ def _break(path: str, lam, world, fakes, monkeypatch):
     ddb = H.common.dynamodb().meta.client
     if path == "circuit_breaker_load":  # a corrupt state item: the load itself fails
         world.aws.client("dynamodb").put_item(TableName=world.env[env.USERS_TABLE], Item={
-            "PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}, "failures": {"S": "not-a-number"},
-            "opened_until": {"S": "0"}})
+            "PK": {"S": "CIRCUIT#tiingo"}, "SK": {"S": "STATE"}, "state": {"S": "not-a-state"},
+            "failure_count": {"S": "not-a-number"}})
     elif path == "circuit_breaker_save":
-        fakes.finnhub.fail(503)  # a source failure changes the breaker state, so it must be saved
-        inject_aws_error(ddb, "PutItem", code="AccessDeniedException", status=400, when=lambda r: b"CIRCUIT#" in r.body)
+        fakes.finnhub.fail(503)  # the third consecutive failure opens the circuit: that transition must be saved
+        inject_aws_error(H.common.client("dynamodb"), "PutItem", code="AccessDeniedException", status=400,
+                         when=lambda r: b"CIRCUIT#" in r.body)
     elif path == "audit_trail":
         inject_aws_error(ddb, "PutItem", code="AccessDeniedException", status=400, when=lambda r: b"AUDIT#" in r.body)
     elif path == "notification_delivery":
@@ -46,8 +47,8 @@ def _break(path: str, lam, world, fakes, monkeypatch):
     elif path == "parallel_fetcher_aggregate":
         fakes.tiingo.fail(500)
     elif path == "fanout_partial_write":
-        inject_aws_error(ddb, "UpdateItem", code="AccessDeniedException", status=400,
-                         when=lambda r: b'"AAPL#5m"' in r.body or b'"AAPL#24h"' in r.body)
+        inject_aws_error(H.common.client("dynamodb"), "TransactWriteItems", code="AccessDeniedException", status=400,
+                         when=lambda r: b'"AAPL#5m"' in r.body)
 
 
 def _run(path: str, lam, world, fakes):
@@ -56,14 +57,22 @@ def _run(path: str, lam, world, fakes):
         world.aws.client("dynamodb").put_item(TableName=world.env[env.ITEMS_TABLE], Item={
             "source_id": {"S": "tiingo#abc"}, "timestamp": {"S": now}, "status": {"S": "pending"}})
         return lam.invoke("analysis", sns_event({"source_id": "tiingo#abc", "timestamp": now, "ticker": "AAPL",
-                                                 "text": "Apple delivers a superb, wonderful quarter"}))
+                                                 "text": "Apple delivers a superb, wonderful quarter"}),
+                          expect_error=True)
     _news(fakes)
+    if path == "circuit_breaker_save":
+        for _ in range(H.ingestion.BREAKER.failure_threshold - 1):  # failures below the threshold write nothing
+            lam.invoke("ingestion", SCHEDULED)
     return lam.invoke("ingestion", SCHEDULED)
 
 
 @pytest.mark.parametrize("path", FAILURE_PATHS)
 def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fakes, daemon, monkeypatch):
-    """SC-004/SC-019/FR-002/FR-005: subsegment ``path`` error-marked with the exception; SilentFailure counted."""
+    """SC-004/SC-019/FR-002/FR-005: subsegment ``path`` error-marked with the exception; SilentFailure counted.
+
+    Every path but one lets the business flow go on. ``fanout_partial_write`` is counted the same way, then the
+    invocation fails so SNS retries: the analysis is written in one transaction, so nothing of it was written and
+    the retry does it whole (nothing lost on retry)."""
     _break(path, lam, world, fakes, monkeypatch)
     inv = _run(path, lam, world, fakes)
     docs = inv.docs(daemon)
@@ -73,15 +82,15 @@ def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fa
     assert sub["error"] is True and sub["cause"]["exceptions"][0]["type"]
     assert sub["annotations"]["failure_path"] == path
     assert _silent_count(world, FAILURE_PATH_OWNER[path], path) == 1.0  # the dimensions its alarm watches
-    # the business flow went on: the invocation returned its result and nothing else was marked as failed
-    assert inv.result is not None and one(docs, "## handler").get("fault") is None
     assert any(line.get("failure_path") == path and line["xray_trace_id"] == inv.root for line in lam.logs.lines)
     if path == "fanout_partial_write":
+        assert isinstance(inv.error, H.analysis.FanoutPartialWrite) and one(docs, "## handler")["fault"] is True
         assert sub["annotations"]["ticker_symbol"] == "AAPL"
-        assert sub["annotations"]["failed_buckets"] == "5m,24h"
+        assert sub["annotations"]["failed_buckets"] == ",".join(RESOLUTIONS)  # none was written
         assert sub["annotations"]["flush_reason"] == "retries_exhausted"  # not the FR-206 deadline
-        rows = world.aws.client("dynamodb").scan(TableName=world.env[env.TIMESERIES_TABLE])["Items"]
-        assert len(rows) == 6  # the other 6 resolutions were written
+        assert world.aws.client("dynamodb").scan(TableName=world.env[env.TIMESERIES_TABLE])["Items"] == []
+    else:  # the business flow went on: the invocation returned its result and nothing else was marked as failed
+        assert inv.result is not None and one(docs, "## handler").get("fault") is None
 
 
 def test_fallback_line_when_cloudwatch_refuses(lam, world, fakes, daemon, monkeypatch):

@@ -14,7 +14,7 @@ from contract.data import FAILURE_PATH_OWNER
 from contract.xray import (ANNOTATION_BUDGET_BUFFERED, MAX_ANNOTATION_STR, MAX_ANNOTATIONS_PER_TRACE,
                            MAX_DOCUMENT_BYTES, MAX_ERROR_MESSAGE, MAX_STACK_FRAMES, TRACE_ID)
 from tests.handlers.conftest import (BUFFERED, ENV_DIMS, HANDLERS, H, IMPORT_SERVICE, SCHEDULED, by_name, marked, one,
-                                     sns_event)
+                                     sns_event, sns_record)
 
 
 def _news(fakes, n: int = 1) -> None:
@@ -63,7 +63,8 @@ def test_unsampled_invocation_emits_nothing(lam, fakes, daemon, world):
 def test_one_subsegment_per_boto3_call(lam, fakes, daemon):
     """FR-030 / SC-012: one patching mechanism -> exactly one ``aws`` subsegment per request sent, no HTTP duplicate."""
     sent: list[str] = []
-    for c in (H.common.dynamodb().meta.client, H.common.client("sns"), H.common.client("cloudwatch")):
+    for c in (H.common.dynamodb().meta.client, H.common.client("dynamodb"), H.common.client("sns"),
+              H.common.client("cloudwatch")):
         c.meta.events.register("before-send", lambda request, **kw: sent.append(kw["event_name"].split(".")[-1]))
     _news(fakes)
     docs = lam.invoke("ingestion", SCHEDULED).docs(daemon)
@@ -87,7 +88,7 @@ def test_sns_hop_carries_the_trace_to_analysis(lam, fakes, daemon, world):
     assert header == f"Root={ingestion.root};Parent={sns_doc['id']};Sampled=1"
     # what SNS delivers (the real envelope via the SQS tap), invoked the way Lambda does with AWSTraceHeader
     envelope = json.loads(world.aws.client("sqs").receive_message(QueueUrl=world.analysis_queue)["Messages"][0]["Body"])
-    analysis = lam.invoke("analysis", {"Records": [{"EventSource": "aws:sns", "Sns": envelope}]},
+    analysis = lam.invoke("analysis", {"Records": [sns_record(envelope)]},
                           header=(ingestion.root, sns_doc["id"], header))
     adocs = daemon.wait_for(lambda ds: len(by_name([d for d in ds if d.get("trace_id") == ingestion.root], "## handler")) == 2)
     handlers = by_name([d for d in adocs if d.get("trace_id") == ingestion.root], "## handler")

@@ -13,6 +13,7 @@ import contract
 from contract import metrics as m
 from contract import streaming
 from contract.alarms import CLASS_TAG, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND, SEVERITY_TAG, AlarmClass, class_map
+from contract.api import ROUTES
 from contract.cost import BUDGET_THRESHOLDS_USD, XRAY_BUDGET_SERVICE
 from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS
 from contract.env import ENVIRONMENT, REQUIRED
@@ -139,7 +140,7 @@ def test_d7_streaming_function_alarms_latency_instead(prod: StackView):
     assert by_metric[m.EVENT_LATENCY_MS]["extendedStatistic"] == "p95"
     assert by_metric[m.EVENT_LATENCY_MS]["threshold"] == 3000  # the event-latency SLO of the requirements
     assert by_metric[m.CONNECTION_SETUP_MS]["extendedStatistic"] == "p99"
-    assert {m.CONNECTION_ACQUIRE_FAILURES, m.POLL_DURATION_MS, "Url5xxError", "Errors", "Throttles"} <= set(by_metric)
+    assert {m.CONNECTION_ACQUIRE_FAILURES, m.POLL_DURATION_MS, "Url5xxCount", "Errors", "Throttles"} <= set(by_metric)
 
 
 def test_fr042_sc018_custom_metrics_alarmed(prod: StackView):
@@ -238,16 +239,26 @@ def test_fr015_function_url_cors(prod: StackView):
     assert cors["allowOrigins"] == ["https://sentiment.example.com"]
 
 
-def test_fr015_api_gateway_cors_and_tracing(prod: StackView):
+def test_fr015_api_gateway_tracing_routes_and_gateway_error_cors(prod: StackView):
+    """Tracing on; every route of the contract exists with its authorization (user routes behind the Cognito
+    authorizer, D16); preflights go to the function (it answers CORS); gateway errors carry CORS too."""
     stage = prod.one("aws:apigateway/stage:Stage")
     assert stage.inputs["xrayTracingEnabled"] is True
-    responses = prod.of_type("aws:apigateway/integrationResponse:IntegrationResponse") + \
-        prod.of_type("aws:apigateway/response:Response")
-    assert len(responses) == 4
-    for r in responses:
+    methods = prod.of_type("aws:apigateway/method:Method")
+    (authorizer,) = prod.of_type("aws:apigateway/authorizer:Authorizer")
+    assert authorizer.inputs["type"] == "COGNITO_USER_POOLS"
+    for route in ROUTES:
+        label = "-".join(seg.strip("{}") for seg in route.segments)
+        (method,) = [m for m in methods if m.name.endswith(f"-{label}-{route.method.lower()}")]
+        assert method.inputs["authorization"] == ("COGNITO_USER_POOLS" if route.authorized else "NONE"), route
+        assert bool(prod.depends_on(method, "authorizerId")) == route.authorized
+        assert any(m.name.endswith(f"-{label}-options") and m.inputs["authorization"] == "NONE" for m in methods)
+    integrations = prod.of_type("aws:apigateway/integration:Integration")
+    assert integrations and all(i.inputs["type"] == "AWS_PROXY" for i in integrations)
+    for r in prod.of_type("aws:apigateway/response:Response"):
         headers = {k.rsplit(".", 1)[1]: v for k, v in r.inputs["responseParameters"].items()}
         assert "X-Amzn-Trace-Id" in headers["Access-Control-Allow-Headers"]
-        assert headers["Access-Control-Expose-Headers"] == "'X-Amzn-Trace-Id'"
+        assert headers["Access-Control-Allow-Origin"] == "'https://sentiment.example.com'"
 
 
 def test_d4_buffered_functions_powertools_layer_and_env(stack: StackView):
