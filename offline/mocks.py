@@ -50,6 +50,7 @@ class ResourceRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     provider: str = ""
+    id: str = ""  # the provider id (known after create; empty in preview)
 
 
 @functools.lru_cache(maxsize=None)
@@ -433,6 +434,7 @@ class RecordingMonitor(pm.MockMonitor):
             outputs=rpc.deserialize_properties(resp.object, keep_unknowns=True),
             protect=bool(request.protect),
             provider=request.provider,
+            id=resp.id,
         )
         with self._lock:
             if record.urn in self._urns:
