@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from offline.e2e import checks as C
 from offline.e2e import flows
@@ -46,7 +46,7 @@ def _gateway(system: System) -> ApiGatewayEmulator:
     return gateway
 
 
-def run(stack: str, keep: bool = False, program: Path = REPO) -> list[C.Check]:
+def run(stack: str, keep: bool = False, program: Path = REPO, return_system: bool = False) -> Any:
     workdir = Path(tempfile.mkdtemp(prefix=f"offline-e2e-{stack}-"))
     decl = Declarations.load(program, stack)
     system = System(decl, workdir).start()
@@ -62,13 +62,14 @@ def run(stack: str, keep: bool = False, program: Path = REPO) -> list[C.Check]:
         flows.faults(system, ev)
         flows.fallback(system, ev)
         system.daemon.wait_for(lambda docs: len(docs) > 0, timeout=5)
-        return [
+        results = [
             C.functions_ran(system), C.sc001_sc008_pipeline_one_trace(system, ev), C.sc001_api_one_trace(system, ev),
             C.sc003_sc012_auto_instrumented_once(system), C.sc011_sendgrid_subsegment(system),
             C.sc004_sc019_silent_paths(system, ev), C.sc025_documents_bounded(system),
             C.sc026_warm_invocations_own_trace(system), C.iam_fit_check(system), C.environment_fit(system),
             C.metric_fit(system), C.log_filter_fit(system, ev), C.cors_fit(ev), C.public_access_fit(system),
             C.trust_fit(system)]
+        return (results, system) if return_system else results
     finally:
         if gateway:
             gateway.stop()
