@@ -22,7 +22,14 @@ from components.cost import CostGuard, CostGuardArgs
 from components.data import AppSecrets, AppSecretsArgs, DataTables, DataTablesArgs, TracedTopic, TracedTopicArgs
 from components.iam import Statement
 from components.monitoring import Monitoring, MonitoringDefaults
-from components.sampling import TracedTopicsGrant, XRaySampling, XRaySamplingArgs, sampling_rules, trace_groups
+from components.sampling import (
+    TracedTopicsGrant,
+    XRaySampling,
+    XRaySamplingArgs,
+    sampling_rules,
+    trace_group_names,
+    trace_groups,
+)
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import AlarmOptions, TracedLambda, TracedLambdaArgs
 from contract import env as E
@@ -148,8 +155,8 @@ rules, groups = sampling_rules(env, cfg.sampling_mode), trace_groups(env)
 sampling = XRaySampling("xray", XRaySamplingArgs(rules=rules, groups=groups, tags=tags, traced_topics=TracedTopicsGrant(
     account_id=caller.account_id, policy_name=resource_name(env, "sns-tracing"),
     topic_arn_pattern=pulumi.Output.concat("arn:aws:sns:", cfg.region, ":", caller.account_id, ":", prefix(env), "-*"))))
-group = {g.name.removeprefix(f"{env}-"): g.name for g in groups}
-system_specs = xray_group_specs(group["sentiment-errors"], group["sentiment-sse"], group["sse-reconnections"])
+group = trace_group_names(env)
+system_specs = xray_group_specs(group["errors"], group["sse"], group["sse-reconnections"])
 if cfg.region == "us-east-1":  # billing metrics exist only there
     system_specs += cost_specs(XRAY_BILLING_SERVICE, max(cfg.budget_thresholds_usd))
 monitoring.alarm_set("system-alarms", prefix(env), system_specs,

@@ -15,6 +15,9 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+    if {"-h", "--help"} & set(argv):
+        print(f"usage: python -m bench [module ...]   (modules: {', '.join(names)}; none given: all)\n\n{__doc__}")
+        return 0
     chosen = [n for n in names if not argv or n in argv]
     unknown = set(argv) - set(names)
     if unknown:

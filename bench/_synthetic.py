@@ -22,7 +22,8 @@ LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3
 for i in range({units}):
     TracedLambda(f"fn{{i}}", TracedLambdaArgs(
         environment="synth", function=f"fn{{i}}", code_dir=HERE / "fn", alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:a",
-        powertools_layer_arn=LAYER, statements=[Statement(["dynamodb:GetItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/t"])]))
+        powertools_layer_arn=LAYER,
+        statements=[Statement(["dynamodb:GetItem"], ["arn:aws:dynamodb:us-east-1:123456789012:table/t"])]))
 '''
 
 

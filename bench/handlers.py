@@ -1,4 +1,4 @@
-"""Buffered-handler figures (DESIGN §8): tracing cost per subsegment and cold import time per handler.
+"""Buffered-handler figures: tracing cost per subsegment and cold import time per handler.
 
 Each measurement runs in a fresh interpreter with the Lambda environment set before import (Lambda mode is
 decided at import), emitting to a UDP sink on 127.0.0.1 that reads and discards the datagrams, so the cost

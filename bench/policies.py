@@ -1,8 +1,11 @@
-"""Policy figures: ``python -m offline preview`` end to end (program under mocks + the pack over gRPC).
+"""Policy figures: ``python -m offline preview`` end to end (program under mocks + the pack over gRPC), and
+how the stack policies grow with the stack.
 
-Every figure is the wall time of a fresh ``python -m offline preview`` process, as a user runs it; the
-overhead ratio divides it by the same program in a fresh process under the mocks alone (no pack),
-measured in this run (best of ``REPEATS`` each, to damp noise from other work on the machine).
+The preview figures are the wall time of a fresh ``python -m offline preview`` process, as a user runs it;
+the overhead ratio divides it by the same program in a fresh process under the mocks alone (no pack),
+measured in this run (best of ``REPEATS`` each, to damp noise from other work on the machine). The growth
+figure times ``AnalyzeStack`` alone, in this process through the pack's own servicer, at 1x and 4x the
+resources: the stack index is built once, so the time should grow 4x (nested scans would make it 16x).
 """
 from __future__ import annotations
 
@@ -16,6 +19,10 @@ from pathlib import Path
 from bench._synthetic import REPO, write_program
 
 REPEATS = 2
+#: AnalyzeStack timings take the best of this many runs, to damp noise from other work on the machine.
+STACK_REPEATS = 5
+#: Functions in the small and the large stack of the growth figure (each with its Errors alarm and its role).
+STACK_SIZES = (150, 600)
 
 _MOCKS_ONLY = r'''
 import sys
@@ -48,8 +55,58 @@ def mocks_only(program: Path, stack: str) -> float:
     return seconds
 
 
+def _functions_with_alarms(n: int) -> list:
+    """``n`` traced functions, each with its role and an Errors alarm whose FunctionName is unknown in
+    preview and linked to the function by a property dependency, as a program's records reach the pack."""
+    from google.protobuf import struct_pb2
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    from offline.mocks import ResourceRecord
+
+    def record(type_: str, name: str, props: dict, pdeps: dict | None = None) -> ResourceRecord:
+        struct = struct_pb2.Struct()
+        struct.update(props)
+        return ResourceRecord(type=type_, name=name, urn=f"urn:pulumi:bench::growth::{type_}::{name}", custom=True,
+                              parent="", dependencies=[], property_dependencies=dict(pdeps or {}), inputs=props,
+                              inputs_struct=struct, outputs_struct=struct)
+
+    records = []
+    for i in range(n):
+        fn = record("aws:lambda/function:Function", f"f{i}", {
+            "name": f"f{i}", "timeout": 30.0, "role": f"arn:aws:iam::1:role/r{i}", "tracingConfig": {"mode": "Active"}})
+        records += [fn,
+                    record("aws:cloudwatch/metricAlarm:MetricAlarm", f"e{i}", {
+                        "name": f"e{i}", "namespace": "AWS/Lambda", "metricName": "Errors",
+                        "dimensions": {"FunctionName": UNKNOWN_STRING_VALUE}}, pdeps={"dimensions": [fn.urn]}),
+                    record("aws:iam/role:Role", f"r{i}", {"name": f"r{i}"})]
+    return records
+
+
+def stack_policy_growth() -> list[tuple[str, object, str]]:
+    """``AnalyzeStack`` at 1x and 4x the resources, and the ratio of the two times."""
+    from offline.policy_driver import InProcessAnalyzer, reconcile_config
+    from policies.xray_rules import PACK_NAME, build_policies
+
+    analyzer = InProcessAnalyzer(PACK_NAME, build_policies())
+    info = analyzer.configure_stack("growth", "bench", "organization", True, {})
+    analyzer.configure(reconcile_config(info, {}))
+    seconds = {}
+    for n in STACK_SIZES:
+        records = _functions_with_alarms(n)
+        runs = []
+        for _ in range(STACK_REPEATS):
+            t = time.perf_counter()
+            analyzer.analyze_stack(records, "urn:root")
+            runs.append(time.perf_counter() - t)
+        seconds[n] = min(runs)
+    small, large = STACK_SIZES
+    return [(f"stack policies (AnalyzeStack), {3 * n} resources: time", seconds[n], "s") for n in STACK_SIZES] + [
+        (f"growth: AnalyzeStack time at {large // small}x the resources ÷ at 1x", seconds[large] / seconds[small],
+         f"~{large // small} is linear, {(large // small) ** 2} quadratic")]
+
+
 def measure() -> list[tuple[str, object, str]]:
-    figures: list[tuple[str, object, str]] = []
+    figures: list[tuple[str, object, str]] = stack_policy_growth()
     with_pack, doc = preview(REPO, "prod")
     without = mocks_only(REPO, "prod")
     n = doc["summary"]["resources"]

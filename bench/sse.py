@@ -1,4 +1,4 @@
-"""SSE figures (DESIGN §8): span throughput through the bootstrap to an OTLP receiver, end-of-stream
+"""SSE figures: span throughput through the bootstrap to an OTLP receiver, end-of-stream
 flush time with a live, a refused and a black-holed collector, and the cold import of the app with and
 without its OTel share.
 
@@ -71,14 +71,14 @@ def _worker_throughput() -> dict:
 
 def _worker_flush(mode: str) -> dict:
     from handlers.sse.telemetry import Telemetry
-    from offline.otlp_receiver import Blackhole, OtlpReceiver, dead_endpoint
+    from standins.otlp_receiver import Blackhole, OtlpReceiver, dead_endpoint
 
     rx = OtlpReceiver().start() if mode == "live" else None
     hole = Blackhole() if mode == "blackhole" else None
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = rx.endpoint if rx else hole.endpoint if hole else dead_endpoint()
     tel = Telemetry()
     samples = []
-    for i in range(10 if mode == "live" else 3):
+    for _ in range(10 if mode == "live" else 3):
         st = _stream_tracer(tel)
         _make_spans(st, 30)  # the tail of a stream: dispatches, release, metrics
         started = time.perf_counter()
@@ -94,7 +94,7 @@ def _worker_flush(mode: str) -> dict:
 
 def _worker_import() -> dict:
     started = time.perf_counter()
-    import handlers.sse.app as app  # noqa: F401
+    from handlers.sse import app  # noqa: F401
 
     imported = time.perf_counter()
     app.service()
@@ -121,7 +121,7 @@ def _otel_import_share_ms() -> float:
 # -- the figures ---------------------------------------------------------------------------------------
 def measure() -> list[tuple[str, float | str, str]]:
     out: list[tuple[str, float | str, str]] = []
-    from offline.otlp_receiver import OtlpReceiver
+    from standins.otlp_receiver import OtlpReceiver
 
     with OtlpReceiver() as rx:
         tp = _run_worker("throughput", rx.endpoint)

@@ -9,16 +9,27 @@ catalogue: thresholds are derived (p95 Duration at 85% of the timeout, D7/FR-061
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from contract import metrics as m
-from contract.alarms import (CLASS_TAG, COMPOSITE_CLASS, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND,
-                             SEVERITIES, SEVERITY_TAG, TRACE_COMPLETENESS_FLOOR, TREAT_MISSING_DATA, WARNING,
-                             AlarmClass)
+from contract.alarms import (
+    CLASS_TAG,
+    COMPOSITE_CLASS,
+    CRITICAL,
+    DEFAULT_LATENCY_FRACTION,
+    LATENCY_BAND,
+    SEVERITIES,
+    SEVERITY_TAG,
+    TRACE_COMPLETENESS_FLOOR,
+    TREAT_MISSING_DATA,
+    WARNING,
+    AlarmClass,
+)
 from contract.data import FAILURE_PATHS
 
 if TYPE_CHECKING:  # the registry imports this module; alarm sets only call back into it
@@ -135,7 +146,8 @@ def lambda_specs(function_name: pulumi.Input[str], timeout_seconds: int, *,
     ]
     if include_duration:
         specs.append(AlarmSpec(suffix="p95-duration", alarm_class=AlarmClass.LATENCY,
-                               description=f"p95 Duration above {latency_fraction:.0%} of the {timeout_seconds} s timeout (D7, FR-041, FR-061)",
+                               description=(f"p95 Duration above {latency_fraction:.0%} of the {timeout_seconds} s timeout "
+                                            "(D7, FR-041, FR-061)"),
                                comparison="GreaterThanThreshold",
                                threshold=duration_threshold_ms(timeout_seconds, latency_fraction),
                                metric_name="Duration", namespace="AWS/Lambda",
@@ -264,7 +276,7 @@ class AlarmSetArgs:
     specs: Sequence[AlarmSpec]
     alarm_topic_arn: Optional[pulumi.Input[str]] = None
     tags: Mapping[str, str] = field(default_factory=dict)
-    monitoring: Optional["Monitoring"] = None
+    monitoring: Optional[Monitoring] = None
 
     def __post_init__(self) -> None:
         if not self.specs:

@@ -5,8 +5,9 @@ stream verifies the same pool's tokens itself, so both trust one issuer and one 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws

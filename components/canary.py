@@ -7,9 +7,10 @@ failures straight to the out-of-band topic in the second region (FR-050). Its ro
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -41,7 +42,8 @@ class CanaryArgs:
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 50:
-            raise ValueError(f"canary batch_size must be 1..50 (it batches into one PutTraceSegments call), got {self.batch_size}")
+            raise ValueError(f"canary batch_size must be 1..50 (it batches into one PutTraceSegments call), "
+                             f"got {self.batch_size}")
         if not 1 <= self.interval_minutes <= 60:
             raise ValueError(f"canary interval_minutes must be 1..60, got {self.interval_minutes}")
 

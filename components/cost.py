@@ -1,8 +1,9 @@
 """``CostGuard``: a monthly X-Ray cost budget with notifications at fixed amounts (FR-038, SC-016, D11)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws

@@ -7,8 +7,9 @@ preview), so the body, and the policy that checks it, can be read before anythin
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -70,13 +71,16 @@ def render_body(region: str, account: str, alarms: list[tuple[str, str]], buffer
             widgets += part
             y += 6 * len(part)
     if buffered:
-        widgets.append(_metric_widget("Lambda errors", [["AWS/Lambda", "Errors", "FunctionName", f] for f in buffered + streaming],
+        widgets.append(_metric_widget("Lambda errors",
+                                      [["AWS/Lambda", "Errors", "FunctionName", f] for f in buffered + streaming],
                                       region, 0, y, "Sum"))
-        widgets.append(_metric_widget("Lambda p95 duration (ms)", [["AWS/Lambda", "Duration", "FunctionName", f] for f in buffered],
+        widgets.append(_metric_widget("Lambda p95 duration (ms)",
+                                      [["AWS/Lambda", "Duration", "FunctionName", f] for f in buffered],
                                       region, 12, y, "p95"))
         y += 6
     if streaming:
-        widgets.append(_metric_widget("SSE event latency p95 (ms)", [[m.SSE_NAMESPACE, m.EVENT_LATENCY_MS, m.FUNCTION_DIMENSION, f]
+        widgets.append(_metric_widget("SSE event latency p95 (ms)",
+                                      [[m.SSE_NAMESPACE, m.EVENT_LATENCY_MS, m.FUNCTION_DIMENSION, f]
                                                                      for f in streaming], region, 0, y, "p95"))
         widgets.append(_metric_widget("SSE connections", [[m.SSE_NAMESPACE, m.CONNECTION_COUNT, m.FUNCTION_DIMENSION, f]
                                                           for f in streaming], region, 12, y, "Maximum"))
@@ -89,7 +93,7 @@ class OperationsDashboard(pulumi.ComponentResource):
         n_alarms, n_buf = len(args.alarms), len(args.buffered_functions)
         body = pulumi.Output.all(args.region, args.account_id, *[a.name for a in args.alarms],
                                  *args.buffered_functions, *args.streaming_functions).apply(
-            lambda v: render_body(v[0], v[1], list(zip(v[2:2 + n_alarms], [a.severity for a in args.alarms])),
+            lambda v: render_body(v[0], v[1], list(zip(v[2:2 + n_alarms], [a.severity for a in args.alarms], strict=True)),
                                   list(v[2 + n_alarms:2 + n_alarms + n_buf]), list(v[2 + n_alarms + n_buf:])))
         self.dashboard = aws.cloudwatch.Dashboard(
             name, dashboard_name=args.dashboard_name, dashboard_body=body,

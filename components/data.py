@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from components.alarms import AlarmSet, AlarmSetArgs, dlq_depth_spec
 from components.monitoring import Monitoring
-
 from contract.data import TableSchema
 
 TABLES_TYPE = "sentiment:observability:DataTables"
@@ -74,7 +74,8 @@ class TracedTopicArgs:
 
 
 class TracedTopic(pulumi.ComponentResource):
-    """A traced SNS hop to one Lambda (ingestion → analysis, ingestion → notification): a topic with Active tracing, so ``AWSTraceHeader`` carries the
+    """A traced SNS hop to one Lambda (ingestion → analysis, ingestion → notification): a topic with Active
+    tracing, so ``AWSTraceHeader`` carries the
     trace to the subscriber without manual attributes (FR-013, SC-008); raw delivery stays off for the
     same reason. Messages the subscription cannot deliver go to an SQS DLQ."""
 
@@ -111,7 +112,8 @@ class AppSecretsArgs:
 
 
 class AppSecrets(pulumi.ComponentResource):
-    """Secrets Manager entries for API keys (never plain environment variables, so a key never shows in the console or a trace). Values are
+    """Secrets Manager entries for API keys (never plain environment variables, so a key never shows in the
+    console or a trace). Values are
     set out of band (``aws secretsmanager put-secret-value``); handlers get only the ARN."""
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):

@@ -8,8 +8,9 @@ and an alarm added anywhere in the program is on the composite (if CRITICAL) and
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 

@@ -5,8 +5,9 @@ with insights turn filter expressions into CloudWatch metrics (SC-013) that the 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -47,13 +48,21 @@ def sampling_rules(environment: str, mode: str) -> list[SamplingRule]:
     raise ValueError(f"sampling mode {mode!r}: use 'full' (dev/preprod, 100%) or 'production' (D9 rates)")
 
 
+def trace_group_names(environment: str) -> dict[str, str]:
+    """The five groups' names by purpose (the alarms on group metrics look them up here)."""
+    return {"errors": resource_name(environment, "errors"), "production": f"{environment}-production-traces",
+            "canary": f"{environment}-canary-traces", "sse": resource_name(environment, "sse"),
+            "sse-reconnections": f"{environment}-sse-reconnections"}
+
+
 def trace_groups(environment: str) -> list[TraceGroup]:
     """The five groups of D9/FR-111, all with insights."""
-    return [TraceGroup(resource_name(environment, "errors"), "fault = true OR error = true"),
-            TraceGroup(f"{environment}-production-traces", "!annotation.synthetic"),
-            TraceGroup(f"{environment}-canary-traces", "annotation.synthetic = true"),
-            TraceGroup(resource_name(environment, "sse"), f'service("{streaming.SERVICE_NAME}")'),
-            TraceGroup(f"{environment}-sse-reconnections", 'annotation.previous_trace_id BEGINSWITH "1-"')]
+    names = trace_group_names(environment)
+    return [TraceGroup(names["errors"], "fault = true OR error = true"),
+            TraceGroup(names["production"], "!annotation.synthetic"),
+            TraceGroup(names["canary"], "annotation.synthetic = true"),
+            TraceGroup(names["sse"], f'service("{streaming.SERVICE_NAME}")'),
+            TraceGroup(names["sse-reconnections"], 'annotation.previous_trace_id BEGINSWITH "1-"')]
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class XRaySamplingArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     # SNS topics with Active tracing may write segments only once X-Ray's resource policy lets SNS do so (the
     # console adds it, the API does not): the account and the ARN pattern of the topics that may.
-    traced_topics: Optional["TracedTopicsGrant"] = None
+    traced_topics: Optional[TracedTopicsGrant] = None
 
     def __post_init__(self) -> None:
         for kind, names in (("sampling rule", [r.name for r in self.rules]), ("group", [g.name for g in self.groups])):

@@ -9,15 +9,24 @@ triggers (schedule, SNS) get a DLQ so a failed event is never lost.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import (AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, dlq_depth_spec, lambda_specs, metric_fallback_spec,
-                               silent_failure_specs)
+from components.alarms import (
+    AlarmSet,
+    AlarmSetArgs,
+    AlarmSpec,
+    Evaluation,
+    dlq_depth_spec,
+    lambda_specs,
+    metric_fallback_spec,
+    silent_failure_specs,
+)
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
 from components.monitoring import Monitoring

@@ -5,8 +5,8 @@ program's alarms by the same rules, so the two cannot disagree.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
-from typing import Mapping
 
 
 class AlarmClass(str, Enum):

@@ -89,6 +89,15 @@ TIMESERIES = TableSchema(logical="timeseries", hash_key="pk", range_key="bucket"
 
 TABLES: tuple[TableSchema, ...] = (ITEMS, USERS, TIMESERIES)
 
+#: The values analysis writes in ``sentiment``, the ``by_sentiment`` index's partitions (readers query each).
+SENTIMENTS: tuple[str, ...] = ("positive", "negative", "neutral")
+
+
+def configuration_key(user_id: str, config_id: str) -> dict[str, str]:
+    """The users-table key of one user's configuration (``PK=USER#{id}``, ``SK=CONFIG#{id}``)."""
+    return {"PK": f"USER#{user_id}", "SK": f"CONFIG#{config_id}"}
+
+
 #: The 8 time-series resolutions of the analysis fan-out.
 RESOLUTIONS: tuple[str, ...] = ("1m", "5m", "10m", "1h", "3h", "6h", "12h", "24h")
 

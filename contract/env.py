@@ -6,7 +6,7 @@ Table variables come from the data contract (``TableSchema.env_var``).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from contract.data import ITEMS, TIMESERIES, USERS
 

@@ -6,7 +6,7 @@ lists, so the three read one definition (decisions D1-D3 in docs/decisions.md).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 #: The logical function name and its service name (logs, traces, the service map's node).
 FUNCTION = "sse-streaming"
@@ -24,7 +24,10 @@ PROTOCOL = "http/protobuf"
 #: Seconds. Bounds the flush at the end of a stream when the collector is dead (the SDK's force_flush
 #: ignores its own timeout, so only the exporter's bounds it).
 EXPORTER_TIMEOUT_S = 2
-MAX_EXPORTER_TIMEOUT_S = 5
+#: The stream flushes when less than this remains of the invocation: the flush must end inside it.
+DEADLINE_MARGIN_S = 3.0
+#: So no exporter timeout may reach the margin (the policy pack and the app refuse more).
+MAX_EXPORTER_TIMEOUT_S = EXPORTER_TIMEOUT_S
 BSP_SCHEDULE_DELAY_MS = 1000
 BSP_MAX_EXPORT_BATCH_SIZE = 64
 BSP_MAX_QUEUE_SIZE = 1500

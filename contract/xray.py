@@ -30,6 +30,9 @@ ANNOTATION_BUDGET_BUFFERED = 15   # dashboard <= 15; ingestion and analysis shar
 ANNOTATION_BUDGET_CANARY = 10
 #: OpenTelemetry's ``record_exception`` costs this many annotation keys of a span's budget.
 EXCEPTION_ANNOTATION_COST = 3
+#: The span attribute that lists which attribute keys the awsxray exporter indexes as annotations (the rest
+#: become metadata): OpenTelemetry spans name their annotations this way.
+ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 ANNOTATION_KEY = re.compile(r"^[A-Za-z0-9_]{1,250}$")
 MAX_ANNOTATION_STR = 1000
 

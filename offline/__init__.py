@@ -1,0 +1,9 @@
+"""The offline preview tool: ``python -m offline preview`` runs a Pulumi program and its policy pack with no
+cloud and no Pulumi CLI.
+
+- ``program``       loads a project and stack as the CLI does and runs the program under the mock runtime;
+- ``mocks``         the mock runtime: engine-faithful URNs, parents and dependencies, provider-like values;
+- ``policy_driver`` starts the policy pack as the CLI does and speaks the analyzer protocol to it;
+- ``preview``       runs both together, as ``pulumi preview --policy-pack`` does;
+- ``render``        prints the result as the CLI does, or as one JSON object.
+"""

@@ -1,80 +1,83 @@
 """``python -m offline preview [...]``: run a Pulumi program and its policy pack with no cloud and no CLI.
 
-Exit status: 0 no mandatory violation, 1 at least one, 2 the program or the pack failed (one line on
-stderr says why). Other subcommands (``e2e``) live in their own modules and are dispatched by name.
+Exit status of ``preview``: 0 no mandatory violation, 1 at least one, 2 the program or the pack failed (one
+line on stderr says why) or the arguments are wrong. ``COMMANDS`` is every sub-command there is.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 
-def _preview_parser() -> argparse.ArgumentParser:
-    from offline.preview import DEFAULT_PACK, REPO
-
-    p = argparse.ArgumentParser(prog="python -m offline preview",
-                                description="Preview a Pulumi Python program under mocks with a CrossGuard policy "
-                                            "pack, as `pulumi preview --policy-pack` would, without AWS or the CLI.")
+def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", default="prod", help="stack whose Pulumi.<stack>.yaml config is used (default: prod)")
-    p.add_argument("--program", default=str(REPO), help="directory of the Pulumi program (default: this repository)")
-    p.add_argument("--policy-pack", default=str(DEFAULT_PACK), help="policy pack directory (default: policies/)")
+    p.add_argument("--program", default=None, help="directory of the Pulumi program (default: this repository)")
+    p.add_argument("--policy-pack", default=None, help="policy pack directory (default: policies/ of this repository)")
     p.add_argument("--policy-pack-config", default=None, help="JSON file of policy levels and settings, as for "
                                                               "`pulumi preview --policy-pack-config`")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the preview text")
     p.add_argument("--update", action="store_true", help="emulate values computed at create time (ids, ARNs) as "
                                                          "known, like the policy run after `pulumi up`")
-    return p
 
 
-def preview_main(argv: list[str]) -> int:
-    args = _preview_parser().parse_args(argv)
+def _preview(args: argparse.Namespace) -> int:
+    # Imported here: they load Pulumi and the protocol, which `--help` does not need.
     from offline.policy_driver import PackError
-    from offline.preview import as_json, render_text, run_preview
+    from offline.preview import DEFAULT_PACK, REPO, run_preview
     from offline.program import ProgramError
+    from offline.render import as_json, render_text
 
     try:
-        result = run_preview(Path(args.program), args.stack, pack_dir=Path(args.policy_pack),
+        result = run_preview(Path(args.program or REPO), args.stack, pack_dir=Path(args.policy_pack or DEFAULT_PACK),
                              pack_config=args.policy_pack_config, update=args.update, progress=True)
-    except ProgramError as exc:
+    except (ProgramError, PackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except PackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(as_json(result), indent=1))
-    else:
-        print(render_text(result))
+    print(json.dumps(as_json(result), indent=1) if args.json else render_text(result))
     return result.exit_code
 
 
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m offline preview [--stack S] [--program DIR] [--policy-pack DIR] "
-              "[--policy-pack-config FILE] [--json] [--update]\n       python -m offline <command> ...",
-              file=sys.stderr if not argv else sys.stdout)
-        return 2 if not argv else 0
-    command, rest = argv[0], argv[1:]
-    if command == "preview":
-        return preview_main(rest)
-    try:
-        module = importlib.import_module(f"offline.{command.replace('-', '_')}")
-    except ModuleNotFoundError:
-        print(f"error: unknown command {command!r}; try: python -m offline preview --help", file=sys.stderr)
-        return 2
-    if not hasattr(module, "main"):
-        print(f"error: unknown command {command!r}; try: python -m offline preview --help", file=sys.stderr)
-        return 2
-    return int(module.main(rest) or 0)
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "preview": Command(
+        "preview a program under mocks with a CrossGuard policy pack",
+        "Preview a Pulumi Python program under mocks with a CrossGuard policy pack, as `pulumi preview "
+        "--policy-pack` would, without AWS or the CLI.",
+        _preview_arguments, _preview),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m offline",
+                                     description="Run a Pulumi program and its policy pack with no cloud and no CLI.")
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for name, command in COMMANDS.items():
+        command.add_arguments(commands.add_parser(name, help=command.summary, description=command.description))
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command].run(args)
 
 
 if __name__ == "__main__":
     try:
-        code = main(sys.argv[1:])
+        code = main()
     finally:
-        from offline.mocks import close_event_loops
-        close_event_loops()
+        loops = sys.modules.get("offline.event_loops")  # loaded only if a program ran, which left loops open
+        if loops is not None:
+            loops.close_all()
     sys.exit(code)

@@ -4,11 +4,10 @@ Pulumi's own ``MockMonitor`` records nothing a policy needs (no parent, dependen
 dependencies) and builds URNs the engine would not. ``RecordingMonitor`` keeps all of that, with
 engine-faithful URNs; ``ProviderMocks`` computes what a provider would: auto-names at check time
 (known in preview), and ids, ARNs and URLs at create time (unknown in preview, known in ``update``
-mode). See ../shared/notes/pulumi-policy-and-mocks.md §B1.
+mode).
 """
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import importlib
@@ -25,6 +24,8 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import mocks as pm
 from pulumi.runtime import rpc
+
+from offline import event_loops
 
 #: The engine's sentinel for a string value that is unknown during preview.
 UNKNOWN = rpc.UNKNOWN
@@ -53,7 +54,7 @@ class ResourceRecord:
     id: str = ""  # the provider id (known after create; empty in preview)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resource_class(type_token: str) -> Optional[type]:
     """The Python class generated for ``type_token`` by a provider SDK, if one is imported."""
     try:
@@ -68,7 +69,7 @@ def _resource_class(type_token: str) -> Optional[type]:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _output_types(cls: Optional[type]) -> dict[str, Any]:
     """Wire name -> declared Python type (``T`` of ``Output[T]``, or a plain annotation on an invoke
     result class) of every property the SDK class declares."""
@@ -128,7 +129,7 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _invoke_result_class(token: str) -> Optional[type]:
     """``GetXResult`` of the SDK function for an invoke token such as ``aws:ec2/getSubnets:getSubnets``."""
     try:
@@ -293,7 +294,7 @@ class ProviderMocks(pm.Mocks):
         if not types:
             return result
         try:
-            service = token.split(":")[1].split("/")[0]
+            service = token.split(":")[1].split("/", maxsplit=1)[0]
             kind = _snake(token.rsplit(":", 1)[-1]).removeprefix("get_").replace("_", "-")
         except IndexError:
             service, kind = "index", "resource"
@@ -342,25 +343,6 @@ def _render_policy_document(doc: dict) -> str:
     return json.dumps({"Version": doc.get("version", "2012-10-17"), "Statement": statements})
 
 
-_THREAD_LOOPS: set[asyncio.AbstractEventLoop] = set()
-_LOOPS_LOCK = threading.Lock()
-
-
-def close_event_loops() -> None:
-    """Close the loops the SDK left open on this thread and on executor threads. Only at the end of a
-    process: the SDK reuses a thread's loop in later runs and cannot be given a new one from here."""
-    with _LOOPS_LOCK:
-        loops = list(_THREAD_LOOPS)
-        _THREAD_LOOPS.clear()
-    try:
-        loops.append(asyncio.get_event_loop_policy().get_event_loop())
-    except RuntimeError:
-        pass
-    for loop in loops:
-        if not loop.is_running() and not loop.is_closed():
-            loop.close()
-
-
 class RecordingMonitor(pm.MockMonitor):
     """A mock monitor that records each registration the way the engine sees it."""
 
@@ -369,19 +351,6 @@ class RecordingMonitor(pm.MockMonitor):
         self.records: list[ResourceRecord] = []
         self._urns: set[str] = set()
         self._lock = threading.Lock()
-
-    @staticmethod
-    def _remember_loop() -> None:
-        # The SDK's mock monitor creates an event loop in each executor thread it is called on and never
-        # closes it; left to interpreter shutdown, such a loop's __del__ can print a spurious traceback.
-        if threading.current_thread() is threading.main_thread():
-            return
-        try:
-            loop = asyncio.get_event_loop()
-        except RuntimeError:  # this call needed no loop (the root Stack registration)
-            return
-        with _LOOPS_LOCK:
-            _THREAD_LOOPS.add(loop)
 
     # A Resource passed as an input (``role=role_resource`` where an ARN is expected, as public programs do)
     # is sent as a resource reference when the monitor supports them; the SDK's mock monitor then rebuilds
@@ -401,9 +370,16 @@ class RecordingMonitor(pm.MockMonitor):
         kept = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
         return resource_pb2.DeploymentInfo(supportedFeatures=kept)
 
+    # Invoke, ReadResource (``get``, StackReference) and RegisterResource are the calls on which the SDK's
+    # mock monitor makes its executor thread a loop; each thread's loop is closed at the end of the process.
     def Invoke(self, request):
         resp = super().Invoke(request)
-        self._remember_loop()
+        event_loops.keep_this_threads_loop()
+        return resp
+
+    def ReadResource(self, request):
+        resp = super().ReadResource(request)
+        event_loops.keep_this_threads_loop()
         return resp
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -417,7 +393,7 @@ class RecordingMonitor(pm.MockMonitor):
 
     def RegisterResource(self, request):
         resp = super().RegisterResource(request)
-        self._remember_loop()
+        event_loops.keep_this_threads_loop()
         if request.type == "pulumi:pulumi:Stack":
             return resp
         record = ResourceRecord(

@@ -6,9 +6,8 @@ the port from the first stdout line, drains both pipes, and speaks the ``pulumir
 protocol: ``ConfigureStack`` -> ``GetAnalyzerInfo`` -> ``Configure`` (reconciled config, an explicit
 level for every policy) -> ``Remediate``/``Analyze`` per resource -> one ``AnalyzeStack``. The process
 is killed on every exit path (``close``, context manager, ``atexit``). ``InProcessAnalyzer`` runs the
-same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned).
-
-See ../shared/notes/pulumi-policy-and-mocks.md §B4-B6.
+same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned). Both
+speak through ``Analyzer``, which is the engine's side of the protocol.
 """
 from __future__ import annotations
 
@@ -21,9 +20,10 @@ import sys
 import threading
 import weakref
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -146,7 +146,7 @@ def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[st
     import jsonschema
 
     by_name = {p.name: p for p in info.policies}
-    for name, (level, props) in result.items():
+    for name, (_level, props) in result.items():
         policy = by_name[name]
         if not policy.schema:
             continue
@@ -192,8 +192,11 @@ def parse_info(resp: Any, pack_dir: Optional[Path]) -> PackInfo:
     return PackInfo(resp.name, version, policies, initial)
 
 
-class _Analyzer:
-    """Common protocol driving; subclasses provide ``_call(method, request)``."""
+class Analyzer:
+    """The engine's side of the ``pulumirpc.Analyzer`` protocol, whatever carries it: builds each request as
+    the engine would and turns the answers into ``PackInfo`` and ``Diagnostic``. ``run_preview`` takes any
+    analyzer (``analyzer_factory``), so tests can share one pack process; subclasses provide
+    ``_call(method, request)``, the transport."""
 
     pack_dir: Optional[Path] = None
     info: Optional[PackInfo] = None
@@ -282,7 +285,7 @@ class _Analyzer:
         self.close()
 
 
-_LIVE: "weakref.WeakSet[PolicyPackProcess]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[PolicyPackProcess] = weakref.WeakSet()
 
 
 @atexit.register
@@ -291,7 +294,7 @@ def _kill_leftovers() -> None:  # a crash between start and close must not leak 
         pack.close()
 
 
-class PolicyPackProcess(_Analyzer):
+class PolicyPackProcess(Analyzer):
     """The pack as a child process, launched the way the CLI launches it."""
 
     def __init__(self, pack_dir: os.PathLike | str, *, project: str, stack: str, organization: str = "organization",
@@ -312,7 +315,7 @@ class PolicyPackProcess(_Analyzer):
         except OSError as exc:
             raise PackError(f"cannot start the policy pack with {python or sys.executable}: {exc}") from exc
         _LIVE.add(self)
-        self._port_queue: "queue.Queue[Optional[str]]" = queue.Queue()
+        self._port_queue: queue.Queue[Optional[str]] = queue.Queue()
         threading.Thread(target=self._drain_stdout, daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
@@ -391,7 +394,7 @@ class PolicyPackProcess(_Analyzer):
         _LIVE.discard(self)
 
 
-class InProcessAnalyzer(_Analyzer):
+class InProcessAnalyzer(Analyzer):
     """pulumi-policy's own servicer in this process: the production code path minus gRPC and the
     subprocess (private API ``_PolicyAnalyzerServicer``; the SDK's tests use it the same way)."""
 

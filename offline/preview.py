@@ -1,10 +1,10 @@
-"""``python -m offline preview``: a Pulumi preview with a policy pack, with no cloud and no CLI (DESIGN §6).
+"""``python -m offline preview``: a Pulumi preview with a policy pack, with no cloud and no CLI.
 
 The program runs under the recording mock runtime (``offline.program``) while the pack starts in
 parallel as the CLI would start it (``offline.policy_driver``); every resource is then sent to
 ``Remediate`` (when a policy is at ``remediate``) and ``Analyze`` on its inputs, and the whole stack once
-to ``AnalyzeStack`` on its outputs with parents and (property) dependencies. The result prints as the
-CLI's preview does, or as one JSON object with ``--json``.
+to ``AnalyzeStack`` on its outputs with parents and (property) dependencies. ``offline.render`` prints the
+result as the CLI's preview does, or as one JSON object (``--json``).
 """
 from __future__ import annotations
 
@@ -13,19 +13,18 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
-from offline.policy_driver import (Diagnostic, PackError, PolicyPackProcess, _Analyzer, load_config_file,
-                                   reconcile_config)
+from offline.policy_driver import Analyzer, Diagnostic, PolicyPackProcess, load_config_file, reconcile_config
 from offline.program import ProgramError, RunResult, load_stack_config, run_program
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = REPO / "policies"
 ANALYZE_THREADS = 4  # the pack's gRPC server has 4 workers
-LEVEL_ORDER = ("mandatory", "remediate", "advisory")
 
 
 @dataclass
@@ -87,7 +86,9 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=1)
+            # No timeout: the thread returns as soon as it sees the stop (at most one line away), and a daemon
+            # thread still printing to stderr when the interpreter shuts down can abort the process.
+            self._thread.join()
 
 
 def _registered() -> Optional[int]:
@@ -114,7 +115,7 @@ def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunRes
 def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
                 pack_dir: os.PathLike | str = DEFAULT_PACK, pack_config: Optional[os.PathLike | str] = None,
                 update: bool = False, progress: bool = False,
-                analyzer_factory: Optional[Callable[..., _Analyzer]] = None) -> PreviewResult:
+                analyzer_factory: Optional[Callable[..., Analyzer]] = None) -> PreviewResult:
     """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -154,7 +155,7 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
 class _StreamingAnalysis:
     """Configures the pack, then Remediates/Analyzes each record as the mock monitor records it."""
 
-    def __init__(self, analyzer: _Analyzer, cfg, user_config: dict, update: bool, prog: _Progress):
+    def __init__(self, analyzer: Analyzer, cfg, user_config: dict, update: bool, prog: _Progress):
         from pulumi.runtime import settings
 
         self.analyzer, self.cfg, self.user_config, self.update, self.prog = analyzer, cfg, user_config, update, prog
@@ -241,157 +242,3 @@ def _root_record(run: RunResult, urn: str):
     return ResourceRecord(type="pulumi:pulumi:Stack", name=urn.rsplit("::", 1)[-1], urn=urn, custom=False,
                           parent="", dependencies=[], property_dependencies={}, inputs={}, inputs_struct=empty,
                           outputs_struct=empty)
-
-
-# -- rendering ----------------------------------------------------------------------------------------
-
-def _unknown_paths(value: Any, prefix: str = "") -> list[str]:
-    from offline.mocks import UNKNOWN
-
-    if isinstance(value, str):
-        return [prefix or "."] if value == UNKNOWN else []
-    out = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            out += _unknown_paths(v, f"{prefix}[{i}]")
-    elif type(value).__name__ == "Unknown":
-        out.append(prefix or ".")
-    return out
-
-
-def _masked_outputs(run: RunResult) -> dict:
-    """The stack outputs with every secret value replaced by ``[secret]``, as the CLI shows them."""
-    import copy
-
-    from offline.program import SECRET_MASK
-
-    out = copy.deepcopy(run.outputs)
-    for path in sorted(getattr(run, "secret_outputs", []) or [], key=len):
-        node = out
-        try:
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = SECRET_MASK
-        except (KeyError, IndexError, TypeError):
-            continue  # inside a value masked already
-    return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def as_json(result: PreviewResult) -> dict:
-    resources = [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "custom": r.custom,
-                  "dependencies": list(r.dependencies),
-                  "propertyDependencies": {k: v for k, v in r.property_dependencies.items() if v},
-                  "unknownInputs": _unknown_paths(r.inputs)}
-                 for r in result.run.records]
-    diags = sorted(result.diagnostics, key=lambda d: (LEVEL_ORDER.index(d.level) if d.level in LEVEL_ORDER else 9,
-                                                      d.policy, d.urn))
-    return {
-        "project": result.run.stack.project, "stack": result.run.stack.stack,
-        "mode": "preview" if result.run.preview else "update",
-        "pack": {"name": result.pack_name, "version": result.pack_version,
-                 "levels": {name: level for name, (level, _) in sorted(result.config.items())}},
-        "resources": resources,
-        # Unknown leaves carry the engine's unknown sentinel, as in `pulumi preview --json`; their paths are
-        # listed in unknownOutputs.
-        "outputs": _jsonable(_masked_outputs(result.run)),
-        "unknownOutputs": _unknown_paths(result.run.outputs),
-        "policies": [d.as_json() for d in diags],
-        "notApplicable": result.not_applicable,
-        "summary": {"resources": len(resources), "mandatory": result.count("mandatory"),
-                    "advisory": result.count("advisory"), "remediated": result.count("remediate"),
-                    "seconds": round(result.seconds, 3), "exitCode": result.exit_code,
-                    "timings": {k: round(v, 3) for k, v in result.timings.items()}},
-    }
-
-
-def _render_value(value: Any, indent: str) -> str:
-    """One output value the way the CLI prints it: unknowns as ``output<string>``."""
-    import json
-
-    from offline.mocks import UNKNOWN
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, str) and v == UNKNOWN:
-            return "output<string>"
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return _jsonable(v)
-
-    shown = plain(value)
-    if isinstance(shown, str):
-        return shown if shown in ("output<string>", "[secret]") else json.dumps(shown)
-    return json.dumps(shown, indent=4).replace("\n", "\n" + indent)
-
-
-def _type_of(urn: str) -> str:
-    return urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
-
-
-def render_text(result: PreviewResult) -> str:
-    s = result.run.stack
-    lines = [f"Previewing {'update' if result.run.preview else 'post-update policy run'} ({s.stack}) of "
-             f"{s.project}, offline: mock runtime, policy pack {result.pack_name}@v{result.pack_version}", ""]
-    children: dict[str, list] = {}
-    for r in result.run.records:
-        children.setdefault(r.parent or result.root_urn, []).append(r)
-    lines.append(f"     {'Type':<58} Name")
-    lines.append(f" +   {'pulumi:pulumi:Stack':<58} {s.project}-{s.stack}")
-
-    def walk(urn: str, indent: str) -> None:
-        kids = sorted(children.get(urn, []), key=lambda r: (r.custom, r.type, r.name))  # components first
-        for i, r in enumerate(kids):
-            last = i == len(kids) - 1
-            branch = "└─ " if last else "├─ "
-            label = f"{indent}{branch}{r.type}"
-            lines.append(f" +   {label:<58} {r.name}")
-            walk(r.urn, indent + ("   " if last else "│  "))
-
-    walk(result.root_urn, "")
-    lines.append("")
-    lines.append("Policies:")
-    by_level: dict[str, list[Diagnostic]] = {}
-    for d in result.diagnostics:
-        by_level.setdefault(d.level, []).append(d)
-    if not result.diagnostics:
-        lines.append(f"    {result.pack_name}@v{result.pack_version}: all policies passed")
-    titles = {"mandatory": "Mandatory violations", "remediate": "Remediations applied",
-              "advisory": "Advisory violations"}
-    for level in LEVEL_ORDER:
-        diags = sorted(by_level.get(level, []), key=lambda d: (d.policy, d.urn))
-        if not diags:
-            continue
-        lines.append(f"    {titles[level]} ({len(diags)}):")
-        for d in diags:
-            name = d.urn.rsplit("::", 1)[-1] if d.urn else "(stack)"
-            lines.append(f"      [{level}]  {d.pack}  {d.policy}  ({_type_of(d.urn)}: {name})")
-            for text in d.message.splitlines():
-                lines.append(f"          {text}")
-    lines.append("")
-    outputs = _masked_outputs(result.run)
-    if outputs:
-        lines.append("Outputs:")
-        for key in sorted(outputs):
-            lines.append(f"    {key}: {_render_value(outputs[key], '    ')}")
-        lines.append("")
-    lines.append(f"Resources:\n    + {len(result.run.records) + 1} to create")
-    lines.append("")
-    verdict = "FAILED" if result.exit_code else "passed"
-    lines.append(f"Summary: policy check {verdict}: {result.count('mandatory')} mandatory, "
-                 f"{result.count('advisory')} advisory, {result.count('remediate')} remediated; "
-                 f"{len(result.run.records)} resources; {result.seconds:.1f} s")
-    return "\n".join(lines)

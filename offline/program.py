@@ -12,20 +12,21 @@ import json
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
-
-import yaml
+from typing import Any, Optional
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pm
 from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime.proto import source_pb2
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
 
+from offline import event_loops
 from offline.mocks import DEFAULT_REGION, ProviderMocks, RecordingMonitor, ResourceRecord
 
 
@@ -192,10 +193,15 @@ def _program_context(directory: Path):
 def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview: bool = True) -> RunResult:
     """Run the program in ``program_dir`` for ``stack`` and return every resource it registered."""
     cfg = load_stack_config(program_dir, stack)
+    loop = event_loops.current()  # before the runtime starts: its futures belong to this loop
     monitor, mocks = _start_runtime(cfg, preview)
     with _program_context(cfg.main.parent):
         try:
-            _await_all(lambda: runpy.run_path(str(cfg.main), run_name="__main__") and None)  # the program returns nothing to await
+            try:
+                # the program returns nothing to await
+                _await_all(lambda: runpy.run_path(str(cfg.main), run_name="__main__") and None)
+            finally:
+                event_loops.reinstall(loop)  # the program may have installed its own loop
             secrets: list[tuple] = []
             outputs = _stack_outputs(secrets)
         except ProgramError:
@@ -214,8 +220,12 @@ def run_callable(fn: Callable[[], Any], *, project: str = "sentiment-analyzer", 
                  config: Optional[dict[str, str]] = None, preview: bool = True) -> RunResult:
     """Run ``fn`` (which builds resources) as if it were a program; for component tests."""
     cfg = StackConfig(project=project, stack=stack, main=Path("."), config=dict(config or {}))
+    loop = event_loops.current()
     monitor, _ = _start_runtime(cfg, preview)
-    _await_all(fn)
+    try:
+        _await_all(fn)
+    finally:
+        event_loops.reinstall(loop)
     secrets: list[tuple] = []
     outputs = _stack_outputs(secrets)
     return RunResult(stack=cfg, records=list(monitor.records), outputs=outputs, preview=preview,

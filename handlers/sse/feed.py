@@ -5,28 +5,49 @@ within half an interval of the last one is a cache hit and costs no DynamoDB cal
 annotations describe exactly this cache). Each item seen for the first time gets an event id
 ``{instance}:{n}`` and goes into a 100-event replay buffer for ``Last-Event-ID`` (FR-081). Ids carry the
 instance so an id from another instance (another Lambda environment, a restarted server) is recognised
-as a miss instead of being mistaken for a local position.
+as a miss instead of being mistaken for a local position. The reads themselves are ``store.Store``'s.
 """
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any, Optional
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
 
+from contract.data import SENTIMENTS
+from handlers.sse.store import Store
 from handlers.sse.telemetry import StreamTracer
 
-SENTIMENTS = ("positive", "negative", "neutral")
-INDEX = "by_sentiment"
 REPLAY_BUFFER_SIZE = 100
+#: Items remembered as already seen (so the overlap of successive polls is not sent twice).
 SEEN_MAX = 10_000
+#: Each poll reads back this far behind the newest item seen, for items written late or out of order.
 OVERLAP = timedelta(minutes=5)
-MAX_PAGES = 5
+#: ``{instance}:{n}``: 8 hex characters, then ``n`` from 1. Eighteen digits outlast any instance, and bound
+#: what a ``Last-Event-ID`` can make the app parse.
+_EVENT_ID = re.compile(r"([0-9a-f]{8}):([1-9][0-9]{0,17})")
+
+RunIO = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class EventId:
+    """A ``Last-Event-ID`` as the feed reads it."""
+
+    instance: Optional[str]  # None: not an id of this service's form (another server's, or made up)
+    seq: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> EventId:
+        match = _EVENT_ID.fullmatch(text)
+        return cls(match.group(1), int(match.group(2))) if match else cls(None)
 
 
 @dataclass(frozen=True)
@@ -45,49 +66,35 @@ class PollResult:
     duration_ms: float
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimal/sets to JSON-friendly values."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def _initial_watermark() -> str:
+    return (datetime.now(UTC) - OVERLAP).isoformat()
 
 
 @dataclass
 class ItemFeed:
-    table_name: str
+    store: Store
     interval_s: float
-    run_io: Callable  # async (fn, *args) -> result, runs blocking boto3 calls off the event loop
+    run_io: RunIO  # runs a blocking call (the store's reads) off the event loop
     instance: str = field(default_factory=lambda: secrets.token_hex(4))
     buffer: deque = field(default_factory=lambda: deque(maxlen=REPLAY_BUFFER_SIZE))
     head_seq: int = 0
     fetched_at: Optional[float] = None
     hits: int = 0
     misses: int = 0
-    _seen: "OrderedDict[tuple, None]" = field(default_factory=OrderedDict)
-    _watermark: str = field(default_factory=lambda: (datetime.now(timezone.utc) - OVERLAP).isoformat())
+    _seen: OrderedDict[tuple, None] = field(default_factory=OrderedDict)
+    _watermark: str = field(default_factory=_initial_watermark)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _table: Any = None
 
     # -- replay -------------------------------------------------------------------------------------
-    def resume_position(self, last_event_id: Optional[str]) -> tuple[int, str]:
+    def resume_position(self, last: Optional[EventId]) -> tuple[int, str]:
         """Where a new stream starts: ``(last delivered seq, trigger)``. A known id in the buffer's
         range replays what follows it; anything else starts at the live head."""
-        if not last_event_id:
+        if last is None:
             return self.head_seq, "connect"
-        instance, _, number = last_event_id.partition(":")
-        if instance == self.instance and number.isdigit():
-            seq = int(number)
+        if last.instance == self.instance:
             oldest = self.buffer[0].seq if self.buffer else self.head_seq + 1
-            if oldest - 1 <= seq <= self.head_seq:
-                return seq, "replay"
+            if oldest - 1 <= last.seq <= self.head_seq:
+                return last.seq, "replay"
         return self.head_seq, "replay_miss"
 
     def events_after(self, seq: int) -> list[FeedEvent]:
@@ -99,7 +106,7 @@ class ItemFeed:
         return round(self.hits / total, 4) if total else 0.0
 
     # -- polling ------------------------------------------------------------------------------------
-    async def poll(self, st: StreamTracer, parent) -> PollResult:
+    async def poll(self, st: StreamTracer, parent: Context) -> PollResult:
         started = time.monotonic()
         async with self._lock:
             fresh = self.fetched_at is not None and started - self.fetched_at < self.interval_s / 2
@@ -112,40 +119,11 @@ class ItemFeed:
             new = self._admit(items)
         return PollResult(len(items), new, False, (time.monotonic() - started) * 1000)
 
-    def _client(self):
-        if self._table is None:
-            import boto3
-
-            from handlers.sse.aws import client_config
-
-            self._table = boto3.resource("dynamodb", config=client_config()).Table(self.table_name)
-        return self._table
-
-    def _query_all(self, st: StreamTracer, parent) -> list[dict]:
+    def _query_all(self, st: StreamTracer, parent: Context) -> list[dict]:
         items: list[dict] = []
         for sentiment in SENTIMENTS:
-            items += self._query(st, parent, sentiment)
+            items += self.store.items_since(st, parent, sentiment, self._watermark)
         return items
-
-    def _query(self, st: StreamTracer, parent, sentiment: str) -> list[dict]:
-        with st.span("DynamoDB.Query", kind=SpanKind.CLIENT, parent=parent, **{
-                "db.system": "dynamodb", "db.operation": "Query", "rpc.system": "aws-api",
-                "rpc.service": "DynamoDB", "rpc.method": "Query",
-                "aws.dynamodb.table_names": [self.table_name], "aws.dynamodb.index_name": INDEX}) as span:
-            out: list[dict] = []
-            kwargs: dict = {"IndexName": INDEX,
-                            "KeyConditionExpression": "sentiment = :s AND #ts > :w",
-                            "ExpressionAttributeNames": {"#ts": "timestamp"},
-                            "ExpressionAttributeValues": {":s": sentiment, ":w": self._watermark}}
-            for _ in range(MAX_PAGES):
-                page = self._client().query(**kwargs)
-                out += page.get("Items", [])
-                span.set(**{"aws.request_id": page.get("ResponseMetadata", {}).get("RequestId")})
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-            span.set(**{"aws.dynamodb.count": len(out)})
-            return out
 
     def _admit(self, items: list[dict]) -> int:
         new = 0
@@ -158,7 +136,7 @@ class ItemFeed:
             if len(self._seen) > SEEN_MAX:
                 self._seen.popitem(last=False)
             self.head_seq += 1
-            self.buffer.append(FeedEvent(self.head_seq, f"{self.instance}:{self.head_seq}", _plain(item), now))
+            self.buffer.append(FeedEvent(self.head_seq, f"{self.instance}:{self.head_seq}", item, now))
             new += 1
         if items:
             newest = max(str(i.get("timestamp", "")) for i in items)

@@ -7,7 +7,7 @@ Insights query works across all functions. No correlation ids (FR-010/011/024).
 The one difference: Powertools takes ``xray_trace_id`` from ``_X_AMZN_TRACE_ID``, which the Web Adapter
 does not set in this process (D2), and one process serves many streams at once. So the id comes from the
 stream's OTel context instead: ``current_trace_id`` (a ContextVar, set per request, copied into the IO
-threads by ``app.run_io``), falling back to Powertools' own lookup when no stream is current. The Tracer
+threads by ``service.run_io``), falling back to Powertools' own lookup when no stream is current. The Tracer
 part of Powertools is never imported here (no X-Ray SDK in this process, D2/FR-060).
 
 Cost in the image (measured, Powertools 3.37): about 7.6 MB installed (its dependencies, jmespath and
@@ -22,23 +22,22 @@ from typing import Any
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-current_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("xray_trace_id", default=None)
+from contract.xray import MAX_ERROR_MESSAGE, MAX_STACK_FRAMES
 
-#: D10's bounds on error text, applied to logged tracebacks too (the last characters and frames are the useful ones).
-MAX_EXCEPTION_CHARS = 2048
-MAX_STACK_FRAMES = 10
+current_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("xray_trace_id", default=None)
 
 
 class StreamFormatter(LambdaPowertoolsFormatter):
-    """Powertools' formatter with the current stream's X-Ray trace id."""
+    """Powertools' formatter with the current stream's X-Ray trace id, and tracebacks cut to the bounds of
+    errors in X-Ray (D10; the last characters and frames are the useful ones)."""
 
     def serialize(self, log: dict[str, Any]) -> str:
         trace_id = current_trace_id.get()
         if trace_id:
             log["xray_trace_id"] = trace_id
         exception = log.get("exception")
-        if isinstance(exception, str) and len(exception) > MAX_EXCEPTION_CHARS:
-            log["exception"] = exception[-MAX_EXCEPTION_CHARS:]
+        if isinstance(exception, str) and len(exception) > MAX_ERROR_MESSAGE:
+            log["exception"] = exception[-MAX_ERROR_MESSAGE:]
         stack = log.get("stack_trace")
         if isinstance(stack, dict) and isinstance(stack.get("frames"), list):
             stack["frames"] = stack["frames"][-MAX_STACK_FRAMES:]

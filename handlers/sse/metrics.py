@@ -1,5 +1,5 @@
-"""CloudWatch metrics of the SSE service (FR-042, D7): namespace ``SentimentAnalyzer/SSE``, dimension
-``FunctionName``, exactly what the lead's alarms watch.
+"""CloudWatch metrics of the SSE service (FR-042, D7): the SSE namespace, metric names, units and the
+``FunctionName`` dimension of ``contract.metrics``, exactly what the alarms watch.
 
 Metrics are buffered per stream and sent with one ``PutMetricData`` per poll cycle and one at the end, in
 a worker thread (boto3 is blocking), each call inside a CloudWatch client span with ``rpc.*`` attributes
@@ -8,32 +8,20 @@ business result, and the error is visible in the trace and the logs, never swall
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Optional
 
 from opentelemetry.trace import SpanKind
 
-from handlers.sse.contract import SSE_NAMESPACE
+from contract.metrics import FUNCTION_DIMENSION, SSE_NAMESPACE, SSE_UNITS
+from handlers.sse.telemetry import StreamTracer
 
-CONNECTION_COUNT = "ConnectionCount"
-EVENT_LATENCY_MS = "EventLatencyMs"
-CONNECTION_ACQUIRE_FAILURES = "ConnectionAcquireFailures"
-POLL_DURATION_MS = "PollDurationMs"
-CONNECTION_SETUP_MS = "ConnectionSetupMs"
-UNITS = {CONNECTION_COUNT: "Count", EVENT_LATENCY_MS: "Milliseconds", CONNECTION_ACQUIRE_FAILURES: "Count",
-         POLL_DURATION_MS: "Milliseconds", CONNECTION_SETUP_MS: "Milliseconds"}
+#: PutMetricData takes at most this many data per call.
 MAX_DATUMS_PER_CALL = 1000
-
-
-def function_name() -> str:
-    """The ``FunctionName`` dimension: Lambda's own variable; off Lambda, the program's naming rule."""
-    name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-    if name:
-        return name
-    return f"{os.environ['ENVIRONMENT']}-sentiment-sse-streaming"
+#: A failed put's exception message is logged cut to this many characters.
+MAX_LOGGED_MESSAGE = 256
 
 
 _client_lock = threading.Lock()
@@ -56,14 +44,16 @@ def cloudwatch_client():
 
 @dataclass
 class MetricBuffer:
-    dimension_value: str = field(default_factory=function_name)
+    """One stream's data, waiting for the next put. ``function_name`` is the dimension's value (settings)."""
+
+    function_name: str
     _data: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, name: str, value: float) -> None:
-        datum = {"MetricName": name, "Value": float(value), "Unit": UNITS[name],
-                 "Timestamp": datetime.now(timezone.utc),
-                 "Dimensions": [{"Name": "FunctionName", "Value": self.dimension_value}]}
+        datum = {"MetricName": name, "Value": float(value), "Unit": SSE_UNITS[name],
+                 "Timestamp": datetime.now(UTC),
+                 "Dimensions": [{"Name": FUNCTION_DIMENSION, "Value": self.function_name}]}
         with self._lock:
             self._data.append(datum)
 
@@ -76,14 +66,14 @@ class MetricBuffer:
         return len(self._data)
 
 
-def put_metrics(data: list[dict], stream_tracer: Optional[Any], logger: Any) -> bool:
+def put_metrics(data: list[dict], stream_tracer: Optional[StreamTracer], logger: Any) -> bool:
     """Send ``data`` (blocking; call from a worker thread). Returns False when the put failed."""
     if not data:
         return True
     ok = True
     for start in range(0, len(data), MAX_DATUMS_PER_CALL):
         chunk = data[start:start + MAX_DATUMS_PER_CALL]
-        span_cm = stream_tracer.span("CloudWatch.PutMetricData", kind=SpanKind.CLIENT, **{
+        span_cm = stream_tracer.span("CloudWatch.PutMetricData", kind=SpanKind.CLIENT, attributes={
             "rpc.system": "aws-api", "rpc.service": "CloudWatch", "rpc.method": "PutMetricData",
             "aws.cloudwatch.namespace": SSE_NAMESPACE, "aws.cloudwatch.datum_count": len(chunk)}) \
             if stream_tracer is not None else None
@@ -97,6 +87,6 @@ def put_metrics(data: list[dict], stream_tracer: Optional[Any], logger: Any) -> 
         except Exception as exc:  # noqa: BLE001 - recorded on the span above and logged here
             ok = False
             logger.warning("PutMetricData failed", extra={"exception_type": type(exc).__name__,
-                                                          "exception_message": str(exc)[:256],
+                                                          "exception_message": str(exc)[:MAX_LOGGED_MESSAGE],
                                                           "metric_count": len(chunk)})
     return ok

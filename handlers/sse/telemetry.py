@@ -27,12 +27,11 @@ without one, an X-Ray-format id is generated for them. Unset the variable to tur
 from __future__ import annotations
 
 import os
-import re
 import threading
-import time
 import traceback
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Optional
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -42,22 +41,21 @@ from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.resources import Resource, get_aggregated_resources
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-#: The awsxray exporter turns the attribute keys listed here into indexed X-Ray annotations.
-ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
-#: D10: per-trace annotation budget of this service.
-SSE_ANNOTATION_BUDGET = 25
-#: FR-186: ``record_exception`` costs this many keys of the budget.
-EXCEPTION_ANNOTATION_COST = 3
-MAX_ERROR_MESSAGE = 2048
-MAX_STACK_FRAMES = 10
-MAX_ANNOTATION_STR = 1000
-_KEY = re.compile(r"[A-Za-z0-9_]+")
-_XRAY_ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
+from contract import streaming
+from contract.xray import (
+    ANNOTATION_KEY,
+    ANNOTATIONS_ATTRIBUTE,
+    MAX_ANNOTATION_STR,
+    MAX_ERROR_MESSAGE,
+    MAX_STACK_FRAMES,
+    TRACE_ID,
+)
 
-DEFAULT_EXPORTER_TIMEOUT_S = 2.0
+#: The length of a span status description (the full message is on the exception event).
+MAX_STATUS_DESCRIPTION = 256
 
 
 class TelemetryConfigError(RuntimeError):
@@ -71,36 +69,42 @@ def _env(name: str, default: str) -> str:
 
 def sdk_disabled() -> bool:
     """FR-108: ``OTEL_SDK_DISABLED``, parsed exactly as the SDK parses it (so the two never disagree)."""
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    return os.environ.get(streaming.SDK_DISABLED_VAR, "").strip().lower() == "true"
 
 
 def _check_exec_wrapper() -> None:
-    if os.environ.get("AWS_LAMBDA_EXEC_WRAPPER"):
-        raise TelemetryConfigError("AWS_LAMBDA_EXEC_WRAPPER is set: it double-wraps the handler (FR-046); remove it")
+    if os.environ.get(streaming.EXEC_WRAPPER_VAR):
+        raise TelemetryConfigError(f"{streaming.EXEC_WRAPPER_VAR} is set: it double-wraps the handler (FR-046); "
+                                   "remove it")
 
 
 def _check_environment() -> None:
-    propagators = _env("OTEL_PROPAGATORS", "xray-lambda")
-    if propagators != "xray-lambda":
-        raise TelemetryConfigError(f"OTEL_PROPAGATORS={propagators!r}: the SSE service needs exactly 'xray-lambda' "
-                                   "(FR-052; a W3C traceparent must never win over the X-Ray header)")
-    sampler = _env("OTEL_TRACES_SAMPLER", "parentbased_always_on")
-    if sampler != "parentbased_always_on":
-        raise TelemetryConfigError(f"OTEL_TRACES_SAMPLER={sampler!r}: use 'parentbased_always_on' (FR-056: "
+    propagators = _env("OTEL_PROPAGATORS", streaming.PROPAGATOR)
+    if propagators != streaming.PROPAGATOR:
+        raise TelemetryConfigError(f"OTEL_PROPAGATORS={propagators!r}: the SSE service needs exactly "
+                                   f"{streaming.PROPAGATOR!r} (FR-052; a W3C traceparent must never win over the "
+                                   "X-Ray header)")
+    sampler = _env("OTEL_TRACES_SAMPLER", streaming.SAMPLER)
+    if sampler != streaming.SAMPLER:
+        raise TelemetryConfigError(f"OTEL_TRACES_SAMPLER={sampler!r}: use {streaming.SAMPLER!r} (FR-056: "
                                    "'always_on' exports orphan spans for Sampled=0 requests)")
-    protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
-    if protocol != "http/protobuf":
+    protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", _env("OTEL_EXPORTER_OTLP_PROTOCOL", streaming.PROTOCOL))
+    if protocol != streaming.PROTOCOL:
         raise TelemetryConfigError(f"OTLP protocol {protocol!r}: the collector extension is reached over "
-                                   "http/protobuf on localhost:4318 (FR-054)")
+                                   f"{streaming.PROTOCOL} on {streaming.COLLECTOR_ENDPOINT} (FR-054)")
     _check_exec_wrapper()
 
 
 def exporter_timeout_s() -> float:
     """The exporter's timeout in seconds (Python reads ``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` in seconds)."""
-    raw = _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", _env("OTEL_EXPORTER_OTLP_TIMEOUT", str(DEFAULT_EXPORTER_TIMEOUT_S)))
-    value = float(raw)
-    if not 0 < value <= 10:
-        raise TelemetryConfigError(f"OTLP exporter timeout {raw!r} s is out of bounds (0, 10]: it bounds every flush (D3)")
+    raw = _env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", _env("OTEL_EXPORTER_OTLP_TIMEOUT", str(streaming.EXPORTER_TIMEOUT_S)))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= streaming.MAX_EXPORTER_TIMEOUT_S:
+        raise TelemetryConfigError(f"OTLP exporter timeout {raw!r} s is out of bounds (0, "
+                                   f"{streaming.MAX_EXPORTER_TIMEOUT_S}]: it bounds every flush (D3)")
     return value
 
 
@@ -113,10 +117,12 @@ class Telemetry:
 
     enabled = True
     provider: Optional[TracerProvider] = None
+    tracer: trace.Tracer
 
     def __init__(self) -> None:
         self.propagator = AwsXRayLambdaPropagator()
-        self.service_name = _env("OTEL_SERVICE_NAME", _env("POWERTOOLS_SERVICE_NAME", "sentiment-sse"))
+        otel_name, powertools_name = streaming.SERVICE_NAME_VARS
+        self.service_name = _env(otel_name, _env(powertools_name, streaming.SERVICE_NAME))
         if sdk_disabled():
             _check_exec_wrapper()
             self.enabled = False
@@ -128,9 +134,9 @@ class Telemetry:
         # Imported here so that the cold-import benchmark can measure the app with and without OTel.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        powertools = os.environ.get("POWERTOOLS_SERVICE_NAME")
+        powertools = os.environ.get(powertools_name)
         if powertools and powertools != self.service_name:
-            raise TelemetryConfigError(f"OTEL_SERVICE_NAME={self.service_name!r} differs from POWERTOOLS_SERVICE_NAME="
+            raise TelemetryConfigError(f"{otel_name}={self.service_name!r} differs from {powertools_name}="
                                        f"{powertools!r}: the service map would show two nodes (FR-047)")
         resource = get_aggregated_resources([AwsLambdaResourceDetector()],
                                             Resource.create({"service.name": self.service_name}))
@@ -141,9 +147,9 @@ class Telemetry:
         self.exporter = OTLPSpanExporter(timeout=self.exporter_timeout_s)
         self.processor = BatchSpanProcessor(
             self.exporter,
-            schedule_delay_millis=float(_env("OTEL_BSP_SCHEDULE_DELAY", "1000")),
-            max_export_batch_size=int(_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64")),
-            max_queue_size=int(_env("OTEL_BSP_MAX_QUEUE_SIZE", "1500")))
+            schedule_delay_millis=float(_env("OTEL_BSP_SCHEDULE_DELAY", str(streaming.BSP_SCHEDULE_DELAY_MS))),
+            max_export_batch_size=int(_env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", str(streaming.BSP_MAX_EXPORT_BATCH_SIZE))),
+            max_queue_size=int(_env("OTEL_BSP_MAX_QUEUE_SIZE", str(streaming.BSP_MAX_QUEUE_SIZE))))
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("sentiment.sse")
 
@@ -169,13 +175,14 @@ class Telemetry:
         Returns True when the export finished within the bound. The export keeps running in its daemon
         thread otherwise; it never raises (D3: a dead collector delays, it does not break the stream).
         """
-        if not self.enabled:
+        provider = self.provider
+        if not self.enabled or provider is None:
             return True  # FR-108: nothing was recorded, nothing to send
         done = threading.Event()
 
         def run() -> None:
             try:
-                self.provider.force_flush()
+                provider.force_flush()
             finally:
                 done.set()
 
@@ -206,14 +213,14 @@ def xray_trace_id(trace_id: int) -> str:
 
 
 def is_xray_trace_id(value: str) -> bool:
-    return bool(_XRAY_ROOT.fullmatch(value))
+    return bool(TRACE_ID.fullmatch(value))
 
 
 def check_annotation(key: str, value: Any) -> Any:
     """D10: keys ``[A-Za-z0-9_]``, values str (<= 1,000 chars), int, float or bool. Anything else is a
     bug at the call site and raises (X-Ray would otherwise drop it with only a warning)."""
-    if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise ValueError(f"annotation key {key!r} must match [A-Za-z0-9_]+ (D10)")
+    if not isinstance(key, str) or not ANNOTATION_KEY.fullmatch(key):
+        raise ValueError(f"annotation key {key!r} must match {ANNOTATION_KEY.pattern} (D10)")
     if isinstance(value, bool) or isinstance(value, (int, float)):
         return value
     if isinstance(value, str):
@@ -224,7 +231,7 @@ def check_annotation(key: str, value: Any) -> Any:
 
 
 def bounded_exception_attributes(exc: BaseException) -> dict[str, str]:
-    """``record_exception`` attributes bounded per FR-058: message <= 2,048 chars, <= 10 stack frames."""
+    """``record_exception`` attributes bounded per FR-058 (``contract.xray``: message length, stack frames)."""
     frames = traceback.extract_tb(exc.__traceback__)[-MAX_STACK_FRAMES:]
     stack = "".join(traceback.format_list([f])[0] for f in frames) + f"{type(exc).__name__}: {str(exc)[:MAX_ERROR_MESSAGE]}\n"
     return {"exception.message": str(exc)[:MAX_ERROR_MESSAGE], "exception.stacktrace": stack}
@@ -236,10 +243,6 @@ class SpanHandle:
     def __init__(self, span: trace.Span):
         self.span = span
         self.annotations: dict[str, Any] = {}
-
-    @property
-    def annotation_keys(self) -> list[str]:
-        return list(self.annotations)
 
     def annotate(self, **values: Any) -> None:
         """Checked now (the caller's bug surfaces at its line), written once when the span ends."""
@@ -262,7 +265,7 @@ class SpanHandle:
 
     def fail(self, exc: BaseException) -> None:
         """Both ``set_status(ERROR)`` and ``record_exception``: ADOT marks fault only with both (FR-144/150)."""
-        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:256]}"))
+        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:MAX_STATUS_DESCRIPTION]}"))
         self.span.record_exception(exc, attributes=bounded_exception_attributes(exc))
 
 
@@ -283,13 +286,15 @@ class StreamTracer:
 
     @contextmanager
     def span(self, name: str, kind: SpanKind = SpanKind.INTERNAL, parent: Optional[Context] = None,
-             **attributes: Any) -> Iterator[SpanHandle]:
+             attributes: Optional[Mapping[str, Any]] = None) -> Iterator[SpanHandle]:
+        """A child span of the request's context (or of ``parent``); ``attributes`` are set at its start
+        (``None`` values skipped). An exception leaving the block marks the span failed."""
         if self.flush_fired:
             # FR-149: nothing may start after the final flush; a non-recording span keeps callers simple.
             yield SpanHandle(trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT))
             return
         span = self.telemetry.tracer.start_span(name, context=parent or self.parent, kind=kind,
-                                                attributes={k: v for k, v in attributes.items() if v is not None})
+                                                attributes={k: v for k, v in (attributes or {}).items() if v is not None})
         if self.trace_id is None:
             # No usable header: this first span is the stream's root; the others hang below it.
             self.trace_id = xray_trace_id(span.get_span_context().trace_id)
@@ -323,7 +328,3 @@ def telemetry() -> Telemetry:
             if _telemetry is None:
                 _telemetry = Telemetry()
     return _telemetry
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000.0

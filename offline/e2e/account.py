@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import boto3
 from botocore.config import Config
@@ -84,7 +85,7 @@ class EmulatedAccount:
         self.skipped: list[str] = []          # declarations moto cannot hold, with why
 
     # -- lifecycle -------------------------------------------------------------------------------------------
-    def start(self, timeout: float = 30.0) -> "EmulatedAccount":
+    def start(self, timeout: float = 30.0) -> EmulatedAccount:
         env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP_ACTIONS), "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                         stdout=subprocess.DEVNULL, stderr=open(os.environ.get("E2E_MOTO_LOG", os.devnull), "w"), env=env)

@@ -15,9 +15,10 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
@@ -114,7 +115,7 @@ class ApiGatewayEmulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/{self.stage}"
 
-    def start(self) -> "ApiGatewayEmulator":
+    def start(self) -> ApiGatewayEmulator:
         self.thread.start()
         return self
 

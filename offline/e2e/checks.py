@@ -6,10 +6,10 @@ the OTLP receiver, the HTTP responses, the emulated account's metrics and logs â
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Optional
 
 from contract import metrics as m
 from contract.data import FAILURE_PATH_OWNER

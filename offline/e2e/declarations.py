@@ -7,9 +7,10 @@ declares with the environment it declares, and each call is judged against the p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import pulumi
 
@@ -58,7 +59,7 @@ class Declarations:
         self.by_urn = {r.urn: r for r in self.records}
 
     @classmethod
-    def load(cls, program_dir: Path, stack: str) -> "Declarations":
+    def load(cls, program_dir: Path, stack: str) -> Declarations:
         run = run_program(program_dir, stack, preview=False)
         return cls(run.records, run.stack.stack, run.stack.project)
 

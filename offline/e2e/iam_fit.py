@@ -8,8 +8,8 @@ the call does not supply, never counts as allowing: the judge fails closed rathe
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
 
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 

@@ -90,7 +90,7 @@ class LambdaProcess:
     replies: Any = None
     invocations: list[Invocation] = field(default_factory=list)
 
-    def start(self) -> "LambdaProcess":
+    def start(self) -> LambdaProcess:
         task = self.workdir / "task"
         if task.exists():
             shutil.rmtree(task)

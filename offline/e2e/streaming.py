@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import shlex
 import socket
 import subprocess
@@ -65,7 +64,7 @@ class StreamingApp:
         self.task = task
         self.process: Optional[subprocess.Popen] = None
 
-    def start(self, timeout: float = 30.0) -> "StreamingApp":
+    def start(self, timeout: float = 30.0) -> StreamingApp:
         self.process = subprocess.Popen(self.cmd, cwd=self.task, env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=open(self.workdir / "app.log", "w"))
         deadline = time.monotonic() + timeout
@@ -117,7 +116,7 @@ class FunctionUrl:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FunctionUrl":
+    def start(self) -> FunctionUrl:
         self.thread.start()
         return self
 
@@ -208,7 +207,7 @@ def read_stream(url: str, origin: Optional[str], until: str, timeout: float) -> 
                 elif ":" in text and not text.startswith(":"):
                     key, _, value = text.partition(":")
                     current[key] = current.get(key, "") + value.lstrip()
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         pass
     finally:
         conn.close()

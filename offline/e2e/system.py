@@ -5,12 +5,11 @@ subscribed to that topic, carrying the publisher's trace as Active tracing does.
 """
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -26,7 +25,7 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def scheduled_event(rule_arn: str) -> dict:
@@ -59,7 +58,7 @@ class System:
     started_env: dict[str, dict[str, str]] = field(default_factory=dict)       # function -> env it started with
     api_url: str = ""
 
-    def start(self) -> "System":
+    def start(self) -> System:
         for standin in (self.daemon, self.receiver, self.tiingo, self.finnhub, self.sendgrid):
             standin.start()
         self.account.start()

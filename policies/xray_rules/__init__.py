@@ -1,27 +1,32 @@
-"""Rules of the ``xray-exclusive-tracing`` pack (DESIGN §5), importable without a gRPC server.
+"""Rules of the ``xray-exclusive-tracing`` pack, importable without a gRPC server.
 
-``build_policies()`` returns fresh policy objects in the order of DESIGN §5's table. Resource rules
-are in ``resource_rules``, stack rules in ``stack_rules``, shared reading of props in ``values``,
-``alarms`` and ``stack_index``.
+One module per concern, each defining its policies through ``define`` (the prologue they share):
+``tracing``, ``alarms``, ``streaming``, ``iam``, ``cost``, ``dashboard``. The pack's order is the order
+of ``CONCERNS``, then each module's own order. Reading props lives in ``values`` and ``alarm_props``,
+the stack-wide lookups in ``stack_index`` (built once per ``AnalyzeStack`` call, ``call_scope``), the
+defaults in ``contract`` (``policies/contract`` links to the repository's package).
 """
 from __future__ import annotations
 
-from .resource_rules import resource_policies
-from .stack_rules import stack_policies
+from types import ModuleType
+
+from pulumi_policy import Policy
+
+from . import alarms, cost, dashboard, iam, streaming, tracing
+from .call_scope import install as _install_call_scope
 
 PACK_NAME = "xray-exclusive-tracing"
 PACK_DESCRIPTION = ("X-Ray exclusive tracing: Active tracing, alarms linked to every Lambda, streaming OTel rules, "
                     "missing-data intent, X-Ray permissions, names, cost and dashboard coverage.")
 
-ORDER = ["lambda-tracing-active", "lambda-error-alarm", "lambda-latency-alarm", "streaming-no-exec-wrapper",
-         "streaming-otel-config", "absence-alarm-breaching", "alarm-missing-data-class", "alarm-has-actions",
-         "xray-write-permissions", "xray-name-limits", "tracing-cost-budget", "dashboard-shows-all-alarms",
-         "canary-role-isolated"]
+#: The concerns, in the pack's order.
+CONCERNS: tuple[ModuleType, ...] = (tracing, alarms, streaming, iam, cost, dashboard)
 
 
-def build_policies() -> list:
-    by_name = {p.name: p for p in resource_policies() + stack_policies()}
-    return [by_name[n] for n in ORDER]
+def build_policies() -> list[Policy]:
+    """Fresh policy objects, concern by concern; their stack policies share one index per call."""
+    _install_call_scope()
+    return [policy for concern in CONCERNS for policy in concern.policies()]
 
 
-__all__ = ["PACK_NAME", "PACK_DESCRIPTION", "ORDER", "build_policies"]
+__all__ = ["PACK_NAME", "PACK_DESCRIPTION", "CONCERNS", "build_policies"]

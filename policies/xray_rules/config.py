@@ -1,53 +1,52 @@
-"""Config schemas shared by the rules, and reading a policy's effective config.
+"""Config schemas of the policies, and reading a policy's effective config.
 
 The engine applies schema defaults before ``Configure`` (the SDK does not), so a pack driven by
 hand or an in-process test may hand a policy no config at all; ``effective_config`` fills the same
 defaults from the same schema, so the rules behave identically either way.
+
+Defaults travel as JSON (the engine reconciles them with the user's JSON config), so the contract's
+tuples become lists here (``json_list``, ``json_map``).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pulumi_policy import PolicyConfigSchema
 
-from .values import plain
+from .values import matches_any, plain
+
+#: A policy's effective config: its schema defaults overlaid with what the engine configured.
+Config = dict[str, Any]
 
 #: Every policy can exempt resources by glob patterns on the logical or the physical name.
+EXEMPT_KEY = "exemptNames"
 EXEMPT = {
     "type": "array", "items": {"type": "string"}, "default": [],
     "description": "Glob patterns (fnmatch) on the resource's logical or physical name that this policy skips.",
 }
 
-#: D6: alarm class -> treat_missing_data.
-DEFAULT_CLASS_MAP = {"absence": "breaching", "errors": "notBreaching", "latency": "missing",
-                     "saturation": "missing", "cost": "notBreaching"}
-MISSING_DATA_VALUES = ["breaching", "notBreaching", "ignore", "missing"]
-CLASS_TAG = {"type": "string", "default": "alarm-class", "description": "Tag key that carries the alarm class (D6)."}
 
-#: FR-017 / DESIGN §9: the five X-Ray actions a traced function's role needs.
-XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries"]
-#: AWS managed policies that grant them (matched by the ARN's policy path and name).
-XRAY_MANAGED_POLICIES = {
-    "AWSXRayDaemonWriteAccess": XRAY_ACTIONS,
-    "AWSXrayWriteOnlyAccess": XRAY_ACTIONS,
-    "AWSXrayFullAccess": ["xray:*"],
-    "AWSLambdaTracerAccessExecutionRole": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-}
+def json_list(values: Iterable[Any]) -> list[Any]:
+    """A schema default from a contract tuple."""
+    return list(values)
 
 
-def schema(properties: Mapping[str, Any], required: Optional[list] = None) -> PolicyConfigSchema:
-    props = {"exemptNames": EXEMPT, **properties}
-    return PolicyConfigSchema(properties=dict(props), required=required)
+def json_map(mapping: Mapping[str, Iterable[Any]]) -> dict[str, list[Any]]:
+    """A schema default from a contract map of tuples."""
+    return {key: list(values) for key, values in mapping.items()}
 
 
-def defaults(config_schema: Optional[PolicyConfigSchema]) -> dict:
-    if config_schema is None:
-        return {}
+def schema(properties: Mapping[str, Any]) -> PolicyConfigSchema:
+    """A policy's schema: its own properties plus the shared ``exemptNames``."""
+    return PolicyConfigSchema(properties={EXEMPT_KEY: EXEMPT, **properties})
+
+
+def defaults(config_schema: PolicyConfigSchema) -> Config:
     return {k: v["default"] for k, v in (config_schema.properties or {}).items() if "default" in v}
 
 
-def effective_config(args: Any, config_schema: Optional[PolicyConfigSchema]) -> dict:
+def effective_config(args: Any, config_schema: PolicyConfigSchema) -> Config:
     """Schema defaults overlaid with what the engine configured (numbers arrive as floats)."""
     cfg = defaults(config_schema)
     try:
@@ -57,3 +56,8 @@ def effective_config(args: Any, config_schema: Optional[PolicyConfigSchema]) -> 
     if given:
         cfg.update(plain(given))
     return cfg
+
+
+def exempt(cfg: Config, *names: Any) -> bool:
+    """Whether a resource known by these names (logical, physical) is exempted by ``exemptNames``."""
+    return matches_any(cfg.get(EXEMPT_KEY) or [], *names)

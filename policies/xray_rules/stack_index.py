@@ -1,34 +1,42 @@
 """One pass over the stack's resources, building every lookup the stack policies need.
 
-The engine hands each stack policy the full resource list; each builds a ``StackIndex`` once (a
-single loop, dictionary lookups after that), so every stack policy is linear in the number of
-resources. Linking follows notes/pulumi-policy-and-mocks.md B3: match known values first (a function
-by name, ``name:qualifier`` or ARN), and when a value is unknown at preview fall back to the
-resource's ``property_dependencies`` for that property (the engine records which resources an input
-was computed from), then to its plain ``dependencies``.
+Every stack policy of one ``AnalyzeStack`` call reads the same ``StackIndex`` (``call_scope``): a single
+loop, dictionary lookups after that, so the stack policies are linear in the number of resources.
+Linking matches known values first (a function by name, ``name:qualifier`` or ARN), and when a value is
+unknown at preview falls back to the resource's ``property_dependencies`` for that property (the
+engine records which resources an input was computed from), then to its plain ``dependencies``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from functools import cached_property
+from typing import Any
 
-from . import alarms as A
+from pulumi_policy import PolicyResource
+
+from contract.metrics import FUNCTION_DIMENSION
+
+from . import alarm_props as A
+from .resource_types import (
+    BUDGET,
+    COMPOSITE_ALARM,
+    DASHBOARD,
+    FUNCTION,
+    FUNCTION_URL,
+    IAM_POLICY,
+    METRIC_ALARM,
+    ROLE,
+    ROLE_POLICY,
+    ROLE_POLICY_ATTACHMENT,
+)
 from .values import UNKNOWN, as_list, parse_json, plain
 
-FUNCTION = "aws:lambda/function:Function"
-FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-IAM_POLICY = "aws:iam/policy:Policy"
-BUDGET = "aws:budgets/budget:Budget"
-DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
-
 _WANTED = {FUNCTION, FUNCTION_URL, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, IAM_POLICY, BUDGET, DASHBOARD,
-           A.METRIC_ALARM, A.COMPOSITE_ALARM}
+           METRIC_ALARM, COMPOSITE_ALARM}
 
 
-def function_key(value: Any) -> Optional[str]:
+def function_key(value: Any) -> str | None:
     """The function name inside a name, ``name:qualifier``, full or partial ARN; None if not one."""
     if not isinstance(value, str) or not value:
         return None
@@ -39,7 +47,7 @@ def function_key(value: Any) -> Optional[str]:
     return value.split(":")[0]
 
 
-def role_key(value: Any) -> Optional[str]:
+def role_key(value: Any) -> str | None:
     """The role name inside a role name or role ARN (``arn:aws:iam::123:role/path/name``)."""
     if not isinstance(value, str) or not value:
         return None
@@ -54,7 +62,7 @@ def role_key(value: Any) -> Optional[str]:
 class Node:
     """A resource of interest, with its props made ``plain`` once."""
 
-    resource: Any
+    resource: PolicyResource
     props: dict
 
     @property
@@ -73,14 +81,14 @@ class Node:
         phys = self.physical
         return f"{self.logical}" + (f" ({phys})" if isinstance(phys, str) and phys != self.logical else "")
 
-    def pdeps(self, *keys: str) -> list:
+    def pdeps(self, *keys: str) -> list[PolicyResource]:
         deps = getattr(self.resource, "property_dependencies", None) or {}
-        out = []
+        out: list[PolicyResource] = []
         for key in keys:
             out.extend(deps.get(key) or [])
         return out
 
-    def deps(self) -> list:
+    def deps(self) -> list[PolicyResource]:
         return list(getattr(self.resource, "dependencies", None) or [])
 
 
@@ -109,9 +117,9 @@ class StackIndex:
     _role_users: list[Node] = field(default_factory=list)          # RolePolicy / attachments, resolved last
 
     @classmethod
-    def build(cls, resources: Iterable[Any]) -> "StackIndex":
+    def build(cls, resources: Iterable[PolicyResource]) -> StackIndex:
         index = cls()
-        buckets = {FUNCTION: index.functions, A.METRIC_ALARM: index.alarms, A.COMPOSITE_ALARM: index.alarms,
+        buckets = {FUNCTION: index.functions, METRIC_ALARM: index.alarms, COMPOSITE_ALARM: index.alarms,
                    FUNCTION_URL: index.urls, ROLE: index.roles, BUDGET: index.budgets,
                    DASHBOARD: index.dashboards, ROLE_POLICY: index._role_users,
                    ROLE_POLICY_ATTACHMENT: index._role_users}
@@ -141,15 +149,16 @@ class StackIndex:
         return index
 
     # -- linking ----------------------------------------------------------------------------------
-    def _nodes(self, resources: Iterable[Any], rtype: str) -> list[Node]:
+    def _nodes(self, resources: Iterable[PolicyResource], rtype: str) -> list[Node]:
         out = []
         for r in resources:
-            node = self.by_urn.get(getattr(r, "urn", None))
+            node = self.by_urn.get(r.urn)
             if node is not None and node.resource.resource_type == rtype and node not in out:
                 out.append(node)
         return out
 
-    def link(self, node: Node, value: Any, prop_keys: tuple, rtype: str, key_fn, table: dict) -> list[Node]:
+    def link(self, node: Node, value: Any, *, prop_keys: tuple[str, ...], rtype: str,
+             key_fn: Callable[[Any], str | None], table: dict[str, Node]) -> list[Node]:
         """Resources of ``rtype`` that ``value`` (read from ``node``'s ``prop_keys``) refers to."""
         key = key_fn(value)
         if key:
@@ -165,13 +174,14 @@ class StackIndex:
         return []
 
     def functions_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
-        return self.link(node, value, prop_keys, FUNCTION, function_key, self.fn_by_key)
+        return self.link(node, value, prop_keys=prop_keys, rtype=FUNCTION, key_fn=function_key, table=self.fn_by_key)
 
     def roles_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
-        return self.link(node, value, prop_keys, ROLE, role_key, self.role_by_key)
+        return self.link(node, value, prop_keys=prop_keys, rtype=ROLE, key_fn=role_key, table=self.role_by_key)
 
     # -- functions --------------------------------------------------------------------------------
-    def streaming_functions(self) -> dict[str, list[Node]]:
+    @cached_property
+    def streaming(self) -> dict[str, list[Node]]:
         """Function URN -> its RESPONSE_STREAM URLs (the env lives on the function, the mode on the URL)."""
         out: dict[str, list[Node]] = {}
         for url in self.urls:
@@ -181,19 +191,20 @@ class StackIndex:
                 out.setdefault(fn.urn, []).append(url)
         return out
 
-    def alarms_by_function(self, predicate) -> tuple[dict[str, list[tuple[Node, A.Metric]]], list[Node]]:
+    def alarms_by_function(self, predicate: Callable[[A.Metric], bool]
+                           ) -> tuple[dict[str, list[tuple[Node, A.Metric]]], list[Node]]:
         """Function URN -> (alarm, metric) for every alarm metric that ``predicate`` accepts and whose
-        ``FunctionName`` links to that function; plus the matching alarms that link to nothing."""
+        ``FunctionName`` dimension links to that function; plus the matching alarms that link to nothing."""
         linked: dict[str, list[tuple[Node, A.Metric]]] = {}
         orphans: list[Node] = []
         for alarm in self.alarms:
-            if alarm.resource.resource_type != A.METRIC_ALARM:
+            if alarm.resource.resource_type != METRIC_ALARM:
                 continue
             hit = False
             for metric in A.metrics(alarm.props):
                 if not predicate(metric):
                     continue
-                for fn in self.functions_of(alarm, metric.dimension("FunctionName"), metric.source):
+                for fn in self.functions_of(alarm, metric.dimension(FUNCTION_DIMENSION), metric.source):
                     linked.setdefault(fn.urn, []).append((alarm, metric))
                     hit = True
             if not hit and any(predicate(m) for m in A.metrics(alarm.props)):
@@ -227,7 +238,7 @@ class StackIndex:
             for role in targets:
                 self.grants.setdefault(role.urn, []).append(grant)
 
-    def _managed(self, origin: str, arn: Any, user: Optional[Node]) -> Grant:
+    def _managed(self, origin: str, arn: Any, user: Node | None) -> Grant:
         if isinstance(arn, str) and arn in self.iam_policy_by_arn:
             return Grant(origin, document=parse_json(self.iam_policy_by_arn[arn].props.get("policy")))
         if arn is UNKNOWN and user is not None:

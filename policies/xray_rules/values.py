@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError, _is_unknown
 
@@ -24,9 +24,9 @@ except ImportError:  # pragma: no cover - older SDKs
 class _Unknown:
     """A value the engine cannot know yet (preview); falsy, equal only to itself."""
 
-    _instance: Optional["_Unknown"] = None
+    _instance: _Unknown | None = None
 
-    def __new__(cls):
+    def __new__(cls) -> _Unknown:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -37,7 +37,7 @@ class _Unknown:
     def __bool__(self) -> bool:
         return False
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple:
         return (_Unknown, ())
 
 
@@ -45,6 +45,7 @@ UNKNOWN = _Unknown()
 
 
 def is_unknown(value: Any) -> bool:
+    """The marker, or a raw engine sentinel (Remediate props are not unknown-checked)."""
     return value is UNKNOWN or _is_unknown(value)
 
 
@@ -105,6 +106,7 @@ def as_list(value: Any) -> Any:
 
 
 def as_number(value: Any) -> Any:
+    """A float for numbers and numeric strings, ``UNKNOWN`` for unknown, None otherwise (booleans too)."""
     if value is UNKNOWN:
         return UNKNOWN
     if isinstance(value, bool):
@@ -140,6 +142,7 @@ def matches_any(patterns: Iterable[str], *names: Any) -> bool:
 
 
 def describe(value: Any) -> str:
+    """A value as a violation message shows it."""
     if value is None:
         return "not set"
     if value is UNKNOWN:

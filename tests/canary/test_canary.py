@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from offline.moto_standin import moto_server
+from standins.moto_server import MotoServer
 
 from contract import env, metrics
 from contract.alarms import TRACE_COMPLETENESS_FLOOR
@@ -28,7 +28,7 @@ DIMENSIONS = [{"Name": metrics.ENVIRONMENT_DIMENSION, "Value": ENVIRONMENT}]
 
 @pytest.fixture(scope="module")
 def aws():
-    with moto_server() as standin:
+    with MotoServer() as standin:
         yield standin
 
 
@@ -43,16 +43,16 @@ def lambda_context() -> SimpleNamespace:
 def canary(aws, monkeypatch):
     """The canary with the environment the program gives it, pointed at moto: ``invoke()`` runs it once."""
     aws.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.address)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)
     ssm = aws.client("ssm")
     ssm.put_parameter(Name=STATE_PARAMETER, Value="{}", Type="String")
     import boto3
-    west = boto3.client("sns", region_name="us-west-2", endpoint_url=aws.endpoint)
+    west = boto3.client("sns", region_name="us-west-2", endpoint_url=aws.address)
     topic = west.create_topic(Name=resource_name(ENVIRONMENT, "out-of-band"))["TopicArn"]
-    sqs = boto3.client("sqs", region_name="us-west-2", endpoint_url=aws.endpoint)
+    sqs = boto3.client("sqs", region_name="us-west-2", endpoint_url=aws.address)
     queue = sqs.create_queue(QueueName="oob")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     west.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)

@@ -21,9 +21,9 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from offline.fakes import FinnhubFake, SendGridFake, TiingoFake
-from offline.moto_standin import moto_server
-from offline.xray_daemon import XRayDaemon
+from standins.http_fakes import FinnhubFake, SendGridFake, TiingoFake
+from standins.moto_server import MotoServer
+from standins.xray_daemon import XRayDaemon
 
 from contract import env as env_vars, metrics
 from contract.naming import function_name, resource_name, service_name
@@ -89,16 +89,16 @@ def daemon():
 
 @pytest.fixture(scope="package")
 def aws():
-    with moto_server() as standin:
+    with MotoServer() as standin:
         yield standin
 
 
 @pytest.fixture(scope="package")
 def fakes():
-    f = SimpleNamespace(tiingo=TiingoFake(), finnhub=FinnhubFake(), sendgrid=SendGridFake())
+    f = SimpleNamespace(tiingo=TiingoFake().start(), finnhub=FinnhubFake().start(), sendgrid=SendGridFake().start())
     yield f
     for fake in vars(f).values():
-        fake.close()
+        fake.stop()
 
 
 @dataclass
@@ -147,8 +147,8 @@ def world(aws, fakes) -> World:
         Name="news-api", SecretString=json.dumps({"tiingo": fakes.tiingo.token, "finnhub": fakes.finnhub.token}))["ARN"]
     env[env_vars.SENDGRID_SECRET_ARN] = sm.create_secret(
         Name="sendgrid", SecretString=json.dumps({"api_key": fakes.sendgrid.api_key}))["ARN"]
-    env.update({env_vars.TIINGO_BASE_URL: fakes.tiingo.url, env_vars.FINNHUB_BASE_URL: fakes.finnhub.url,
-                env_vars.SENDGRID_BASE_URL: fakes.sendgrid.url,
+    env.update({env_vars.TIINGO_BASE_URL: fakes.tiingo.address, env_vars.FINNHUB_BASE_URL: fakes.finnhub.address,
+                env_vars.SENDGRID_BASE_URL: fakes.sendgrid.address,
                 env_vars.ALERT_FROM_EMAIL: "alerts@test.sentiment.example.com", env_vars.DEFAULT_TICKERS: "AAPL,MSFT"})
     for fake in (fakes.tiingo, fakes.finnhub, fakes.sendgrid):
         fake.heal()
@@ -235,7 +235,7 @@ def lam(monkeypatch, world, daemon):
     from aws_lambda_powertools.utilities.parameters import base as parameters_base  # noqa: PLC0415
     from aws_xray_sdk import global_sdk_config  # noqa: PLC0415
 
-    for key, value in {**IMPORT_ENV, **world.env, "AWS_ENDPOINT_URL": world.aws.endpoint,
+    for key, value in {**IMPORT_ENV, **world.env, "AWS_ENDPOINT_URL": world.aws.address,
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(key, value)

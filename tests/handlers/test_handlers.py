@@ -183,15 +183,15 @@ def test_metrics_query_failure_is_error_marked_and_counted(lam, world, daemon):
 
 
 def test_metrics_put_failure_is_error_marked_with_fallback(lam, daemon, monkeypatch):
-    from offline.fakes import FakeAPI  # noqa: PLC0415
-    dead = FakeAPI(name="cloudwatch")
+    from standins.http_fakes import FakeAPI  # noqa: PLC0415
+    dead = FakeAPI(name="cloudwatch").start()
     try:
         dead.fail(403)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead.address)
         H.common.reset_clients()
         inv = lam.invoke("metrics", SCHEDULED, expect_error=True)
     finally:
-        dead.close()
+        dead.stop()
     assert isinstance(inv.error, H.metrics.MetricsEmissionError)
     assert marked(one(inv.docs(daemon), "put_stuck_items_metric"))
     assert {line["metric_name"] for line in lam.logs.lines if line.get(metrics.METRIC_FALLBACK_FIELD)} == {

@@ -14,7 +14,7 @@ import pytest
 from contract import env, metrics
 from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS, ITEMS_BY_STATUS
 from tests.handlers.conftest import H, SCHEDULED, by_name, inject_aws_error, lambda_name, marked, one, sns_event
-from offline.fakes import FakeAPI
+from standins.http_fakes import FakeAPI
 
 
 def _silent_count(world, function: str, path: str) -> float:
@@ -87,17 +87,17 @@ def test_each_silent_path_gives_error_subsegment_and_metric(path, lam, world, fa
 def test_fallback_line_when_cloudwatch_refuses(lam, world, fakes, daemon, monkeypatch):
     """D5 (3) / FR-043: PutMetricData fails -> one JSON line per metric with the fallback field true; the silent
     path's subsegment is still marked."""
-    dead_cloudwatch = FakeAPI(name="cloudwatch")
+    dead_cloudwatch = FakeAPI(name="cloudwatch").start()
     try:
         dead_cloudwatch.fail(403, body={"__type": "AccessDeniedException", "message": "x" * 1000})
-        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead_cloudwatch.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", dead_cloudwatch.address)
         H.common.reset_clients()
         fakes.tiingo.fail(500)
         _news(fakes)
         inv = lam.invoke("ingestion", SCHEDULED)
         docs = inv.docs(daemon)
     finally:
-        dead_cloudwatch.close()
+        dead_cloudwatch.stop()
     assert marked(one(docs, "parallel_fetcher_aggregate"))
     fallback = [line for line in lam.logs.lines if line.get(metrics.METRIC_FALLBACK_FIELD) is True]
     silent = [line for line in fallback if line["metric_name"] == metrics.SILENT_FAILURE_METRIC]

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from components.alarms import (AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, duration_threshold_ms,
-                               lambda_specs)
+from components.alarms import AlarmClass, AlarmSet, AlarmSetArgs, AlarmSpec, Evaluation, duration_threshold_ms, lambda_specs
 from components.cost import CostGuard, CostGuardArgs
 from components.iam import Statement
 from components.monitoring import Monitoring, MonitoringDefaults

@@ -14,8 +14,8 @@ import pytest
 from components.api import DashboardApi, DashboardApiArgs
 from components.streaming_lambda import ImageSource, StreamingTracedLambda, StreamingTracedLambdaArgs
 from components.traced_lambda import TracedLambda, TracedLambdaArgs
-from contract.api import ROUTES, Route
 from contract.alarms import CLASS_TAG, TREAT_MISSING_DATA, AlarmClass
+from contract.api import ROUTES, Route
 from contract.metrics import METRIC_FALLBACK_METRIC
 from tests.infra.conftest import StackView, is_unknown
 

@@ -12,9 +12,8 @@ import pytest
 import contract
 from contract import metrics as m
 from contract import streaming
+from contract.alarms import CLASS_TAG, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND, SEVERITY_TAG, AlarmClass, class_map
 from contract.api import ROUTES
-from contract.alarms import (CLASS_TAG, CRITICAL, DEFAULT_LATENCY_FRACTION, LATENCY_BAND, SEVERITY_TAG, AlarmClass,
-                             class_map)
 from contract.cost import BUDGET_THRESHOLDS_USD, XRAY_BUDGET_SERVICE
 from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS
 from contract.env import ENVIRONMENT, REQUIRED

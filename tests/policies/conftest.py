@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
@@ -54,7 +53,7 @@ def pack_process():
 def preview(pack_process, tmp_path):
     """``preview("fixture_dir", config={...}, update=False) -> PreviewResult`` against the shared pack."""
 
-    def run(program: str | Path, *, config: Optional[dict] = None, stack: str = "test",
+    def run(program: str | Path, *, config: dict | None = None, stack: str = "test",
             update: bool = False) -> PreviewResult:
         cfg_file = None
         if config is not None:

@@ -3,11 +3,10 @@ over real gRPC, exit status 0/1/2, one-line errors (DESIGN §6, issue 3 "Bad inp
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.policies.conftest import PROGRAMS, REPO, run_cli
+from tests.policies.conftest import PROGRAMS, run_cli
 
 
 def _one_line_error(proc) -> str:

@@ -1,10 +1,11 @@
 """--policy-pack-config changes the outcome the way the engine's config reconciliation does: schema
 defaults, then the pack's initial config, then the file; an explicit level for every policy; invalid
-settings are rejected (DESIGN §6, issue 3 "Config")."""
+settings are rejected, as ``pulumi preview --policy-pack-config`` rejects them."""
 from __future__ import annotations
 
 import pytest
 
+from contract import cost
 from offline.policy_driver import PackError, PackInfo, PolicyInfo, reconcile_config
 from tests.policies.conftest import violations
 
@@ -21,15 +22,17 @@ def test_lowering_a_level_to_advisory_keeps_the_finding_but_passes(preview):
 
 
 def test_changing_the_latency_band_changes_the_outcome(preview):
-    """lambda-latency-alarm: a 50% threshold fails the default 80-90% band and passes a 40-60% one."""
+    """lambda-latency-alarm: a 50% threshold fails the default band (``contract.alarms.LATENCY_BAND``) and
+    passes a 40-60% one."""
     assert violations(preview("latency_out_of_band"))
     result = preview("latency_out_of_band", config={"lambda-latency-alarm": {"minFraction": 0.4, "maxFraction": 0.6}})
     assert violations(result) == set()
 
 
 def test_raising_the_budget_thresholds_reports_the_compliant_program(preview):
-    """tracing-cost-budget: the compliant program notifies at 10/25/50; asking for $100 too fails it."""
-    result = preview("compliant", config={"tracing-cost-budget": {"thresholdsUsd": [10, 25, 50, 100]}})
+    """tracing-cost-budget: the compliant program notifies at the default thresholds; asking for more fails it."""
+    more = [*cost.BUDGET_THRESHOLDS_USD, 2 * max(cost.BUDGET_THRESHOLDS_USD)]
+    result = preview("compliant", config={"tracing-cost-budget": {"thresholdsUsd": more}})
     assert violations(result) == {("tracing-cost-budget", "advisory", "xray-budget")}
 
 

@@ -1,11 +1,11 @@
-"""Each policy of DESIGN §5 rejects a small violating program with exactly its name at its level,
+"""Each policy of the pack rejects a small violating program with exactly its name at its level,
 and a program full of tricky-but-compliant shapes passes (FR-013/017/020/038/040/041/044/045/046/047/
 051/052/054/056/061, SC-016/017/022)."""
 from __future__ import annotations
 
 import pytest
 
-from offline.preview import as_json
+from offline.render import as_json
 from tests.policies.conftest import violations
 
 #: fixture directory -> the one (policy, level, resource) it must produce

@@ -1,17 +1,18 @@
-"""Shapes of ordinary public Pulumi programs the runner must handle (DESIGN §6 "any ordinary Pulumi AWS
-program runs"), found by a sweep over pulumi/examples `aws-py-*` and reproduced by fixture programs
+"""Shapes of ordinary public Pulumi programs the runner must handle (any ordinary Pulumi AWS program
+runs), found by a sweep over pulumi/examples `aws-py-*` and reproduced by fixture programs
 written for this suite: values the provider computes at create time used in string building, data
 sources with no special emulation, ACM DNS validation, S3 ids, a `main:` subdirectory, `secure:` config,
 StackReference, nested stack outputs with unknowns and secrets."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from offline.mocks import UNKNOWN
-from offline.preview import render_text
 from offline.program import ProgramError, run_program
+from offline.render import render_text
 from tests.policies.conftest import PROGRAMS, run_cli
 
 
@@ -106,3 +107,13 @@ def test_resource_passed_as_an_input_runs_and_reaches_the_policies():
     assert "its role 'executor" in perm["message"]  # the Role object was sent as its id and linked back
     assert doc["outputs"]["opsArn"].endswith(":role/ops-admin")  # Role.get(name, id): the id is the name
     assert {r["type"] for r in doc["resources"]} >= {"pulumi:providers:aws", "aws:lambda/function:Function"}
+
+
+def test_program_with_its_own_event_loop_leaves_the_runs_loop_current():
+    """A program that installs its own event loop at import: the run's futures belong to the loop the run
+    started on, so the runner awaits the stack outputs (and the next run) on that loop again, not on the
+    program's (there they resolve only while already done, else fail or hang)."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    result = run_program(PROGRAMS / "event_loop_at_import", "test")
+    assert asyncio.get_event_loop_policy().get_event_loop() is loop
+    assert result.outputs["function_name"].startswith("api-")

@@ -1,18 +1,20 @@
 """Edge shapes, judged in process with pulumi-policy's own types: the unknown-checking proxy, the
 servicer that turns requests into args (``InProcessAnalyzer``), secrets, metric queries, ARN forms,
-missing keys. Fast; no subprocess, no program (DESIGN §5 "a policy never crashes on an unknown, a
-secret or an odd shape")."""
+missing keys. Fast; no subprocess, no program (a policy never crashes on an unknown, a secret or an
+odd shape). Expected values come from ``contract``; the props are what a user program would send."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from google.protobuf import struct_pb2
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.policy import PolicyResourceOptions, _NotApplicableError
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as U, unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as U
+from pulumi_policy.proxy import unknown_checking_proxy
 
+from contract import cost, streaming, xray
+from contract.alarms import CLASS_TAG, AlarmClass
 from offline.mocks import ResourceRecord
 from offline.policy_driver import InProcessAnalyzer, reconcile_config
 from policies.xray_rules import PACK_NAME, build_policies
@@ -23,6 +25,7 @@ FN = "aws:lambda/function:Function"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 URL = "aws:lambda/functionUrl:FunctionUrl"
 ROLE = "aws:iam/role:Role"
+ABSENCE, ERRORS, SATURATION = AlarmClass.ABSENCE.value, AlarmClass.ERRORS.value, AlarmClass.SATURATION.value
 
 
 def urn(type_: str, name: str) -> str:
@@ -79,7 +82,7 @@ def test_tracing_exemption_by_name_pattern():
 
 def test_absence_alarm_unknown_treatment_is_not_applicable():
     with pytest.raises(_NotApplicableError):
-        run_resource("absence-alarm-breaching", ALARM, {"tags": {"alarm-class": "absence"}, "treatMissingData": U})
+        run_resource("absence-alarm-breaching", ALARM, {"tags": {CLASS_TAG: ABSENCE}, "treatMissingData": U})
 
 
 @pytest.mark.parametrize("props,violates", [
@@ -87,8 +90,8 @@ def test_absence_alarm_unknown_treatment_is_not_applicable():
     ({"comparisonOperator": "LessThanThreshold", "statistic": "Average", "treatMissingData": "notBreaching"}, False),
     ({"comparisonOperator": "LessThanThreshold", "metricQueries": [
         {"id": "m", "metric": {"metricName": "Heartbeat", "stat": "SampleCount", "dimensions": {"A": U}}}]}, True),
-    ({"comparisonOperator": "GreaterThanThreshold", "statistic": "Sum", "tags": {"alarm-class": "absence"}}, True),
-    ({"comparisonOperator": "LessThanThreshold", "statistic": "Sum", "tags": {"alarm-class": "saturation"}}, False),
+    ({"comparisonOperator": "GreaterThanThreshold", "statistic": "Sum", "tags": {CLASS_TAG: ABSENCE}}, True),
+    ({"comparisonOperator": "LessThanThreshold", "statistic": "Sum", "tags": {CLASS_TAG: SATURATION}}, False),
 ])
 def test_absence_by_shape_or_tag(props, violates):
     """absence-alarm-breaching (D6): by tag, or untagged by shape (LessThan* on Sum/SampleCount/Minimum),
@@ -97,10 +100,10 @@ def test_absence_by_shape_or_tag(props, violates):
 
 
 def test_missing_data_class_map_is_configurable():
-    props = {"tags": {"alarm-class": "errors"}, "treatMissingData": "ignore"}
+    props = {"tags": {CLASS_TAG: ERRORS}, "treatMissingData": "ignore"}
     assert run_resource("alarm-missing-data-class", ALARM, props)
     assert not run_resource("alarm-missing-data-class", ALARM, props,
-                            config={"classes": {"errors": "ignore"}})
+                            config={"classes": {ERRORS: "ignore"}})
 
 
 def test_alarm_actions_with_unknown_topic_arn_count_as_actions():
@@ -112,9 +115,10 @@ def test_alarm_actions_with_unknown_topic_arn_count_as_actions():
 
 
 def test_xray_name_limit_configurable():
-    props = {"groupName": "x" * 33}
+    props = {"groupName": "x" * (xray.MAX_NAME_LENGTH + 1)}
     assert run_resource("xray-name-limits", "aws:xray/group:Group", props)
-    assert not run_resource("xray-name-limits", "aws:xray/group:Group", props, config={"maxLength": 40})
+    assert not run_resource("xray-name-limits", "aws:xray/group:Group", props,
+                            config={"maxLength": xray.MAX_NAME_LENGTH + 8})
 
 
 # -- stack policies: linking ----------------------------------------------------------------------
@@ -152,10 +156,10 @@ def test_error_alarm_on_other_metric_does_not_count():
 def test_streaming_found_through_url_with_secret_env_and_unknown_function_name():
     """streaming-no-exec-wrapper: the URL's functionName is unknown (linked by property dependency);
     the env var lives on the function, next to a secret value."""
-    fn = _fn("sse", name=U, environment={"variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-handler",
+    fn = _fn("sse", name=U, environment={"variables": {streaming.EXEC_WRAPPER_VAR: "/opt/otel-handler",
                                                        "API_KEY": "s3cr3t"}})
     url = res(URL, "sse-url", {"functionName": U, "invokeMode": "RESPONSE_STREAM"}, pdeps={"functionName": [fn]})
-    buffered = _fn("worker", environment={"variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"}})
+    buffered = _fn("worker", environment={"variables": {streaming.EXEC_WRAPPER_VAR: "/opt/otel-instrument"}})
     found = run_stack("streaming-no-exec-wrapper", [fn, url, buffered])
     assert [u for u, _ in found] == ["sse"]
     assert run_stack("streaming-no-exec-wrapper", [fn, res(URL, "u", {"functionName": "sse", "invokeMode": "BUFFERED"}),
@@ -163,9 +167,10 @@ def test_streaming_found_through_url_with_secret_env_and_unknown_function_name()
 
 
 def test_otel_config_unknown_values_are_not_violations():
-    env = {"POWERTOOLS_SERVICE_NAME": "s", "OTEL_SERVICE_NAME": U, "OTEL_PROPAGATORS": "xray-lambda",
-           "OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318/",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2"}
+    """The environment the component sets, with an unknown service name and the other accepted endpoint
+    spelled with a trailing slash, passes; a wrong protocol and two service names do not."""
+    env = {**streaming.otel_environment("s"), "OTEL_SERVICE_NAME": U,
+           "OTEL_EXPORTER_OTLP_ENDPOINT": streaming.COLLECTOR_ENDPOINTS[-1] + "/"}
     fn = _fn("sse", environment={"variables": env})
     url = res(URL, "u", {"functionName": "sse", "invokeMode": "RESPONSE_STREAM"})
     assert run_stack("streaming-otel-config", [fn, url]) == []
@@ -195,7 +200,8 @@ def test_xray_permissions_deny_and_managed_arns():
                            "inlinePolicies": [{"name": "d", "policy": deny}]})
     fn = res(FN, "api", {"name": "api", "role": "arn:aws:iam::1:role/r"})
     found = run_stack("xray-write-permissions", [role, fn])
-    assert len(found) == 1 and "GetSamplingRules" in found[0][1]
+    denied = [a for a in xray.XRAY_ACTIONS if a.startswith("xray:GetSampling")]
+    assert len(found) == 1 and denied and all(a in found[0][1] for a in denied)
 
 
 def test_xray_permissions_unknown_document_is_not_counted_unless_configured():
@@ -210,12 +216,15 @@ def test_xray_permissions_unknown_document_is_not_counted_unless_configured():
 
 
 def test_budget_percentage_thresholds_of_the_limit():
-    """tracing-cost-budget: 20/50/100 % of a $50 limit are $10/$25/$50."""
-    notes = [{"threshold": p, "thresholdType": "PERCENTAGE"} for p in (20.0, 50.0, 100.0)]
-    budget = res("aws:budgets/budget:Budget", "b", {"limitAmount": "50.0", "notifications": notes})
+    """tracing-cost-budget: percentages of the limit count as the amounts they are (here each default
+    threshold as a percentage of a limit at the highest one)."""
+    limit = max(cost.BUDGET_THRESHOLDS_USD)
+    notes = [{"threshold": t / limit * 100, "thresholdType": "PERCENTAGE"} for t in cost.BUDGET_THRESHOLDS_USD]
+    budget = res("aws:budgets/budget:Budget", "b", {"limitAmount": str(limit), "notifications": notes})
     assert run_stack("tracing-cost-budget", [budget]) == []
-    found = run_stack("tracing-cost-budget", [budget], config={"thresholdsUsd": [10, 25, 50, 100]})
-    assert found and "$100" in found[0][1]
+    more = [*cost.BUDGET_THRESHOLDS_USD, 2 * limit]
+    found = run_stack("tracing-cost-budget", [budget], config={"thresholdsUsd": more})
+    assert found and f"${2 * limit:g}" in found[0][1]
 
 
 def test_dashboard_unknown_body_uses_property_dependencies():
@@ -278,32 +287,3 @@ def test_remediation_not_offered_at_mandatory(analyzer):
     a.configure(reconcile_config(info, {}))
     props, applied = a.remediate(_record(FN, "f", {"tracingConfig": {"mode": "PassThrough"}}))
     assert applied == []
-
-
-def test_stack_policies_are_linear_in_resources(analyzer):
-    """Index once, no nested scans: 4x the resources costs about 4x the time (quadratic would be 16x; best of 5 damps a loaded machine)."""
-    a, info = analyzer
-    a.configure(reconcile_config(info, {}))
-
-    def stack(n):
-        out = []
-        for i in range(n):
-            f = _record(FN, f"f{i}", {"name": f"f{i}", "timeout": 30.0, "role": f"arn:aws:iam::1:role/r{i}",
-                                      "tracingConfig": {"mode": "Active"}})
-            out.append(f)
-            out.append(_record(ALARM, f"e{i}", {"name": f"e{i}", "namespace": "AWS/Lambda", "metricName": "Errors",
-                                                "dimensions": {"FunctionName": U}}, pdeps={"dimensions": [f.urn]}))
-            out.append(_record(ROLE, f"r{i}", {"name": f"r{i}"}))
-        return out
-
-    def best(records):
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            a.analyze_stack(records, "urn:root")
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    small, large = stack(150), stack(600)
-    ratio = best(large) / best(small)
-    assert ratio < 10, f"4x resources took {ratio:.1f}x the time"

@@ -6,16 +6,17 @@ import logging
 
 import pytest
 
-from offline.moto_standin import moto_server
-from offline.otlp_receiver import OtlpReceiver
-from tests.sse.harness import AppProcess, function_environment
+from contract.data import ITEMS, USERS
+from standins.moto_server import MotoServer
+from standins.otlp_receiver import OtlpReceiver
+from tests.sse.harness import APP, ENVIRONMENT, AppProcess, function_environment
 
 
 @pytest.fixture(scope="session")
 def moto():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-    with moto_server() as standin:
-        standin.tables = ensure_tables(standin, "test")
+    with MotoServer() as standin:
+        standin.tables = ensure_tables(standin, ENVIRONMENT)
         yield standin
 
 
@@ -41,7 +42,7 @@ def items_table(moto):
     import boto3
 
     return boto3.resource("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(moto.tables["ITEMS_TABLE"])
+                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(moto.tables[ITEMS.env_var])
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def users_table(moto):
     import boto3
 
     return boto3.resource("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(moto.tables["USERS_TABLE"])
+                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(moto.tables[USERS.env_var])
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,7 @@ def app_factory(moto):
     """Start extra app processes (a dead or black-holed collector, a small connection cap)."""
     started: list[AppProcess] = []
 
-    def start(otlp_endpoint: str, app: str = "handlers.sse.app:app", **overrides: str) -> AppProcess:
+    def start(otlp_endpoint: str, app: str = APP, **overrides: str) -> AppProcess:
         proc = AppProcess(function_environment(moto.endpoint, moto.tables, otlp_endpoint, **overrides), app=app)
         started.append(proc)
         return proc.start()

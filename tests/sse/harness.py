@@ -12,33 +12,39 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Optional
 
 import httpx
 
+from contract import env as names
+from contract.metrics import sse_function_name
+from contract.streaming import otel_environment
+
 REPO = Path(__file__).resolve().parents[2]
-FUNCTION_NAME = "test-sentiment-sse-streaming"
+ENVIRONMENT = "test"
+#: What the image's CMD serves.
+APP = "handlers.sse.app:app"
+FUNCTION_NAME = sse_function_name(ENVIRONMENT)
 
 
 def function_environment(moto_endpoint: str, tables: dict[str, str], otlp_endpoint: str, **overrides: str) -> dict:
-    """Exactly the variables the program gives the function (StreamingTracedLambda), the ones Lambda
-    sets itself, and credentials; test values only where a test needs them (short intervals)."""
+    """The variables the program gives the function (``contract.streaming.otel_environment`` and the app's
+    settings, as ``StreamingTracedLambda`` sets them), the ones Lambda sets itself, and credentials; test
+    values only where a test needs them (the collector's endpoint, short intervals)."""
     env = {
-        "ENVIRONMENT": "test", "ITEMS_TABLE": tables["ITEMS_TABLE"], "USERS_TABLE": tables["USERS_TABLE"],
-        "POWERTOOLS_SERVICE_NAME": "sentiment-sse", "OTEL_SERVICE_NAME": "sentiment-sse",
-        "OTEL_PROPAGATORS": "xray-lambda", "OTEL_TRACES_SAMPLER": "parentbased_always_on",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "2", "OTEL_BSP_SCHEDULE_DELAY": "1000",
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64", "OTEL_BSP_MAX_QUEUE_SIZE": "1500",
-        "SSE_MAX_CONNECTIONS": "100", "SSE_POLL_INTERVAL_SECONDS": "0.2", "SSE_HEARTBEAT_SECONDS": "0.5",
-        "AWS_LWA_INVOKE_MODE": "response_stream", "AWS_LWA_READINESS_CHECK_PATH": "/health", "AWS_LWA_PORT": "8080",
+        **otel_environment(), names.ENVIRONMENT: ENVIRONMENT,
+        names.ITEMS_TABLE: tables[names.ITEMS_TABLE], names.USERS_TABLE: tables[names.USERS_TABLE],
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        names.SSE_MAX_CONNECTIONS: "100", names.SSE_POLL_INTERVAL_SECONDS: "0.2", names.SSE_HEARTBEAT_SECONDS: "0.5",
         # Set by Lambda itself:
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/01/01/[$LATEST]0123456789abcdef", "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
         # Local stand-in for every AWS API (boto3's own endpoint resolution):
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -50,7 +56,7 @@ def function_environment(moto_endpoint: str, tables: dict[str, str], otlp_endpoi
 class AppProcess:
     """``uvicorn <app>`` on a listening socket created here and passed by fd."""
 
-    def __init__(self, env: dict, app: str = "handlers.sse.app:app"):
+    def __init__(self, env: dict, app: str = APP):
         self.env = env
         self.app = app
         self.sock = socket.socket()
@@ -63,7 +69,7 @@ class AppProcess:
         self.proc: Optional[subprocess.Popen] = None
         self.log = tempfile.NamedTemporaryFile(prefix="sse-app-", suffix=".log", delete=False)
 
-    def start(self, timeout: float = 30.0) -> "AppProcess":
+    def start(self, timeout: float = 30.0) -> AppProcess:
         fd = self.sock.fileno()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", self.app, "--fd", str(fd), "--log-level", "warning",
@@ -132,7 +138,7 @@ def trace_header(root: str, parent: str, sampled: Optional[int] = 1) -> str:
 
 # -- items -------------------------------------------------------------------------------------------
 def put_item(table, ticker: str, sentiment: str = "positive", **extra) -> dict:
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     item = {"source_id": f"test#{uuid.uuid4().hex[:12]}", "timestamp": now, "sentiment": sentiment,
             "status": "analyzed", "tag": ticker, "tickers": [ticker], "title": f"{ticker} news",
             "analyzed_at": now, **extra}

@@ -6,14 +6,15 @@ as the SDK itself reads only ``true``: that case is also the control showing the
 """
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 
-from offline.otlp_receiver import OtlpReceiver
-from handlers.sse.telemetry import is_xray_trace_id as is_xray_root
+from contract.streaming import SDK_DISABLED_VAR
+from contract.xray import TRACE_HEADER, TRACE_ID
+from handlers.sse.wire import RETRY_MS
+from standins.otlp_receiver import OtlpReceiver
 from tests.sse.harness import SSE, new_parent, new_root, put_item, trace_header
 
 
@@ -35,18 +36,18 @@ def _stream_one_event(url: str, items_table, headers: dict) -> tuple:
         put_item(items_table, sym)
         ev = s.until(lambda e: e.event == "sentiment", 10)
         beat = s.until(lambda e: e.event == "heartbeat", 5)
-        header = s.response.headers["x-amzn-trace-id"]
-    assert s.events[0].retry == 3000 and ev.id and ev.json["tickers"] == [sym]
+        header = s.response.headers[TRACE_HEADER]
+    assert s.events[0].retry == RETRY_MS and ev.id and ev.json["tickers"] == [sym]
     return connected, ev, beat, header
 
 
 def test_fr108_otel_sdk_disabled_streams_normally_and_exports_nothing(app_factory, receivers, items_table):
     """FR-108: OTEL_SDK_DISABLED=true -> the app starts although OTEL_TRACES_SAMPLER is one FR-106 would
     refuse, serves streams (with and without an X-Ray header) and the status endpoint with their trace ids
-    intact (FR-115), logs that tracing is off, and not one POST reaches the collector, even after the
-    batch processor's schedule delay and the app's shutdown flush."""
+    intact (FR-115), logs that tracing is off, and not one POST reaches the collector, even from the app's
+    shutdown flush (which exports whatever a live processor still holds)."""
     off, _ = receivers
-    app = app_factory(off.endpoint, OTEL_SDK_DISABLED="TRUE ", OTEL_TRACES_SAMPLER="always_on")
+    app = app_factory(off.endpoint, **{SDK_DISABLED_VAR: "TRUE "}, OTEL_TRACES_SAMPLER="always_on")
 
     root = new_root()
     connected, ev, beat, header = _stream_one_event(
@@ -56,14 +57,13 @@ def test_fr108_otel_sdk_disabled_streams_normally_and_exports_nothing(app_factor
 
     # No header: the events still carry a well-formed X-Ray id (there is no span to take it from).
     connected, ev, _, header = _stream_one_event(app.url, items_table, {})
-    assert is_xray_root(ev.json["trace_id"]) and ev.json["trace_id"] != "1-00000000-000000000000000000000000"
+    assert TRACE_ID.fullmatch(ev.json["trace_id"]) and ev.json["trace_id"] != "1-00000000-000000000000000000000000"
     assert header == f"Root={ev.json['trace_id']}" == f"Root={connected.json['trace_id']}"
 
     status = httpx.get(f"{app.url}/api/v2/stream/status", headers={"X-Amzn-Trace-Id": trace_header(new_root(), new_parent())})
     assert status.status_code == 200 and status.json()["connections"] == 0
 
-    time.sleep(1.3)  # > OTEL_BSP_SCHEDULE_DELAY (1 s): a live processor would have exported by now
-    app.stop()       # the lifespan's shutdown flush runs too
+    app.stop()  # the barrier: the lifespan's shutdown flush would export anything a processor held
     assert off.posts == 0 and off.snapshot() == []
     lines = app.log_lines()
     assert any(line.get("otel_sdk_disabled") is True and line["level"] == "WARNING" for line in lines)
@@ -75,7 +75,7 @@ def test_fr108_only_true_disables_tracing(app_factory, receivers):
     """FR-108: the SDK reads only `true`; `1` leaves tracing on (and the app warns), so the app and the SDK
     never disagree. Also the control for the test above: the same setup does export."""
     _, on = receivers
-    app = app_factory(on.endpoint, OTEL_SDK_DISABLED="1")
+    app = app_factory(on.endpoint, **{SDK_DISABLED_VAR: "1"})
     root = new_root()
     with SSE(f"{app.url}/api/v2/stream", {"X-Amzn-Trace-Id": trace_header(root, new_parent())}) as s:
         s.until(lambda e: e.event == "heartbeat", 5)

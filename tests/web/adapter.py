@@ -19,13 +19,15 @@ from typing import Optional
 
 import httpx
 
+from contract.streaming import LAMBDA_CONTEXT_HEADER
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "trailer", "upgrade"}
 
 
 @dataclass
 class Step:
     """What the adapter does with one stream request: give it ``deadline_s`` of invocation time (None: no
-    deadline, as off Lambda), and/or end the body right after the first chunk containing ``cut_after``."""
+    deadline, as off Lambda), and/or end the body right after the chunk that completes ``cut_after``."""
 
     deadline_s: Optional[float] = None
     cut_after: Optional[bytes] = None
@@ -83,7 +85,7 @@ class AdapterStandIn:
                 step = self.script.pop(0) if self.script else Step()
                 self.connections.append(conn)
             if step.deadline_s is not None:
-                headers["x-amzn-lambda-context"] = json.dumps({
+                headers[LAMBDA_CONTEXT_HEADER] = json.dumps({
                     "request_id": str(uuid.uuid4()), "deadline": int((time.time() + step.deadline_s) * 1000)})
         try:
             with self._client.stream(method, self.upstream + h.path, headers=headers) as upstream:
@@ -97,7 +99,7 @@ class AdapterStandIn:
                     h.wfile.write(chunk)
                     h.wfile.flush()
                     conn.body += chunk
-                    if step.cut_after is not None and step.cut_after in chunk:
+                    if step.cut_after is not None and step.cut_after in conn.body:  # also when split over chunks
                         conn.how = "cut"
                         break
                 else:

@@ -8,6 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from standins.demo import CORS_ORIGINS_ENV
 from tests.sse.conftest import app_factory, items_table, moto, receiver, users_table  # noqa: F401
 from tests.sse.harness import REPO
 
@@ -34,7 +35,7 @@ def web_origin():
 @pytest.fixture(scope="session")
 def cors_app(app_factory, receiver, web_origin):  # noqa: F811
     """The app as the browser reaches it through the Function URL (CORS for the web origin only)."""
-    return app_factory(receiver.endpoint, app="handlers.sse.local:app", SSE_LOCAL_CORS_ORIGINS=web_origin)
+    return app_factory(receiver.endpoint, app="standins.demo:app", **{CORS_ORIGINS_ENV: web_origin})
 
 
 @pytest.fixture(scope="session")

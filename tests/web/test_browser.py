@@ -7,13 +7,13 @@ is exercised by the browser itself.
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from handlers.sse import cors
+from contract.streaming import CORS_ALLOW_HEADERS, CORS_MAX_AGE_SECONDS
+from contract.xray import TRACE_HEADER
 from tests.sse.harness import put_item
 
 HEADER = re.compile(r"Root=(1-[0-9a-f]{8}-[0-9a-f]{24});Parent=[0-9a-f]{16};Sampled=1")
@@ -28,7 +28,7 @@ def stream_requests(log: list, app_url: str) -> list:
 
 
 def open_demo(page, web_origin, app_url, sym, log):
-    page.on("request", lambda r: log.append(r))
+    page.on("request", log.append)
     page.goto(f"{web_origin}/index.html?sse={app_url}&tickers={sym}&sampled=1&base_delay_ms=200")
     page.wait_for_function("window.demo && window.demo.events.some(e => e.type === 'connected')", timeout=15000)
 
@@ -48,13 +48,13 @@ def test_sc015_fr016_events_arrive_and_every_request_carries_a_trace_header(page
     assert page.evaluate("window.demo.client.lastEventId") == event["id"]
 
     first = stream_requests(log, cors_app.url)[0]
-    root = HEADER.fullmatch(first.headers["x-amzn-trace-id"]).group(1)
+    root = HEADER.fullmatch(first.headers[TRACE_HEADER]).group(1)
     assert event["data"]["trace_id"] == root == page.evaluate("window.demo.client.traceId")
     page.wait_for_function("window.demo.status !== null", timeout=10000)
     status = page.evaluate("window.demo.status")
     assert status.get("status") == 200, status
     api = [r for r in log if r.url == f"{cors_app.url}/api/v2/stream/status"]
-    assert api and HEADER.fullmatch(api[0].headers["x-amzn-trace-id"])
+    assert api and HEADER.fullmatch(api[0].headers[TRACE_HEADER])
     page.evaluate("window.demo.client.close()")
     spans = receiver.wait_for(lambda s: any(x.name == "connection_release" and x.xray_trace_id == root for x in s), 10)
     assert {"connection_acquire", "sse_event_dispatch"} <= {x.name for x in spans if x.xray_trace_id == root}
@@ -83,7 +83,7 @@ def test_fr033_fr048_killed_server_reconnect_sends_last_event_id_and_previous_tr
     assert len(requests) >= 2
     again = requests[-1]
     assert again.headers["last-event-id"] == last_id
-    second_root = HEADER.fullmatch(again.headers["x-amzn-trace-id"]).group(1)
+    second_root = HEADER.fullmatch(again.headers[TRACE_HEADER]).group(1)
     assert second_root != first_root
     query = parse_qs(urlparse(again.url).query)
     assert query["previous_trace_id"] == [first_root] and query["session_id"] == [session]
@@ -97,13 +97,13 @@ def test_fr033_fr048_killed_server_reconnect_sends_last_event_id_and_previous_tr
 
 def test_sc015_fr015_cors_preflight_allows_exactly_the_function_url_headers(page, web_origin, cors_app):
     """FR-015/FR-082/FR-119: the preflight allows the trace, replay and auth headers, exposes the trace
-    header to scripts and is cached 7,200 s; a header outside the list is blocked by the browser."""
+    header to scripts and is cached for the contract's max age; a header outside the list is blocked by the browser."""
     pre = httpx.options(f"{cors_app.url}/api/v2/stream", headers={
         "Origin": web_origin, "Access-Control-Request-Method": "GET",
         "Access-Control-Request-Headers": "x-amzn-trace-id,last-event-id,authorization"})
     assert pre.status_code == 200
-    assert set(pre.headers["access-control-allow-headers"].split(",")) == set(cors.ALLOW_HEADERS)
-    assert pre.headers["access-control-max-age"] == "7200"
+    assert set(pre.headers["access-control-allow-headers"].split(",")) == set(CORS_ALLOW_HEADERS)
+    assert pre.headers["access-control-max-age"] == str(CORS_MAX_AGE_SECONDS)
     assert pre.headers["access-control-allow-origin"] == web_origin
 
     page.goto(f"{web_origin}/index.html?sse=http://127.0.0.1:9")  # the page's own client fails harmlessly

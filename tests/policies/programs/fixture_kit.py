@@ -7,7 +7,6 @@ dashboard listing every alarm); each fixture program then breaks exactly one rul
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +23,7 @@ OTEL_ENV = {
 
 
 class Kit:
-    def __init__(self, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, opts: pulumi.ResourceOptions | None = None):
         self.opts = opts
         self.topic = aws.sns.Topic("alarm-topic", opts=opts)
         self.alarms: list = []
@@ -41,8 +40,8 @@ class Kit:
         return role
 
     # -- functions -----------------------------------------------------------------------------
-    def function(self, name: str, *, role=None, tracing: Optional[str] = "Active", timeout: int = 30,
-                 env: Optional[dict] = None, fn_name=None, image: bool = False, opts=None) -> aws.lambda_.Function:
+    def function(self, name: str, *, role=None, tracing: str | None = "Active", timeout: int = 30,
+                 env: dict | None = None, fn_name=None, image: bool = False, opts=None) -> aws.lambda_.Function:
         role = role or self.role(name, opts=opts)
         kwargs = dict(package_type="Image", image_uri="123456789012.dkr.ecr.us-east-1.amazonaws.com/sse:1") if image \
             else dict(runtime="python3.13", handler="app.handler", code=CODE)
@@ -52,7 +51,7 @@ class Kit:
             environment={"variables": env} if env else None, opts=opts or self.opts, **kwargs)
 
     # -- alarms --------------------------------------------------------------------------------
-    def alarm(self, name: str, *, alarm_class: Optional[str], treat: Optional[str], opts=None, actions=True, **kwargs):
+    def alarm(self, name: str, *, alarm_class: str | None, treat: str | None, opts=None, actions=True, **kwargs):
         alarm = aws.cloudwatch.MetricAlarm(
             name, tags={"alarm-class": alarm_class} if alarm_class else None, treat_missing_data=treat,
             alarm_actions=[self.topic.arn] if actions else [], ok_actions=[self.topic.arn] if actions else [],
@@ -78,7 +77,7 @@ class Kit:
         self.duration_alarm(name, fn.name, timeout)
         return fn
 
-    def streaming(self, name: str, *, env: Optional[dict] = None, latency_alarm: bool = True) -> aws.lambda_.Function:
+    def streaming(self, name: str, *, env: dict | None = None, latency_alarm: bool = True) -> aws.lambda_.Function:
         fn = self.function(name, image=True, timeout=900, env=env if env is not None else dict(OTEL_ENV))
         aws.lambda_.FunctionUrl(f"{name}-url", function_name=fn.name, authorization_type="NONE",
                                 invoke_mode="RESPONSE_STREAM", opts=self.opts)

@@ -1,12 +1,9 @@
 """alarm-has-actions: an alarm with no alarm actions."""
-import json, sys
+import sys
 from pathlib import Path
 
-import pulumi
-import pulumi_aws as aws
-
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
-from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+from fixture_kit import Kit  # noqa: E402
 
 kit = Kit()
 kit.buffered("api")

@@ -1,4 +1,4 @@
-"""Passes every policy, while using the shapes a naive policy gets wrong (DESIGN §5):
+"""Passes every policy, while using the shapes a naive policy gets wrong:
 an alarm made in another component than its function, an alarm on a function name given as a
 literal string, a metric-math error-rate alarm as the only Errors alarm of a function, an inline
 X-Ray policy with wildcards, an untagged absence-shaped alarm that does use breaching, the exec

@@ -1,4 +1,4 @@
-"""Robustness (DESIGN §6): a program that, like many public examples, builds strings from values the
+"""Robustness: a program that, like many public examples, builds strings from values the
 provider computes at create time (API endpoints, stage URLs, execution ARNs), looks up existing
 infrastructure with data sources we have no special emulation for (VPC, subnets, hosted zone), and
 validates an ACM certificate through DNS. In preview those values are unknown (apply does not run);

@@ -1,4 +1,4 @@
-"""Robustness (DESIGN §6): a program that creates and installs its own event loop at import, as some
+"""Robustness: a program that creates and installs its own event loop at import, as some
 public examples do (or a library they import does), then builds resources and exports an output.
 Otherwise compliant: the runner must not trip over the foreign loop."""
 import asyncio

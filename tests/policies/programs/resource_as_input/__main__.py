@@ -1,4 +1,4 @@
-"""Robustness (DESIGN §6): a resource object passed where its id or ARN is expected (`role=role`), an
+"""Robustness: a resource object passed where its id or ARN is expected (`role=role`), an
 existing resource read with `Role.get`, and an explicit provider. Under the SDK's mock monitor the
 resource reference used to be rebuilt on the wrong event loop: the run failed or hung. The engine
 hands the provider the resource's id, and so must the runner."""

@@ -1,10 +1,7 @@
 """streaming-no-exec-wrapper: the wrapper on a RESPONSE_STREAM function (the URL carries the mode,
 the function the env var)."""
-import json, sys
+import sys
 from pathlib import Path
-
-import pulumi
-import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 from fixture_kit import OTEL_ENV, Kit  # noqa: E402

@@ -1,9 +1,6 @@
 """streaming-otel-config: sampler always_on and a service name that differs from Powertools'."""
-import json, sys
+import sys
 from pathlib import Path
-
-import pulumi
-import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 from fixture_kit import OTEL_ENV, Kit  # noqa: E402

@@ -1,14 +1,14 @@
 """Names unknown at preview: the function's name is computed from a queue ARN (unknown until
 create), so the alarms' FunctionName is unknown too; the policies must link them through property
 dependencies. The apply on the ARN must not run in preview (it would crash on None)."""
-import json, sys
+import sys
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
-from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+from fixture_kit import Kit  # noqa: E402
 
 kit = Kit()
 bucket = aws.sqs.Queue("artifacts")

@@ -1,12 +1,12 @@
 """xray-write-permissions: an inline policy with PutTraceSegments only (no GetSampling*)."""
-import json, sys
+import json
+import sys
 from pathlib import Path
 
-import pulumi
 import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
-from fixture_kit import OTEL_ENV, Kit  # noqa: E402
+from fixture_kit import Kit  # noqa: E402
 
 kit = Kit()
 role = aws.iam.Role("api-role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []}),

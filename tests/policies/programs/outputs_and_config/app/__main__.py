@@ -1,9 +1,8 @@
-"""Robustness (DESIGN §6): the project's code lives in a `main:` subdirectory; the stack file holds a
+"""Robustness: the project's code lives in a `main:` subdirectory; the stack file holds a
 `secure:` value and a structured value; the program references another stack, and exports nested
 dicts mixing known values, values unknown in preview, resources and secrets."""
 import pulumi
 import pulumi_aws as aws
-
 from naming import queue_name
 
 config = pulumi.Config()

@@ -2,32 +2,21 @@
 
 Each fake answers the one endpoint the handlers use, with the real API's path, auth header and response
 shape, and records every request. ``fail(status)`` makes it answer with an error (optionally only the next
-``times`` requests), ``delay(seconds)`` slows it, ``heal()`` undoes both and forgets the recorded requests. Used by the handler tests and the
-e2e run; point the handlers at ``fake.url`` through ``TIINGO_BASE_URL`` / ``FINNHUB_BASE_URL`` /
-``SENDGRID_BASE_URL``.
+``times`` requests), ``delay(seconds)`` slows it, ``heal()`` undoes both and forgets the recorded requests.
+``address`` is the base URL, ``http://127.0.0.1:<port>``: point the handlers at it through
+``TIINGO_BASE_URL`` / ``FINNHUB_BASE_URL`` / ``SENDGRID_BASE_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>`` for a
+bare ``FakeAPI`` playing a failing AWS service). ``wait_for`` hands the predicate ``list[HttpRequest]``.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Optional
-from urllib.parse import parse_qs, urlsplit
 
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body or b"null")
+from standins.base import HttpRequest, HttpResponse, HttpStandin
 
 
 @dataclass
@@ -37,88 +26,71 @@ class _Failure:
     remaining: Optional[int]  # None: until heal()
 
 
-@dataclass
-class FakeAPI:
-    """A tiny HTTP server; subclasses define ``respond(request) -> (status, json-able body)``."""
+class FakeAPI(HttpStandin[list[HttpRequest]]):
+    """A recording HTTP fake; subclasses define ``answer(request) -> (status, JSON-able body or None)``."""
 
-    name: str = "fake"
-    requests: list[Request] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, name: str = "fake"):
+        self.name = name
+        self.label = f"{name} fake"
+        self._requests: list[HttpRequest] = []
         self._failure: Optional[_Failure] = None
         self._delay = 0.0
-        fake = self
+        self._faults = threading.Lock()
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # keep test output quiet
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                parts = urlsplit(self.path)
-                req = Request(self.command, parts.path, parse_qs(parts.query),
-                              {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
-                status, payload = fake._dispatch(req)
-                out = b"" if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            do_GET = do_POST = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-{self.name}", daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
+    # -- faults --------------------------------------------------------------------------------------------------
     def fail(self, status: int = 500, *, times: Optional[int] = None, body: Any = None) -> None:
         raw = json.dumps(body if body is not None else {"error": f"{self.name} fake told to fail"}).encode()
-        with self._lock:
+        with self._faults:
             self._failure = _Failure(status, raw, times)
 
     def delay(self, seconds: float) -> None:
         self._delay = seconds
 
     def heal(self) -> None:
-        with self._lock:
+        with self._faults:
             self._failure = None
         self._delay = 0.0
-        self.requests.clear()
+        with self._arrival:
+            self._requests.clear()
 
-    def _dispatch(self, req: Request) -> tuple[int, Any]:
-        with self._lock:
-            self.requests.append(req)
+    # -- what arrived ----------------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[HttpRequest]:
+        """Every request since the last ``heal()``, in arrival order."""
+        with self._arrival:
+            return list(self._requests)
+
+    def _received(self) -> list[HttpRequest]:
+        return list(self._requests)
+
+    def _summary(self, received: list[HttpRequest]) -> str:
+        return f"{len(received)} requests: {[(r.method, r.path) for r in received[-20:]]}"
+
+    # -- answering -----------------------------------------------------------------------------------------------
+    def respond(self, request: HttpRequest) -> HttpResponse:
+        with self._arrived():
+            self._requests.append(request)
+        with self._faults:
             failure = self._failure
             if failure is not None and failure.remaining is not None:
                 failure.remaining -= 1
                 if failure.remaining <= 0:
                     self._failure = None
         if self._delay:
-            time.sleep(self._delay)
+            time.sleep(self._delay)  # the injected slowness itself, not a wait for an event
         if failure is not None:
-            return failure.status, failure.body
-        return self.respond(req)
+            return HttpResponse(failure.status, failure.body)
+        status, payload = self.answer(request)
+        return HttpResponse(status, b"" if payload is None else json.dumps(payload).encode())
 
-    def respond(self, req: Request) -> tuple[int, Any]:  # pragma: no cover - overridden
+    def answer(self, request: HttpRequest) -> tuple[int, Any]:
+        """The API's answer when no failure is injected; a bare ``FakeAPI`` knows no endpoint."""
         return 404, {"error": "not found"}
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TiingoFake(FakeAPI):
@@ -137,12 +109,12 @@ class TiingoFake(FakeAPI):
         self.articles.setdefault(ticker.upper(), []).append(art)
         return art
 
-    def respond(self, req: Request) -> tuple[int, Any]:
-        if req.path != "/tiingo/news":
+    def answer(self, request: HttpRequest) -> tuple[int, Any]:
+        if request.path != "/tiingo/news":
             return 404, {"detail": "Not found."}
-        if req.headers.get("authorization") != f"Token {self.token}":
+        if request.headers.get("authorization") != f"Token {self.token}":
             return 401, {"detail": "Invalid token."}
-        tickers = [t.upper() for t in ",".join(req.query.get("tickers", [""])).split(",") if t]
+        tickers = [t.upper() for t in ",".join(request.query.get("tickers", [""])).split(",") if t]
         return 200, [a for t in tickers for a in self.articles.get(t, [])]
 
 
@@ -161,12 +133,12 @@ class FinnhubFake(FakeAPI):
         self.articles.setdefault(ticker.upper(), []).append(art)
         return art
 
-    def respond(self, req: Request) -> tuple[int, Any]:
-        if req.path != "/company-news":
+    def answer(self, request: HttpRequest) -> tuple[int, Any]:
+        if request.path != "/company-news":
             return 404, {"error": "not found"}
-        if req.headers.get("x-finnhub-token") != self.token:
+        if request.headers.get("x-finnhub-token") != self.token:
             return 401, {"error": "Invalid API key"}
-        symbol = (req.query.get("symbol") or [""])[0].upper()
+        symbol = (request.query.get("symbol") or [""])[0].upper()
         return 200, self.articles.get(symbol, [])
 
 
@@ -181,10 +153,9 @@ class SendGridFake(FakeAPI):
     def sent(self) -> list[dict]:
         return [r.json() for r in self.requests if r.path == "/v3/mail/send" and r.method == "POST"]
 
-    def respond(self, req: Request) -> tuple[int, Any]:
-        if (req.method, req.path) != ("POST", "/v3/mail/send"):
+    def answer(self, request: HttpRequest) -> tuple[int, Any]:
+        if (request.method, request.path) != ("POST", "/v3/mail/send"):
             return 404, {"errors": [{"message": "not found"}]}
-        if req.headers.get("authorization") != f"Bearer {self.api_key}":
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked"}]}
         return 202, None
-

@@ -1,0 +1,160 @@
+"""The preview result as the Pulumi CLI shows it (``render_text``) or as one JSON object (``as_json``).
+
+Unknown values print as the CLI prints them (``output<string>``; in JSON, the engine's unknown sentinel with
+their paths listed), secret stack outputs as ``[secret]``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from offline.mocks import UNKNOWN
+from offline.policy_driver import Diagnostic
+from offline.preview import PreviewResult
+from offline.program import SECRET_MASK, RunResult
+
+#: Diagnostics are listed by level in this order, as the CLI lists them.
+LEVEL_ORDER = ("mandatory", "remediate", "advisory")
+
+
+def _unknown_paths(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [prefix or "."] if value == UNKNOWN else []
+    out = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            out += _unknown_paths(v, f"{prefix}[{i}]")
+    elif type(value).__name__ == "Unknown":
+        out.append(prefix or ".")
+    return out
+
+
+def _masked_outputs(run: RunResult) -> dict:
+    """The stack outputs with every secret value replaced by ``[secret]``, as the CLI shows them."""
+    out = copy.deepcopy(run.outputs)
+    for path in sorted(getattr(run, "secret_outputs", []) or [], key=len):
+        node = out
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = SECRET_MASK
+        except (KeyError, IndexError, TypeError):
+            continue  # inside a value masked already
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def as_json(result: PreviewResult) -> dict:
+    resources = [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "custom": r.custom,
+                  "dependencies": list(r.dependencies),
+                  "propertyDependencies": {k: v for k, v in r.property_dependencies.items() if v},
+                  "unknownInputs": _unknown_paths(r.inputs)}
+                 for r in result.run.records]
+    diags = sorted(result.diagnostics, key=lambda d: (LEVEL_ORDER.index(d.level) if d.level in LEVEL_ORDER else 9,
+                                                      d.policy, d.urn))
+    return {
+        "project": result.run.stack.project, "stack": result.run.stack.stack,
+        "mode": "preview" if result.run.preview else "update",
+        "pack": {"name": result.pack_name, "version": result.pack_version,
+                 "levels": {name: level for name, (level, _) in sorted(result.config.items())}},
+        "resources": resources,
+        # Unknown leaves carry the engine's unknown sentinel, as in `pulumi preview --json`; their paths are
+        # listed in unknownOutputs.
+        "outputs": _jsonable(_masked_outputs(result.run)),
+        "unknownOutputs": _unknown_paths(result.run.outputs),
+        "policies": [d.as_json() for d in diags],
+        "notApplicable": result.not_applicable,
+        "summary": {"resources": len(resources), "mandatory": result.count("mandatory"),
+                    "advisory": result.count("advisory"), "remediated": result.count("remediate"),
+                    "seconds": round(result.seconds, 3), "exitCode": result.exit_code,
+                    "timings": {k: round(v, 3) for k, v in result.timings.items()}},
+    }
+
+
+def _render_value(value: Any, indent: str) -> str:
+    """One output value the way the CLI prints it: unknowns as ``output<string>``."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, str) and v == UNKNOWN:
+            return "output<string>"
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return _jsonable(v)
+
+    shown = plain(value)
+    if isinstance(shown, str):
+        return shown if shown in ("output<string>", "[secret]") else json.dumps(shown)
+    return json.dumps(shown, indent=4).replace("\n", "\n" + indent)
+
+
+def _type_of(urn: str) -> str:
+    return urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
+
+
+def render_text(result: PreviewResult) -> str:
+    s = result.run.stack
+    lines = [f"Previewing {'update' if result.run.preview else 'post-update policy run'} ({s.stack}) of "
+             f"{s.project}, offline: mock runtime, policy pack {result.pack_name}@v{result.pack_version}", ""]
+    children: dict[str, list] = {}
+    for r in result.run.records:
+        children.setdefault(r.parent or result.root_urn, []).append(r)
+    lines.append(f"     {'Type':<58} Name")
+    lines.append(f" +   {'pulumi:pulumi:Stack':<58} {s.project}-{s.stack}")
+
+    def walk(urn: str, indent: str) -> None:
+        kids = sorted(children.get(urn, []), key=lambda r: (r.custom, r.type, r.name))  # components first
+        for i, r in enumerate(kids):
+            last = i == len(kids) - 1
+            branch = "└─ " if last else "├─ "
+            label = f"{indent}{branch}{r.type}"
+            lines.append(f" +   {label:<58} {r.name}")
+            walk(r.urn, indent + ("   " if last else "│  "))
+
+    walk(result.root_urn, "")
+    lines.append("")
+    lines.append("Policies:")
+    by_level: dict[str, list[Diagnostic]] = {}
+    for d in result.diagnostics:
+        by_level.setdefault(d.level, []).append(d)
+    if not result.diagnostics:
+        lines.append(f"    {result.pack_name}@v{result.pack_version}: all policies passed")
+    titles = {"mandatory": "Mandatory violations", "remediate": "Remediations applied",
+              "advisory": "Advisory violations"}
+    for level in LEVEL_ORDER:
+        diags = sorted(by_level.get(level, []), key=lambda d: (d.policy, d.urn))
+        if not diags:
+            continue
+        lines.append(f"    {titles[level]} ({len(diags)}):")
+        for d in diags:
+            name = d.urn.rsplit("::", 1)[-1] if d.urn else "(stack)"
+            lines.append(f"      [{level}]  {d.pack}  {d.policy}  ({_type_of(d.urn)}: {name})")
+            for text in d.message.splitlines():
+                lines.append(f"          {text}")
+    lines.append("")
+    outputs = _masked_outputs(result.run)
+    if outputs:
+        lines.append("Outputs:")
+        for key in sorted(outputs):
+            lines.append(f"    {key}: {_render_value(outputs[key], '    ')}")
+        lines.append("")
+    lines.append(f"Resources:\n    + {len(result.run.records) + 1} to create")
+    lines.append("")
+    verdict = "FAILED" if result.exit_code else "passed"
+    lines.append(f"Summary: policy check {verdict}: {result.count('mandatory')} mandatory, "
+                 f"{result.count('advisory')} advisory, {result.count('remediate')} remediated; "
+                 f"{len(result.run.records)} resources; {result.seconds:.1f} s")
+    return "\n".join(lines)

@@ -1,0 +1,15 @@
+"""The Pulumi type tokens of the AWS resources the policies read (``pulumi_aws``'s names for them)."""
+from __future__ import annotations
+
+FUNCTION = "aws:lambda/function:Function"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+IAM_POLICY = "aws:iam/policy:Policy"
+BUDGET = "aws:budgets/budget:Budget"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+COMPOSITE_ALARM = "aws:cloudwatch/compositeAlarm:CompositeAlarm"
+XRAY_GROUP = "aws:xray/group:Group"
+XRAY_RULE = "aws:xray/samplingRule:SamplingRule"

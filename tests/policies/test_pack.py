@@ -1,0 +1,118 @@
+"""The pack as a whole: its policies grouped by concern, its defaults taken from ``contract`` (and
+publishable on its own through the ``policies/contract`` link), and one stack index per ``AnalyzeStack``
+call however many stack policies read it."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pulumi_policy import StackValidationPolicy
+
+from contract import alarms, cost, streaming, xray
+from offline.policy_driver import InProcessAnalyzer
+from offline.preview import run_preview
+from policies.xray_rules import CONCERNS, PACK_NAME, build_policies, define
+from policies.xray_rules.stack_index import StackIndex
+from tests.policies.conftest import PACK, PROGRAMS, REPO, violations
+
+#: The pack's interface: these names, each exactly once.
+POLICY_NAMES = {
+    "lambda-tracing-active", "lambda-error-alarm", "lambda-latency-alarm", "streaming-no-exec-wrapper",
+    "streaming-otel-config", "absence-alarm-breaching", "alarm-missing-data-class", "alarm-has-actions",
+    "xray-write-permissions", "xray-name-limits", "tracing-cost-budget", "dashboard-shows-all-alarms",
+    "canary-role-isolated"}
+
+
+def _policies() -> dict:
+    return {p.name: p for p in build_policies()}
+
+
+def test_policies_come_concern_by_concern():
+    """One module per concern, in the order tracing, alarms, streaming, IAM, cost, dashboard; the pack
+    lists their policies in that order, each concern's together."""
+    assert [c.__name__.rsplit(".", 1)[-1] for c in CONCERNS] == [
+        "tracing", "alarms", "streaming", "iam", "cost", "dashboard"]
+    names = [p.name for p in build_policies()]
+    assert sorted(names) == sorted(POLICY_NAMES)
+    concern_of = {p.name: i for i, c in enumerate(CONCERNS) for p in c.policies()}
+    assert [concern_of[n] for n in names] == sorted(concern_of[n] for n in names)
+
+
+def test_schema_defaults_are_json():
+    """The engine reconciles defaults with the user's JSON config: they must survive JSON unchanged."""
+    for policy in build_policies():
+        properties = policy.config_schema.properties
+        assert json.loads(json.dumps(properties)) == properties, policy.name
+
+
+def test_defaults_and_descriptions_follow_the_contract(monkeypatch):
+    """A default changes in one place: the contract. The schema default and the description follow."""
+    monkeypatch.setattr(alarms, "LATENCY_BAND", (0.7, 0.95))
+    monkeypatch.setattr(xray, "MAX_NAME_LENGTH", 40)
+    monkeypatch.setattr(cost, "BUDGET_THRESHOLDS_USD", (5.0, 100.0))
+    policies = _policies()
+    latency, names, budget = (policies[n] for n in ("lambda-latency-alarm", "xray-name-limits", "tracing-cost-budget"))
+    assert "70–95% of its timeout" in latency.description
+    assert latency.config_schema.properties["minFraction"]["default"] == 0.7
+    assert "at most 40 characters" in names.description
+    assert "$5, $100" in budget.description
+    assert budget.config_schema.properties["thresholdsUsd"]["default"] == [5.0, 100.0]
+
+
+def test_pack_directory_is_self_contained(pack_process):
+    """``policies/contract`` is the repository's ``contract`` package (a link, the same files), and the
+    pack started the way the CLI starts it, from its own directory, reads its defaults from it."""
+    link = PACK / "contract"
+    assert link.is_symlink() and link.resolve() == (REPO / "contract").resolve()
+    assert sorted(p.name for p in link.glob("*.py")) == sorted(p.name for p in (REPO / "contract").glob("*.py"))
+    assert Path(os.readlink(f"/proc/{pack_process.proc.pid}/cwd")) == PACK.resolve()
+    info = pack_process.configure_stack("fixtures", "test", "organization", True, {"aws:region": "us-east-1"})
+    schema = {p.name: p.schema for p in info.policies}
+    assert [p.name for p in info.policies] == [p.name for p in build_policies()]
+    assert [schema["lambda-latency-alarm"][k]["default"] for k in ("minFraction", "maxFraction")] == list(
+        alarms.LATENCY_BAND)
+    assert schema["xray-name-limits"]["maxLength"]["default"] == xray.MAX_NAME_LENGTH
+    assert schema["xray-write-permissions"]["actions"]["default"] == list(xray.XRAY_ACTIONS)
+    assert schema["streaming-otel-config"]["expected"]["default"] == {k: list(v) for k, v in streaming.ACCEPTED.items()}
+    assert schema["alarm-missing-data-class"]["classes"]["default"] == alarms.class_map()
+    assert schema["tracing-cost-budget"]["thresholdsUsd"]["default"] == list(cost.BUDGET_THRESHOLDS_USD)
+
+
+@pytest.fixture
+def counted_index(monkeypatch):
+    """Counts ``StackIndex`` builds and the stack policies that asked for an index."""
+    counts = {"built": 0, "asked": 0}
+    build, index_for = StackIndex.build.__func__, define.index_for
+
+    def counting_build(cls, resources):
+        counts["built"] += 1
+        return build(cls, resources)
+
+    def counting_index_for(resources):
+        counts["asked"] += 1
+        return index_for(resources)
+
+    monkeypatch.setattr(StackIndex, "build", classmethod(counting_build))
+    monkeypatch.setattr(define, "index_for", counting_index_for)
+    return counts
+
+
+def test_stack_index_is_built_once_per_analyze_stack_call(counted_index):
+    """Every stack policy of one call reads one index; the next call (another program) builds its own,
+    so its verdicts are its own."""
+    stack_policies = [p for p in build_policies() if isinstance(p, StackValidationPolicy)]
+
+    def preview(program: str):
+        before = dict(counted_index)
+        analyzer = InProcessAnalyzer(PACK_NAME, build_policies(), version="0.1.0")
+        result = run_preview(PROGRAMS / program, "test", pack_dir=PACK, analyzer_factory=lambda *_a, **_k: analyzer)
+        return result, {k: counted_index[k] - before[k] for k in counted_index}
+
+    flagged, counts = preview("error_alarm_wrong_function")
+    assert violations(flagged) == {("lambda-error-alarm", "mandatory", "api")}
+    assert counts == {"asked": len(stack_policies), "built": 1}
+    clean, counts = preview("compliant")
+    assert clean.diagnostics == []
+    assert counts == {"asked": len(stack_policies), "built": 1}
