@@ -83,6 +83,7 @@ class EmulatedAccount:
         self.subs = Substitutions()
         self.created: list[str] = []          # "type name" of every resource created
         self.skipped: list[str] = []          # declarations moto cannot hold, with why
+        self.region = REGION                  # of the record being provisioned (explicit providers may differ)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> EmulatedAccount:
@@ -120,8 +121,8 @@ class EmulatedAccount:
         key = iam.create_access_key(UserName=ADMIN)["AccessKey"]
         self.admin = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
-    def client(self, service: str, credentials: Optional[dict[str, str]] = None) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+    def client(self, service: str, credentials: Optional[dict[str, str]] = None, region: Optional[str] = None) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,
                             config=Config(retries={"max_attempts": 1}), **(credentials or self.admin))
 
     def assume(self, role_arn: str, session: str) -> dict[str, str]:
@@ -153,9 +154,7 @@ class EmulatedAccount:
         ]
         for type_token, create in steps:
             for record in decl.of_type(type_token):
-                if record.provider and "second-region" in record.provider:
-                    self.skipped.append(f"{record.type} {record.name}: lives in the second region (out of band)")
-                    continue
+                self.region = _region_of(decl, record)
                 try:
                     create(decl, record)
                 except ClientError as exc:
@@ -168,6 +167,8 @@ class EmulatedAccount:
                 except (BotoCoreError, KeyError, TypeError, ValueError) as exc:
                     raise ProvisioningError(f"{record.type} {record.name!r} was rejected by the emulated account: "
                                             f"{str(exc)[:300]}") from exc
+                finally:
+                    self.region = REGION
                 self.created.append(f"{type_token} {record.name}")
 
     def _declared_arn(self, decl: Declarations, record: ResourceRecord) -> Optional[str]:
@@ -320,6 +321,19 @@ class EmulatedAccount:
         self.subs.add(fn.arn, out["FunctionArn"])
 
 
+#: moto authorizes these operations under their own names; AWS under the first (sns:Publish covers PublishBatch).
+MOTO_ACTION_NAMES = (("sns:Publish", "sns:PublishBatch"),)
+
+
+def _region_of(decl: Declarations, record: ResourceRecord) -> str:
+    """The region of the provider the record was declared with (the default provider's otherwise)."""
+    urn = (record.provider or "").split("::")[0] if "::" in (record.provider or "") else ""
+    provider = decl.by_urn.get("::".join((record.provider or "").split("::")[:-1])) if record.provider else None
+    if provider is None and urn:
+        provider = decl.by_urn.get(urn)
+    return (provider.inputs.get("region") if provider else None) or REGION
+
+
 def action_gate(document: dict) -> dict:
     """The policy moto enforces: the declared actions on every resource, without conditions.
 
@@ -334,6 +348,7 @@ def action_gate(document: dict) -> dict:
         actions = st.get("Action", [])
         actions = [actions] if isinstance(actions, str) else list(actions)
         actions += [a.replace("cloudwatch:", "monitoring:", 1) for a in actions if a.startswith("cloudwatch:")]
+        actions += [batch for single, batch in MOTO_ACTION_NAMES if single in actions]
         gate.append({"Effect": st["Effect"], "Action": actions, "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": gate}
 

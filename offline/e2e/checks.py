@@ -52,8 +52,12 @@ def entities(system: System, trace_id: str) -> list[dict]:
     return [e for d in system.daemon.documents for e in flatten(d) if e.get("trace_id") == trace_id]
 
 
+#: Calls the X-Ray SDK deliberately records no subsegment for: its own service (a trace of the tracing).
+UNTRACED_SERVICES = ("xray", "sts")
+
+
 def _aws_calls(inv: Invocation) -> list[dict]:
-    return [c for c in inv.calls if c["service"] not in ("sts",)]
+    return [c for c in inv.calls if c["service"] not in UNTRACED_SERVICES]
 
 
 # -- trace criteria ------------------------------------------------------------------------------------------
@@ -66,7 +70,7 @@ def sc001_sc008_pipeline_one_trace(system: System, ev: Evidence) -> Check:
     downstream = ev.pipeline[1:]
     ok = bool(downstream) and all(inv.trace_id == root and inv.ok for inv in downstream)
     names = {e.get("name") for e in entities(system, root)}
-    sns_hop = any(e.get("namespace") == "aws" and e.get("name") == "SNS" for e in entities(system, root))
+    sns_hop = any(e.get("namespace") == "aws" and str(e.get("name")).lower() == "sns" for e in entities(system, root))
     evidence = [f"trace {root}: " + ", ".join(f"{inv.function}({'ok' if inv.ok else inv.error_type})"
                                                for inv in ev.pipeline),
                 f"entities in the trace: {sorted(n for n in names if n)[:12]}"]
@@ -80,7 +84,7 @@ def sc001_api_one_trace(system: System, ev: Evidence) -> Check:
     good = []
     for inv in dashboard:
         ents = entities(system, inv.trace_id)
-        if any(e.get("namespace") == "aws" and e.get("name") == "DynamoDB" for e in ents):
+        if any(e.get("namespace") == "aws" and str(e.get("name")).lower() == "dynamodb" for e in ents):
             good.append(inv.trace_id)
     return Check("SC-001 API call -> dashboard -> DynamoDB is one trace", bool(good),
                  [f"{len(dashboard)} dashboard invocations; DynamoDB subsegments in traces {good[:3]}"])

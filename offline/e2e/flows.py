@@ -10,7 +10,7 @@ from typing import Any, Optional
 from contract import env as E
 from contract.data import FAILURE_PATH_OWNER, ITEMS_BY_STATUS
 from offline.e2e.runtime import Invocation
-from offline.e2e.system import System, scheduled_event, sns_event
+from offline.e2e.system import System, published, scheduled_event, sns_event
 
 TICKER = "TSLA"
 FOREIGN_ORIGIN = "https://attacker.example.net"
@@ -116,19 +116,18 @@ def _fault_plan(system: System, path: str) -> tuple[str, Any, list[dict]]:
 
 def faults(system: System, ev: Evidence) -> None:
     """Each of the silent-failure paths, failed once, in its owner function."""
-    published = [c for inv in ev.pipeline for c in inv.calls
-                 if (c["service"], c["operation"]) == ("sns", "Publish") and inv.function == "ingestion"]
+    analysis_messages = [(topic, message) for inv in ev.pipeline if inv.function == "ingestion"
+                         for topic, message in published(inv) if '"source_id"' in message]
     for path in FAILURE_PATH_OWNER:
         owner, event, plan = _fault_plan(system, path)
         if owner == "analysis":
-            analysis_pub = [c for c in published if '"source_id"' in c["params"].get("Message", "")]
-            if not analysis_pub:
+            if not analysis_messages:
                 ev.notes.append(f"{path}: no analysis message was published, so nothing to fail")
                 continue
-            topic = analysis_pub[0]["params"]["TopicArn"]
+            topic, text = analysis_messages[0]
             ((logical, subscription),) = system.lambda_subscribers(topic)
             # a fresh item, so the fan-out really writes again
-            message = json.loads(analysis_pub[0]["params"]["Message"])
+            message = json.loads(text)
             system.put_item(E.ITEMS_TABLE, {"source_id": message["source_id"] + "-fault",
                                             "timestamp": message["timestamp"], "status": "pending"})
             message["source_id"] += "-fault"

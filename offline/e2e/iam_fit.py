@@ -15,6 +15,8 @@ from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 JUDGED_OPERATORS = {"StringEquals"}
+#: Operations authorized by an action of another name (docs/aws-facts.md: sns:Publish grants PublishBatch).
+ACTION_OF = {"sns:PublishBatch": "sns:Publish"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _table(name: str) -> str:
 def accesses(call: dict, secret_arns: dict[str, str]) -> list[Access]:
     """The IAM requests behind one recorded call."""
     service, op, p = call["service"], call["operation"], call.get("params") or {}
-    action = f"{service}:{op}"
+    action = ACTION_OF.get(f"{service}:{op}", f"{service}:{op}")
     if service == "dynamodb":
         tables: list[tuple[str, str | None]] = []
         if "TableName" in p:

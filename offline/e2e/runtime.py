@@ -11,6 +11,7 @@ What the worker process gets, and nothing else:
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -54,6 +55,35 @@ def build_layer(target: Path) -> Path:
     return target
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def local_archive(fn: Function, cache: Path) -> tuple[dict[str, Path], bool]:
+    """The function's archive as this machine can run it: the program's files as packaged, but vendored packages
+    rebuilt from the archive's own pinned ``requirements.txt`` for this interpreter (the Lambda runtime is
+    python3.13 on x86_64; native wheels built for it do not load here). A package missing from the requirements
+    stays missing, so the ImportError AWS would raise is raised here too. Returns (archive, rebuilt?)."""
+    build = REPO / "build"
+    vendored = {arc for arc, src in fn.archive.items() if src.resolve().is_relative_to(build.resolve())}
+    requirements = fn.archive.get("requirements.txt")
+    if not vendored or requirements is None:
+        return dict(fn.archive), False
+    digest = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:16]
+    target = cache / f"{fn.logical}-{digest}"
+    if not target.is_dir():
+        tmp = cache / f"{fn.logical}-{digest}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
+                        "--only-binary=:all:", "-r", str(requirements), "--target", str(tmp)],
+                       check=True, capture_output=True, timeout=600)
+        tmp.rename(target)
+    archive = {arc: src for arc, src in fn.archive.items() if arc not in vendored}
+    for path in target.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            archive.setdefault(path.relative_to(target).as_posix(), path)
+    return archive, True
+
+
 def new_trace_header(sampled: bool = True) -> str:
     root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
     return f"Root={root};Parent={secrets.token_hex(8)};Sampled={1 if sampled else 0}"
@@ -84,6 +114,7 @@ class LambdaProcess:
     environment: dict[str, str]           # declared environment with overrides applied
     layer: Path
     workdir: Path
+    archive: dict[str, Path]              # what is unpacked into the task root (see local_archive)
     endpoint: str
     daemon_address: str
     process: Optional[subprocess.Popen] = None
@@ -94,7 +125,7 @@ class LambdaProcess:
         task = self.workdir / "task"
         if task.exists():
             shutil.rmtree(task)
-        for arcname, source in self.function.archive.items():
+        for arcname, source in self.archive.items():
             dest = task / arcname
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, dest)

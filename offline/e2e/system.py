@@ -16,12 +16,14 @@ from typing import Any, Optional
 from contract import env as E
 from offline.e2e.account import ACCOUNT, REGION, EmulatedAccount
 from offline.e2e.declarations import Declarations, Function
-from offline.e2e.runtime import Invocation, LambdaProcess, build_layer
+from offline.e2e.runtime import REPO, Invocation, LambdaProcess, build_layer, local_archive
 from standins.http_fakes import FinnhubFake, SendGridFake, TiingoFake
 from standins.otlp_receiver import OtlpReceiver
 from standins.xray_daemon import XRayDaemon
 
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+#: Vendored packages rebuilt for this interpreter, kept between runs (keyed by the requirements' digest).
+VENDOR_CACHE = REPO / "build" / "e2e-vendor"
 
 
 def now_iso() -> str:
@@ -43,6 +45,20 @@ def sns_event(topic_arn: str, subscription_arn: str, message: str, attributes: O
                                  "MessageAttributes": attributes or {}}}]}
 
 
+def published(invocation: Invocation) -> list[tuple[str, str]]:
+    """(topic ARN, message) of every message the invocation published successfully (Publish or PublishBatch)."""
+    out = []
+    for call in invocation.calls:
+        if call["service"] != "sns" or call.get("error"):
+            continue
+        topic = call["params"].get("TopicArn", "")
+        if call["operation"] == "Publish":
+            out.append((topic, call["params"]["Message"]))
+        elif call["operation"] == "PublishBatch":
+            out += [(topic, entry["Message"]) for entry in call["params"].get("PublishBatchRequestEntries", [])]
+    return out
+
+
 @dataclass
 class System:
     decl: Declarations
@@ -57,6 +73,7 @@ class System:
     invocations: list[tuple[str, Invocation]] = field(default_factory=list)   # (step, invocation)
     started_env: dict[str, dict[str, str]] = field(default_factory=dict)       # function -> env it started with
     api_url: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def start(self) -> System:
         for standin in (self.daemon, self.receiver, self.tiingo, self.finnhub, self.sendgrid):
@@ -102,8 +119,12 @@ class System:
             workdir.mkdir(parents=True)
             env = self.environment(fn)
             self.started_env[logical] = env
-            self.processes[logical] = LambdaProcess(fn, creds, env, self.layer, workdir, self.account.endpoint,
-                                                    self.daemon.address).start()
+            archive, rebuilt = local_archive(fn, VENDOR_CACHE)
+            if rebuilt:
+                self.notes.append(f"{logical}: vendored packages rebuilt from its requirements.txt for this interpreter")
+            self.processes[logical] = LambdaProcess(
+                function=fn, credentials=creds, environment=env, layer=self.layer, workdir=workdir, archive=archive,
+                endpoint=self.account.endpoint, daemon_address=self.daemon.address).start()
         return self.processes[logical]
 
     def invoke(self, step: str, logical: str, event: Any, trace: Optional[str] = None,
@@ -134,14 +155,10 @@ class System:
         """Deliver each message ``publisher`` published to the topics' Lambda subscribers, one trace (SNS Active
         tracing passes the publisher's trace to the subscriber: same Root, SNS's segment as Parent)."""
         delivered = []
-        for call in publisher.calls:
-            if (call["service"], call["operation"]) != ("sns", "Publish") or call.get("error"):
-                continue
-            topic = call["params"].get("TopicArn", "")
+        for topic, message in published(publisher):
             for logical, subscription in self.lambda_subscribers(topic):
                 header = f"Root={publisher.trace_id};Parent={secrets.token_hex(8)};Sampled=1"
-                event = sns_event(topic, subscription, call["params"]["Message"])
-                delivered.append(self.invoke(step, logical, event, header))
+                delivered.append(self.invoke(step, logical, sns_event(topic, subscription, message), header))
         return delivered
 
     def rule_arn_of(self, logical: str) -> str:
