@@ -322,7 +322,10 @@ class EmulatedAccount:
 
 
 #: moto authorizes these operations under their own names; AWS under the first (sns:Publish covers PublishBatch).
-MOTO_ACTION_NAMES = (("sns:Publish", "sns:PublishBatch"),)
+#: moto also names X-Ray's REST operations by their paths.
+MOTO_ACTION_NAMES = (("sns:Publish", "sns:PublishBatch"), ("xray:PutTraceSegments", "xray:TraceSegments"),
+                     ("xray:PutTelemetryRecords", "xray:TelemetryRecords"), ("xray:BatchGetTraces", "xray:Traces"),
+                     ("xray:GetTraceSummaries", "xray:TraceSummaries"))
 
 
 def _region_of(decl: Declarations, record: ResourceRecord) -> str:

@@ -93,14 +93,19 @@ def sc001_api_one_trace(system: System, ev: Evidence) -> Check:
 def sc003_sc012_auto_instrumented_once(system: System) -> Check:
     """Every AWS call a buffered function made is one subsegment of its trace: present (SC-003), not doubled (SC-012)."""
     problems, seen = [], set()
-    for step, inv in system.invocations:
-        if step.startswith("fault") or step == "fallback" or not inv.calls:
+    by_trace: dict[str, list[Invocation]] = {}
+    for step, inv in system.invocations:  # one trace may span several invocations (SNS carries it on)
+        if not step.startswith(("fault", "failure", "fallback")):
+            by_trace.setdefault(inv.trace_id, []).append(inv)
+    for trace_id, invs in by_trace.items():
+        calls = [c for inv in invs for c in _aws_calls(inv)]
+        if not calls:
             continue
-        seen.add(inv.function)
-        aws = [e for e in entities(system, inv.trace_id) if e.get("namespace") == "aws"]
-        calls = _aws_calls(inv)
+        seen.update(inv.function for inv in invs)
+        aws = [e for e in entities(system, trace_id) if e.get("namespace") == "aws"]
         if len(aws) != len(calls):
-            problems.append(f"{inv.function} trace {inv.trace_id}: {len(calls)} AWS calls, {len(aws)} aws subsegments")
+            problems.append(f"trace {trace_id} ({', '.join(i.function for i in invs)}): {len(calls)} AWS calls, "
+                            f"{len(aws)} aws subsegments")
     return Check("SC-003/SC-012 every AWS call is exactly one auto-instrumented subsegment", not problems and bool(seen),
                  problems or [f"functions checked: {sorted(seen)}"])
 
@@ -310,6 +315,6 @@ def trust_fit(system: System) -> Check:
 
 def functions_ran(system: System) -> Check:
     failed = [f"{step}: {inv.function} {inv.error_type}: {str(inv.error_message)[:160]}"
-              for step, inv in system.invocations if not inv.ok and not step.startswith("fault")]
+              for step, inv in system.invocations if not inv.ok and not step.startswith(("fault", "failure"))]
     return Check("every function ran from its own archive, environment and role", not failed,
                  failed[:20] or [f"{len(system.invocations)} invocations of {len(system.processes)} functions"])

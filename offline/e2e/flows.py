@@ -32,6 +32,7 @@ class Evidence:
     ticks: list[Invocation] = field(default_factory=list)             # metrics, canary runs
     api: list[HttpResult] = field(default_factory=list)
     faults: dict[str, Invocation] = field(default_factory=dict)       # failure path -> the invocation that hit it
+    failures: list[Invocation] = field(default_factory=list)          # a function's own work failing
     fallback: Optional[Invocation] = None                              # PutMetricData refused: the log line
     notes: list[str] = field(default_factory=list)
 
@@ -134,6 +135,21 @@ def faults(system: System, ev: Evidence) -> None:
             event = sns_event(topic, subscription, json.dumps(message))
         ev.faults[path] = system.invoke(f"fault {path}", owner, event, faults=plan)
         system.tiingo.heal(), system.finnhub.heal()
+
+
+def failures(system: System, ev: Evidence) -> None:
+    """Functions whose own work fails count it (the alarms on those counts must watch what is emitted)."""
+    ddb_down = {"service": "dynamodb", "operation": "Query", "contains": "", "code": "ProvisionedThroughputExceededException"}
+    ev.failures.append(system.invoke("failure metrics", "metrics", scheduled_event(system.rule_arn_of("metrics")),
+                                     faults=[ddb_down]))
+    messages = [(t, m) for inv in ev.pipeline if inv.function == "ingestion" for t, m in published(inv)
+                if '"source_id"' in m]
+    if messages:
+        topic, message = messages[0]
+        ((logical, subscription),) = system.lambda_subscribers(topic)
+        ev.failures.append(system.invoke("failure analysis", logical, sns_event(topic, subscription, message),
+                                         faults=[{**ddb_down, "operation": "UpdateItem"},
+                                                 {**ddb_down, "operation": "GetItem"}]))
 
 
 def fallback(system: System, ev: Evidence) -> None:

@@ -60,8 +60,12 @@ def run(stack: str, keep: bool = False, program: Path = REPO, return_system: boo
         flows.ticks(system, ev)
         flows.api_calls(system, ev, id_token)
         flows.faults(system, ev)
+        flows.failures(system, ev)
         flows.fallback(system, ev)
         system.daemon.wait_for(lambda docs: len(docs) > 0, timeout=5)
+        (workdir / "invocations.json").write_text(json.dumps(
+            [{"step": step, **{k: v for k, v in vars(inv).items()}} for step, inv in system.invocations],
+            indent=1, default=str))
         results = [
             C.functions_ran(system), C.sc001_sc008_pipeline_one_trace(system, ev), C.sc001_api_one_trace(system, ev),
             C.sc003_sc012_auto_instrumented_once(system), C.sc011_sendgrid_subsegment(system),
