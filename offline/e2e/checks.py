@@ -52,12 +52,13 @@ def entities(system: System, trace_id: str) -> list[dict]:
     return [e for d in system.daemon.documents for e in flatten(d) if e.get("trace_id") == trace_id]
 
 
-#: Calls the X-Ray SDK deliberately records no subsegment for: its own service (a trace of the tracing).
-UNTRACED_SERVICES = ("xray", "sts")
+#: Calls the X-Ray SDK's botocore patch deliberately records no subsegment for (its own sampling pollers and
+#: segment uploads; aws_xray_sdk/ext/botocore/patch.py).
+UNTRACED = {("xray", "GetSamplingRules"), ("xray", "GetSamplingTargets"), ("xray", "PutTraceSegments")}
 
 
 def _aws_calls(inv: Invocation) -> list[dict]:
-    return [c for c in inv.calls if c["service"] not in UNTRACED_SERVICES]
+    return [c for c in inv.calls if (c["service"], c["operation"]) not in UNTRACED]
 
 
 # -- trace criteria ------------------------------------------------------------------------------------------
@@ -274,7 +275,7 @@ def log_filter_fit(system: System, ev: Evidence) -> Check:
 
 def cors_fit(ev: Evidence) -> Check:
     problems, seen = [], 0
-    for r in ev.api:
+    for r in list(ev.api) + list(ev.streams):
         if r.origin is None or r.label.startswith("configuration (no token)"):
             continue
         seen += 1
@@ -318,3 +319,35 @@ def functions_ran(system: System) -> Check:
               for step, inv in system.invocations if not inv.ok and not step.startswith(("fault", "failure"))]
     return Check("every function ran from its own archive, environment and role", not failed,
                  failed[:20] or [f"{len(system.invocations)} invocations of {len(system.processes)} functions"])
+
+
+def sc010_sc023_sc024_streaming_spans(system: System, ev: Evidence) -> Check:
+    """The stream's spans share the invocation's trace id, hang off the invocation's segment or each other (no
+    orphans), and were at the collector when the stream ended (flushed before the last byte)."""
+    live = next((s for s in ev.streams if s.label.startswith("stream (live")), None)
+    if live is None:
+        return Check("SC-010/SC-023/SC-024 streaming spans join the invocation's trace", False, ["no stream ran"])
+    root = live.trace.split(";")[0].removeprefix("Root=")
+    parent = dict(p.split("=", 1) for p in live.trace.split(";") if "=" in p).get("Parent")
+    spans = system.receiver.for_trace(root)
+    ids = {s.span_id for s in spans}
+    orphans = [s.name for s in spans if s.parent_span_id not in ids and s.parent_span_id != parent]
+    sentiments = [e for e in live.events if e.get("event") == "sentiment"]
+    carried = [json.loads(e.get("data") or "{}").get("trace_id") for e in live.events if e.get("data")]
+    ok = live.status == 200 and bool(spans) and not orphans and bool(sentiments) and all(t == root for t in carried if t)
+    return Check("SC-010/SC-023/SC-024 streaming spans join the invocation's trace", ok,
+                 [f"trace {root}: {len(spans)} spans ({sorted({s.name for s in spans})[:8]}), orphans {orphans}",
+                  f"{len(live.events)} events, {len(sentiments)} sentiment events; trace ids in data: {sorted(set(map(str, carried)))}"])
+
+
+def streaming_slots(ev: Evidence) -> Check:
+    """A disconnect frees its slot (live and dead collector); past the cap the next client is refused with 503."""
+    evidence, ok = [], True
+    for s in ev.streams:
+        if s.release_seconds is None and s.label != "stream (foreign origin)":
+            ok = False
+        if s.label != "stream (foreign origin)":
+            evidence.append(f"{s.label}: status {s.status}, open connections back to 0 after {s.release_seconds} s")
+    ok &= ev.pool_refusal == 503
+    evidence.append(f"past the connection cap: {ev.pool_refusal}")
+    return Check("streaming slots: freed on disconnect, refused past the cap", ok, evidence)

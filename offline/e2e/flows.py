@@ -33,6 +33,8 @@ class Evidence:
     api: list[HttpResult] = field(default_factory=list)
     faults: dict[str, Invocation] = field(default_factory=dict)       # failure path -> the invocation that hit it
     failures: list[Invocation] = field(default_factory=list)          # a function's own work failing
+    streams: list[StreamResult] = field(default_factory=list)
+    pool_refusal: Optional[int] = None                                 # status past the connection cap
     fallback: Optional[Invocation] = None                              # PutMetricData refused: the log line
     notes: list[str] = field(default_factory=list)
 
@@ -157,3 +159,89 @@ def fallback(system: System, ev: Evidence) -> None:
     ev.fallback = system.invoke("fallback", "ingestion", scheduled_event(system.rule_arn_of("ingestion")),
                                 faults=[{"service": "cloudwatch", "operation": "PutMetricData", "contains": "",
                                          "code": "InternalServiceError"}])
+
+
+@dataclass
+class StreamResult:
+    label: str
+    status: int
+    headers: dict[str, str]
+    events: list[dict]
+    trace: str
+    origin: Optional[str]
+    release_seconds: Optional[float] = None     # client gone -> open connections back to 0
+
+
+def _open_connections(app_port: int) -> int:
+    status = http("status", f"http://127.0.0.1:{app_port}/api/v2/stream/status")
+    return int(json.loads(status.body)["connections"])
+
+
+def _released_within(app_port: int, limit: float) -> Optional[float]:
+    import time
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        try:
+            if _open_connections(app_port) == 0:
+                return round(time.monotonic() - started, 3)
+        except (ValueError, OSError):
+            pass
+        time.sleep(0.05)
+    return None
+
+
+def streaming(system: System, ev: Evidence) -> None:
+    """Browser-shaped SSE streams through the Function URL, the analysed items streaming; then a pool filled to its
+    cap (the next client is refused with 503), and the same app with a dead collector (the slot still frees)."""
+    from offline.e2e.streaming import FunctionUrl, StreamingApp, read_stream
+    from standins.otlp_receiver import Blackhole
+    fn = system.functions["sse-streaming"]
+    (url_record,) = system.decl.function_urls()
+    creds = system.account.assume(system.account.subs.apply(system.roles[fn.role_urn].arn), "e2e-sse")
+    env = system.environment(fn)
+    system.started_env["sse-streaming"] = env
+    allowed = (url_record.inputs.get("cors") or {}).get("allowOrigins", [None])[0]
+    for label, collector in (("live", system.receiver.address), ("dead", None)):
+        blackhole = Blackhole() if collector is None else None
+        endpoint = collector or blackhole.endpoint
+        app = StreamingApp(system.workdir / f"sse-{label}", {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
+                           creds, system.account.endpoint).start()
+        furl = FunctionUrl(app.port, url_record.inputs.get("cors"), fn.timeout_seconds).start()
+        try:
+            path = f"{furl.url}/api/v2/stream?tickers={TICKER}"
+            until = "sentiment" if label == "live" else "connected"
+            status, headers, events, trace = read_stream(path, allowed, until, timeout=30)
+            result = StreamResult(f"stream ({label} collector)", status, headers, events, trace, allowed,
+                                  _released_within(app.port, 10.0))
+            ev.streams.append(result)
+            if label == "live":
+                f_status, f_headers, _, f_trace = read_stream(path, FOREIGN_ORIGIN, "connected", timeout=10)
+                ev.streams.append(StreamResult("stream (foreign origin)", f_status, f_headers, [], f_trace, FOREIGN_ORIGIN))
+                ev.pool_refusal = _fill_pool(app.port, int(env.get("SSE_MAX_CONNECTIONS", "100")))
+        finally:
+            furl.stop()
+            app.stop()
+            if blackhole:
+                blackhole.close()
+
+
+def _fill_pool(port: int, cap: int) -> Optional[int]:
+    """Open ``cap`` streams straight to the app, then one more: its status (503 when the cap holds)."""
+    import http.client
+    held = []
+    try:
+        for _ in range(cap):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", f"/api/v2/stream?tickers={TICKER}", headers={"Accept": "text/event-stream"})
+            conn.getresponse()
+            held.append(conn)
+        extra = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        extra.request("GET", f"/api/v2/stream?tickers={TICKER}", headers={"Accept": "text/event-stream"})
+        status = extra.getresponse().status
+        extra.close()
+        return status
+    except OSError:
+        return None
+    finally:
+        for conn in held:
+            conn.close()

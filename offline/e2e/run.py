@@ -62,6 +62,7 @@ def run(stack: str, keep: bool = False, program: Path = REPO, return_system: boo
         flows.faults(system, ev)
         flows.failures(system, ev)
         flows.fallback(system, ev)
+        flows.streaming(system, ev)
         system.daemon.wait_for(lambda docs: len(docs) > 0, timeout=5)
         (workdir / "invocations.json").write_text(json.dumps(
             [{"step": step, **{k: v for k, v in vars(inv).items()}} for step, inv in system.invocations],
@@ -71,6 +72,7 @@ def run(stack: str, keep: bool = False, program: Path = REPO, return_system: boo
             C.sc003_sc012_auto_instrumented_once(system), C.sc011_sendgrid_subsegment(system),
             C.sc004_sc019_silent_paths(system, ev), C.sc025_documents_bounded(system),
             C.sc026_warm_invocations_own_trace(system), C.iam_fit_check(system), C.environment_fit(system),
+            C.sc010_sc023_sc024_streaming_spans(system, ev), C.streaming_slots(ev),
             C.metric_fit(system), C.log_filter_fit(system, ev), C.cors_fit(ev), C.public_access_fit(system),
             C.trust_fit(system)]
         return (results, system) if return_system else results

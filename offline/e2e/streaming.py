@@ -162,6 +162,9 @@ class FunctionUrl:
             h.send_header("Access-Control-Expose-Headers", ",".join(self.cors.get("exposeHeaders") or []))
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
+        # A Function URL notices a client that went away and ends the invocation's response: when the client's
+        # socket reaches EOF, the upstream connection is shut so the app sees the disconnect at once.
+        threading.Thread(target=_close_when_gone, args=(h.connection, conn), daemon=True).start()
         try:
             while True:
                 chunk = resp.read1(65536)
@@ -174,6 +177,19 @@ class FunctionUrl:
             pass
         finally:
             conn.close()
+
+
+def _close_when_gone(client: socket.socket, upstream: http.client.HTTPConnection) -> None:
+    try:
+        while client.recv(1, socket.MSG_PEEK):
+            client.recv(1)
+    except OSError:
+        pass
+    if upstream.sock is not None:
+        try:
+            upstream.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def read_stream(url: str, origin: Optional[str], until: str, timeout: float) -> tuple[int, dict, list[dict], str]:
