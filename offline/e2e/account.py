@@ -89,7 +89,8 @@ class EmulatedAccount:
     def start(self, timeout: float = 30.0) -> EmulatedAccount:
         env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(BOOTSTRAP_ACTIONS), "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=open(os.environ.get("E2E_MOTO_LOG", os.devnull), "w"), env=env)
+                                        stdout=subprocess.DEVNULL, stderr=open(os.environ.get("E2E_MOTO_LOG", os.devnull), "w"),
+                                        env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -220,8 +221,9 @@ class EmulatedAccount:
         self.subs.add(r.id, url)
 
     def _queue_policy(self, decl: Declarations, r: ResourceRecord) -> None:
+        policy = json.dumps(self.subs.apply(json.loads(r.inputs["policy"])))
         self.client("sqs").set_queue_attributes(QueueUrl=self.subs.apply(r.inputs["queueUrl"]),
-                                                Attributes={"Policy": json.dumps(self.subs.apply(json.loads(r.inputs["policy"])))})
+                                                Attributes={"Policy": policy})
 
     def _topic(self, decl: Declarations, r: ResourceRecord) -> None:
         attrs = {}
@@ -389,8 +391,8 @@ def _query(q: dict) -> dict:
         out["Expression"] = q["expression"]
     if q.get("metric"):
         m = q["metric"]
-        out["MetricStat"] = {"Metric": {"MetricName": m["metricName"], "Namespace": m["namespace"],
-                                        "Dimensions": [{"Name": k, "Value": v} for k, v in (m.get("dimensions") or {}).items()]},
+        dims = [{"Name": k, "Value": v} for k, v in (m.get("dimensions") or {}).items()]
+        out["MetricStat"] = {"Metric": {"MetricName": m["metricName"], "Namespace": m["namespace"], "Dimensions": dims},
                              "Period": int(m["period"]), "Stat": m["stat"]}
     return out
 

@@ -93,7 +93,8 @@ def sc001_api_one_trace(system: System, ev: Evidence) -> Check:
 
 def sc003_sc012_auto_instrumented_once(system: System) -> Check:
     """Every AWS call a buffered function made is one subsegment of its trace: present (SC-003), not doubled (SC-012)."""
-    problems, seen = [], set()
+    problems: list[str] = []
+    seen: set[str] = set()
     by_trace: dict[str, list[Invocation]] = {}
     for step, inv in system.invocations:  # one trace may span several invocations (SNS carries it on)
         if not step.startswith(("fault", "failure", "fallback")):
@@ -160,13 +161,12 @@ def sc026_warm_invocations_own_trace(system: System) -> Check:
     by_fn: dict[str, list[Invocation]] = {}
     for _, inv in system.invocations:
         by_fn.setdefault(inv.function, []).append(inv)
-    problems, warm = [], 0
-    for fn, invs in by_fn.items():
-        # each invocation's subsegments carry its own trace id: none of another invocation's appears under it
-        warm += max(0, len(invs) - 1)
-        for earlier, later in zip(invs, invs[1:]):
-            if earlier.trace_id == later.trace_id and fn == "ingestion":
-                problems.append(f"{fn}: two invocations shared trace {later.trace_id}")
+    problems: list[str] = []
+    warm = sum(max(0, len(invs) - 1) for invs in by_fn.values())
+    for fn, invs in by_fn.items():  # a scheduled function's runs are new traces: none may repeat the previous one
+        if fn in ("ingestion", "metrics", "canary"):
+            repeated = [b.trace_id for a, b in zip(invs, invs[1:], strict=False) if a.trace_id == b.trace_id]
+            problems += [f"{fn}: two invocations shared trace {t}" for t in repeated]
     stray = [d.get("trace_id") for d in system.daemon.documents
              if d.get("trace_id") not in {inv.trace_id for _, inv in system.invocations}]
     return Check("SC-026 warm invocations carry their own trace ids", not problems and not stray and warm > 0,
@@ -282,7 +282,7 @@ def cors_fit(ev: Evidence) -> Check:
         acao = {k.lower(): v for k, v in r.headers.items()}.get("access-control-allow-origin")
         if r.origin == FOREIGN_ORIGIN and acao not in (None, ""):
             problems.append(f"{r.label}: a foreign origin got Access-Control-Allow-Origin {acao!r}")
-        if r.origin != FOREIGN_ORIGIN and acao != r.origin:
+        if r.origin not in (FOREIGN_ORIGIN, acao):
             problems.append(f"{r.label} ({r.status}): origin {r.origin} got Access-Control-Allow-Origin {acao!r}")
     return Check("CORS fit: allowed origins are answered, foreign ones are not", not problems and seen > 0,
                  problems or [f"{seen} browser-shaped responses"])
@@ -337,7 +337,8 @@ def sc010_sc023_sc024_streaming_spans(system: System, ev: Evidence) -> Check:
     ok = live.status == 200 and bool(spans) and not orphans and bool(sentiments) and all(t == root for t in carried if t)
     return Check("SC-010/SC-023/SC-024 streaming spans join the invocation's trace", ok,
                  [f"trace {root}: {len(spans)} spans ({sorted({s.name for s in spans})[:8]}), orphans {orphans}",
-                  f"{len(live.events)} events, {len(sentiments)} sentiment events; trace ids in data: {sorted(set(map(str, carried)))}"])
+                  f"{len(live.events)} events, {len(sentiments)} sentiment events; "
+                  f"trace ids in data: {sorted(set(map(str, carried)))}"])
 
 
 def streaming_slots(ev: Evidence) -> Check:

@@ -81,12 +81,14 @@ class Declarations:
         for record in self.of_type(FUNCTION):
             (role,) = self.depends_on(record, "role")
             code = record.inputs.get("code")
-            archive = {k: Path(v.path) for k, v in code.assets.items()} if isinstance(code, pulumi.AssetArchive) else {}
+            archive = ({k: Path(v.path) for k, v in code.assets.items() if isinstance(v, pulumi.FileAsset)}
+                       if isinstance(code, pulumi.AssetArchive) else {})
             logical = record.inputs["name"].removeprefix(f"{self.stack}-sentiment-")
             out[logical] = Function(
                 logical=logical, name=record.inputs["name"], arn=self.value(record, "arn"), role_urn=role.urn,
                 environment=dict((record.inputs.get("environment") or {}).get("variables") or {}),
-                timeout_seconds=float(record.inputs.get("timeout") or 3), memory_mb=float(record.inputs.get("memorySize") or 128),
+                timeout_seconds=float(record.inputs.get("timeout") or 3),
+                memory_mb=float(record.inputs.get("memorySize") or 128),
                 runtime=record.inputs.get("runtime"), handler=record.inputs.get("handler"),
                 tracing_mode=(record.inputs.get("tracingConfig") or {}).get("mode"),
                 package_type=record.inputs.get("packageType") or "Zip", archive=archive, record=record)

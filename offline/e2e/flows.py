@@ -136,7 +136,8 @@ def faults(system: System, ev: Evidence) -> None:
             message["source_id"] += "-fault"
             event = sns_event(topic, subscription, json.dumps(message))
         ev.faults[path] = system.invoke(f"fault {path}", owner, event, faults=plan)
-        system.tiingo.heal(), system.finnhub.heal()
+        system.tiingo.heal()
+        system.finnhub.heal()
 
 
 def failures(system: System, ev: Evidence) -> None:
@@ -203,10 +204,10 @@ def streaming(system: System, ev: Evidence) -> None:
     allowed = (url_record.inputs.get("cors") or {}).get("allowOrigins", [None])[0]
     for label, collector in (("live", system.receiver.address), ("dead", None)):
         blackhole = Blackhole() if collector is None else None
-        endpoint = collector or blackhole.endpoint
+        endpoint = collector if blackhole is None else blackhole.endpoint
         app = StreamingApp(system.workdir / f"sse-{label}", {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
                            creds, system.account.endpoint).start()
-        furl = FunctionUrl(app.port, url_record.inputs.get("cors"), fn.timeout_seconds).start()
+        furl = FunctionUrl(app.port, url_record.inputs.get("cors") or {}, fn.timeout_seconds).start()
         try:
             path = f"{furl.url}/api/v2/stream?tickers={TICKER}"
             until = "sentiment" if label == "live" else "connected"

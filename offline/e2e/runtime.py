@@ -48,7 +48,7 @@ def build_layer(target: Path) -> Path:
         for top in tops:
             if top.endswith((".dist-info", ".pth")) or top == "__pycache__":
                 continue
-            source = Path(dist.locate_file(top))
+            source = Path(str(dist.locate_file(top)))
             link = target / top
             if source.exists() and not link.exists():
                 link.symlink_to(source)

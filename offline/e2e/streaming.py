@@ -197,13 +197,15 @@ def read_stream(url: str, origin: Optional[str], until: str, timeout: float) -> 
     arrived, the stream ended, or ``timeout`` passed."""
     from urllib.parse import urlsplit
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     trace = new_trace_header()
     conn.request("GET", f"{parts.path}?{parts.query}", headers={"Accept": "text/event-stream",
                                                                 "X-Amzn-Trace-Id": trace,
                                                                 **({"Origin": origin} if origin else {})})
     resp = conn.getresponse()
-    events, current, buf = [], {}, b""
+    events: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    buf = b""
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -3,9 +3,10 @@
 unpacked archive and the stand-in for the Powertools layer and the runtime's boto3, so a dependency the archive
 lacks fails here with the ImportError AWS would give.
 
-Protocol: one JSON request per line on stdin (event, trace header, deadline, log file); one JSON reply per line on
-the file descriptor named by the last argument. Each invocation's stdout/stderr (the function's logs) go to the request's log file, and every
-AWS call the handler makes (service, operation, parameters, outcome) is listed in the reply.
+Protocol: one JSON request per line on stdin (event, trace header, deadline, log file, faults to inject); one JSON
+reply per line on the file descriptor named by the last argument. Each invocation's stdout/stderr (the function's
+logs) go to the request's log file, and every AWS call the handler makes (service, operation, parameters, outcome)
+is listed in the reply.
 
 Standard library only at import; botocore is imported from the layer path once the paths are set.
 """
@@ -68,7 +69,7 @@ def _record_calls() -> None:
             entry["error"] = exc.response.get("Error", {}).get("Code", "ClientError")
             raise
 
-    BaseClient._make_api_call = recorded  # type: ignore[method-assign]
+    BaseClient._make_api_call = recorded
 
 
 def _plain(value: Any, depth: int = 0) -> Any:
