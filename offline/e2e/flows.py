@@ -202,9 +202,9 @@ def streaming(system: System, ev: Evidence) -> None:
     env = system.environment(fn)
     system.started_env["sse-streaming"] = env
     allowed = (url_record.inputs.get("cors") or {}).get("allowOrigins", [None])[0]
-    for label, collector in (("live", system.receiver.address), ("dead", None)):
-        blackhole = Blackhole() if collector is None else None
-        endpoint = collector if blackhole is None else blackhole.endpoint
+    for label in ("live", "dead"):
+        blackhole = Blackhole() if label == "dead" else None
+        endpoint = system.receiver.address if blackhole is None else blackhole.endpoint
         app = StreamingApp(system.workdir / f"sse-{label}", {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
                            creds, system.account.endpoint).start()
         furl = FunctionUrl(app.port, url_record.inputs.get("cors") or {}, fn.timeout_seconds).start()
