@@ -1,4 +1,4 @@
-"""``python -m offline preview [...]``: run a Pulumi program and its policy pack with no cloud and no CLI.
+"""``python -m offline preview|e2e [...]``: a Pulumi program and its policy pack, and the system as one, offline.
 
 Exit status of ``preview``: 0 no mandatory violation, 1 at least one, 2 the program or the pack failed (one
 line on stderr says why) or the arguments are wrong. ``COMMANDS`` is every sub-command there is.
@@ -42,6 +42,17 @@ def _preview(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _e2e_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", default="prod", help="stack whose declarations are run (default: prod)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with every check")
+    p.add_argument("--keep", action="store_true", help="keep the scratch directory (archives, logs, worker output)")
+
+
+def _e2e(args: argparse.Namespace) -> int:
+    from offline.e2e.run import main as e2e_main
+    return e2e_main(["--stack", args.stack] + (["--json"] if args.json else []) + (["--keep"] if args.keep else []))
+
+
 @dataclass(frozen=True)
 class Command:
     summary: str
@@ -56,6 +67,12 @@ COMMANDS: dict[str, Command] = {
         "Preview a Pulumi Python program under mocks with a CrossGuard policy pack, as `pulumi preview "
         "--policy-pack` would, without AWS or the CLI.",
         _preview_arguments, _preview),
+    "e2e": Command(
+        "run the whole system on this machine from the program's declarations and check that it fits",
+        "Run the program's declarations as one system on this machine (a moto account with IAM enforced, each "
+        "function from its own archive, role and environment, the stand-ins) and check traces, IAM, environment, "
+        "metrics, log filters, CORS and public access. Exit 0 all checks hold, 1 one fails, 2 the run failed.",
+        _e2e_arguments, _e2e),
 }
 
 

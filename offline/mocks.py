@@ -51,6 +51,7 @@ class ResourceRecord:
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     provider: str = ""
+    id: str = ""  # the provider id (known after create; empty in preview)
 
 
 @functools.cache
@@ -163,6 +164,53 @@ def _stable_suffix(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:7]
 
 
+#: ARNs as AWS forms them, for the types whose shape programs and policies rely on (``{name}`` is the physical
+#: name, ``{id}`` the provider id); other types get ``arn:aws:<service>:<region>:<account>:<kind>/<name>``.
+_ARN_FORMATS = {
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
+    "aws:iam/policy:Policy": "arn:aws:iam::{account}:policy/{name}",
+    "aws:iam/user:User": "arn:aws:iam::{account}:user/{name}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}-{suffix6}",
+    "aws:ssm/parameter:Parameter": "arn:aws:ssm:{region}:{account}:parameter/{name_noslash}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": "arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{region}:{account}:rule/{name}",
+    "aws:cloudwatch/dashboard:Dashboard": "arn:aws:cloudwatch::{account}:dashboard/{name}",
+    "aws:cognito/userPool:UserPool": "arn:aws:cognito-idp:{region}:{account}:userpool/{id}",
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{name}",
+    "aws:s3/bucketV2:BucketV2": "arn:aws:s3:::{name}",
+    "aws:kinesis/stream:Stream": "arn:aws:kinesis:{region}:{account}:stream/{name}",
+    "aws:sfn/stateMachine:StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "aws:ecr/repository:Repository": "arn:aws:ecr:{region}:{account}:repository/{name}",
+}
+#: Provider ids that are not the name or the ARN and that programs pass on (a user pool's id goes into URLs).
+_ID_FORMATS = {"aws:cognito/userPool:UserPool": "{region}_{suffix9}"}
+
+
+def _aws_arn(typ: str, *, service: str, region: str, account: str, physical: str, provider_id: str) -> str:
+    kind = typ.rsplit(":", 1)[-1].lower()
+    fmt = _ARN_FORMATS.get(typ, f"arn:aws:{service}:{region}:{account}:{kind}/{{name}}")
+    return fmt.format(region=region, account=account, name=physical, name_noslash=physical.lstrip("/"),
+                      id=provider_id, suffix6=_stable_suffix(typ, physical)[:6])
+
+
+def _computed_outputs(typ: str, outputs: dict, *, arn: str, region: str, account: str, provider_id: str) -> None:
+    """The few computed outputs whose form other resources depend on, as AWS forms them."""
+    if typ == "aws:lambda/function:Function":
+        outputs["invokeArn"] = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+        outputs["qualifiedArn"] = f"{arn}:$LATEST"
+    elif typ == "aws:apigateway/restApi:RestApi":
+        outputs["executionArn"] = f"arn:aws:execute-api:{region}:{account}:{provider_id}"
+        outputs["rootResourceId"] = f"{provider_id}-root"
+    elif typ == "aws:cognito/userPool:UserPool":
+        outputs["endpoint"] = f"cognito-idp.{region}.amazonaws.com/{provider_id}"
+
+
 class ProviderMocks(pm.Mocks):
     """Emulates what the AWS provider computes, so ordinary programs run unchanged.
 
@@ -205,9 +253,11 @@ class ProviderMocks(pm.Mocks):
         if self.preview and not args.resource_id:
             return "", outputs  # ids and other create-time values stay unknown
         service = args.typ.split(":")[1].split("/")[0]
-        kind = args.typ.rsplit(":", 1)[-1].lower()
         region = "" if service in ("iam", "budgets", "cloudfront") else self.region  # global services
-        arn = f"arn:aws:{service}:{region}:{self.account}:{kind}/{physical}"
+        provider_id = args.resource_id or _ID_FORMATS.get(args.typ, "{name}-id").format(
+            region=self.region, name=physical, suffix9=_stable_suffix(args.typ, physical, "id")[:9].upper())
+        arn = _aws_arn(args.typ, service=service, region=region, account=self.account, physical=physical,
+                       provider_id=provider_id)
         url = f"https://{physical}.{service}.{self.region}.example.test"
         if args.typ == "aws:lambda/functionUrl:FunctionUrl":
             url += "/"  # the only AWS URL output that ends with a slash
@@ -226,6 +276,8 @@ class ProviderMocks(pm.Mocks):
                 value = _placeholder(ann, out, physical=physical, arn=arn, url=url)
                 if value is not _NO_VALUE:
                     outputs[out] = value
+        _computed_outputs(args.typ, outputs, arn=arn, region=self.region, account=self.account,
+                          provider_id=provider_id)
         if args.typ == "aws:acm/certificate:Certificate" and outputs.get("validationMethod") == "DNS":
             outputs["domainValidationOptions"] = [
                 {"domainName": d, "resourceRecordName": f"_{_stable_suffix(d)}.{d}.", "resourceRecordType": "CNAME",
@@ -239,7 +291,7 @@ class ProviderMocks(pm.Mocks):
             return outputs.get("arn") or arn, outputs
         if args.typ == "aws:sqs/queue:Queue":
             return url, outputs
-        return f"{physical}-id", outputs
+        return provider_id, outputs
 
     def _stack_reference(self, args: pm.MockResourceArgs):
         """Another stack's outputs live in a backend, which an offline run has none of: the reference is
@@ -409,6 +461,7 @@ class RecordingMonitor(pm.MockMonitor):
             outputs=rpc.deserialize_properties(resp.object, keep_unknowns=True),
             protect=bool(request.protect),
             provider=request.provider,
+            id=resp.id,
         )
         with self._lock:
             if record.urn in self._urns:
