@@ -326,6 +326,8 @@ class EmulatedAccount:
 #: moto authorizes these operations under their own names; AWS under the first (sns:Publish covers PublishBatch).
 #: moto also names X-Ray's REST operations by their paths.
 MOTO_ACTION_NAMES = (("sns:Publish", "sns:PublishBatch"), ("xray:PutTraceSegments", "xray:TraceSegments"),
+                     ("dynamodb:UpdateItem", "dynamodb:TransactWriteItems"),
+                     ("dynamodb:PutItem", "dynamodb:TransactWriteItems"), ("dynamodb:GetItem", "dynamodb:TransactGetItems"),
                      ("xray:PutTelemetryRecords", "xray:TelemetryRecords"), ("xray:BatchGetTraces", "xray:Traces"),
                      ("xray:GetTraceSummaries", "xray:TraceSummaries"))
 

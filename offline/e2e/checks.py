@@ -15,7 +15,7 @@ from contract import metrics as m
 from contract.data import FAILURE_PATH_OWNER
 from contract.xray import MAX_DOCUMENT_BYTES, MAX_ERROR_MESSAGE
 from offline.e2e import iam_fit
-from offline.e2e.flows import FOREIGN_ORIGIN, Evidence
+from offline.e2e.flows import FAILS_THE_INVOCATION, FOREIGN_ORIGIN, Evidence
 from offline.e2e.runtime import Invocation
 from offline.e2e.system import System
 
@@ -138,9 +138,12 @@ def sc004_sc019_silent_paths(system: System, ev: Evidence) -> Check:
         marked = [e for e in entities(system, inv.trace_id) if e.get("name") == path and (e.get("error") or e.get("fault"))]
         dims = tuple(sorted({m.FUNCTION_DIMENSION: system.functions[owner].name, m.FAILURE_PATH_DIMENSION: path}.items()))
         counted = dims in emitted
-        ok &= bool(marked) and counted and inv.ok
+        flow_ok = (not inv.ok) if path in FAILS_THE_INVOCATION else inv.ok
+        ok &= bool(marked) and counted and flow_ok
+        flow = ("failed so SNS retries it whole" if path in FAILS_THE_INVOCATION and not inv.ok else
+                "went on" if inv.ok else "FAILED: " + str(inv.error_message)[:80])
         evidence.append(f"{path}: subsegment {'marked' if marked else 'MISSING'}, metric {'emitted' if counted else 'MISSING'},"
-                        f" flow {'went on' if inv.ok else 'FAILED: ' + str(inv.error_message)[:80]} (trace {inv.trace_id})")
+                        f" flow {flow} (trace {inv.trace_id})")
     return Check("SC-004/SC-019 every silent path gives a marked subsegment and its metric", ok, evidence)
 
 

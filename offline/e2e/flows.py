@@ -13,6 +13,15 @@ from offline.e2e.runtime import Invocation
 from offline.e2e.system import System, published, scheduled_event, sns_event
 
 TICKER = "TSLA"
+#: Consecutive failing runs tried until a circuit opens (the breaker's threshold is below this).
+BREAKER_RUNS = 6
+#: The one silent path whose invocation fails on purpose after counting (SNS retries the whole analysis).
+FAILS_THE_INVOCATION = {"fanout_partial_write"}
+
+
+def _flat(doc: dict, trace_id: Optional[str] = None) -> list[dict]:
+    trace_id = doc.get("trace_id") or trace_id
+    return [{**doc, "trace_id": trace_id}] + [e for s in doc.get("subsegments") or [] for e in _flat(s, trace_id)]
 FOREIGN_ORIGIN = "https://attacker.example.net"
 
 
@@ -96,8 +105,8 @@ def _fault_plan(system: System, path: str) -> tuple[str, Any, list[dict]]:
                                 "code": "AccessDeniedException"}
     if path == "circuit_breaker_load":
         return "ingestion", schedule, [ddb("GetItem", "CIRCUIT#")]
-    if path == "circuit_breaker_save":
-        system.finnhub.fail(503, times=1)
+    if path == "circuit_breaker_save":  # a source failing until its circuit opens: that transition must be saved
+        system.finnhub.fail(503)
         return "ingestion", schedule, [ddb("PutItem", "CIRCUIT#")]
     if path == "audit_trail":
         system.tiingo.add(TICKER, "Tesla opens a new factory", "Growth")
@@ -113,7 +122,7 @@ def _fault_plan(system: System, path: str) -> tuple[str, Any, list[dict]]:
         system.tiingo.fail(500, times=1)
         return "ingestion", schedule, []
     if path == "fanout_partial_write":  # the event is the analysis message ingestion published (see faults)
-        return "analysis", None, [ddb("UpdateItem", f'"{TICKER}#5m"')]
+        return "analysis", None, [ddb("TransactWriteItems", f'"{TICKER}#5m"')]
     raise KeyError(path)
 
 
@@ -135,7 +144,11 @@ def faults(system: System, ev: Evidence) -> None:
                                             "timestamp": message["timestamp"], "status": "pending"})
             message["source_id"] += "-fault"
             event = sns_event(topic, subscription, json.dumps(message))
-        ev.faults[path] = system.invoke(f"fault {path}", owner, event, faults=plan)
+        for _ in range(BREAKER_RUNS if path == "circuit_breaker_save" else 1):
+            ev.faults[path] = system.invoke(f"fault {path}", owner, event, faults=plan)
+            if any(e.get("name") == path for d in system.daemon.documents for e in _flat(d)
+                   if e.get("trace_id") == ev.faults[path].trace_id):
+                break
         system.tiingo.heal()
         system.finnhub.heal()
 

@@ -17,6 +17,12 @@ REGION, ACCOUNT = "us-east-1", "123456789012"
 JUDGED_OPERATORS = {"StringEquals"}
 #: Operations authorized by an action of another name (docs/aws-facts.md: sns:Publish grants PublishBatch).
 ACTION_OF = {"sns:PublishBatch": "sns:Publish"}
+#: DynamoDB transactions are authorized per item by the actions of their parts.
+TRANSACTION_PARTS = {
+    "TransactWriteItems": {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                           "ConditionCheck": "ConditionCheckItem"},
+    "TransactGetItems": {"Get": "GetItem"},
+}
 
 
 @dataclass(frozen=True)
@@ -55,10 +61,10 @@ def accesses(call: dict, secret_arns: dict[str, str]) -> list[Access]:
             tables.append((p["TableName"], p.get("IndexName")))
         for name in (p.get("RequestItems") or {}):
             tables.append((name, None))
-        for item in p.get("TransactItems") or []:
-            for part in item.values():
-                if isinstance(part, dict) and "TableName" in part:
-                    tables.append((part["TableName"], None))
+        if op in TRANSACTION_PARTS:  # authorized item by item, by the underlying actions (docs/aws-facts.md)
+            return [Access(f"dynamodb:{TRANSACTION_PARTS[op][kind]}", _table(part["TableName"]))
+                    for item in p.get("TransactItems") or [] for kind, part in item.items()
+                    if isinstance(part, dict) and kind in TRANSACTION_PARTS[op]] or [Access(action, "*")]
         return [Access(action, _table(t) + (f"/index/{i}" if i else "")) for t, i in tables] or [Access(action, "*")]
     if service == "sns":
         return [Access(action, p.get("TopicArn") or p.get("TargetArn") or "*")]

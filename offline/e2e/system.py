@@ -5,6 +5,7 @@ subscribed to that topic, carrying the publisher's trace as Active tracing does.
 """
 from __future__ import annotations
 
+import base64
 import secrets
 import shutil
 import uuid
@@ -37,11 +38,15 @@ def scheduled_event(rule_arn: str) -> dict:
 
 
 def sns_event(topic_arn: str, subscription_arn: str, message: str, attributes: Optional[dict] = None) -> dict:
-    """What SNS delivers to a Lambda subscriber."""
+    """What SNS delivers to a Lambda subscriber (every field SNS sets, in the forms SNS sets them)."""
+    region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else REGION
+    endpoint = f"https://sns.{region}.amazonaws.com"
     return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "EventSubscriptionArn": subscription_arn,
                          "Sns": {"Type": "Notification", "MessageId": str(uuid.uuid4()), "TopicArn": topic_arn,
-                                 "Subject": None, "Message": message, "Timestamp": now_iso(),
-                                 "SignatureVersion": "1", "Signature": "", "SigningCertUrl": "", "UnsubscribeUrl": "",
+                                 "Subject": None, "Message": message, "Timestamp": now_iso(), "SignatureVersion": "1",
+                                 "Signature": base64.b64encode(secrets.token_bytes(64)).decode(),
+                                 "SigningCertUrl": f"{endpoint}/SimpleNotificationService-e2e.pem",
+                                 "UnsubscribeUrl": f"{endpoint}/?Action=Unsubscribe&SubscriptionArn={subscription_arn}",
                                  "MessageAttributes": attributes or {}}}]}
 
 
