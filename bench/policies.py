@@ -31,12 +31,13 @@ print(len(run_program(sys.argv[1], sys.argv[2], preview=True).records))
 '''
 
 
-def _wall(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+def _wall(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     best, proc = float("inf"), None
     for _ in range(REPEATS):
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         best = min(best, time.perf_counter() - t)
+    assert proc is not None  # REPEATS >= 1
     return best, proc
 
 
@@ -100,9 +101,11 @@ def stack_policy_growth() -> list[tuple[str, object, str]]:
             runs.append(time.perf_counter() - t)
         seconds[n] = min(runs)
     small, large = STACK_SIZES
-    return [(f"stack policies (AnalyzeStack), {3 * n} resources: time", seconds[n], "s") for n in STACK_SIZES] + [
-        (f"growth: AnalyzeStack time at {large // small}x the resources ÷ at 1x", seconds[large] / seconds[small],
-         f"~{large // small} is linear, {(large // small) ** 2} quadratic")]
+    figures: list[tuple[str, object, str]] = [
+        (f"stack policies (AnalyzeStack), {3 * n} resources: time", seconds[n], "s") for n in STACK_SIZES]
+    figures.append((f"growth: AnalyzeStack time at {large // small}x the resources ÷ at 1x", seconds[large] / seconds[small],
+                    f"~{large // small} is linear, {(large // small) ** 2} quadratic"))
+    return figures
 
 
 def measure() -> list[tuple[str, object, str]]:

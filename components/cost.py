@@ -32,9 +32,10 @@ class CostGuard(pulumi.ComponentResource):
     def __init__(self, name: str, args: CostGuardArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(TYPE, name, None, opts)
         limit = max(args.thresholds_usd)
-        notifications = [{"comparison_operator": "GREATER_THAN", "notification_type": "ACTUAL",
-                          "threshold": float(t), "threshold_type": "ABSOLUTE_VALUE",
-                          "subscriber_sns_topic_arns": [args.alarm_topic_arn]} for t in args.thresholds_usd]
+        notifications: list[aws.budgets.BudgetNotificationArgsDict] = [
+            {"comparison_operator": "GREATER_THAN", "notification_type": "ACTUAL", "threshold": float(t),
+             "threshold_type": "ABSOLUTE_VALUE", "subscriber_sns_topic_arns": [args.alarm_topic_arn]}
+            for t in args.thresholds_usd]
         notifications.append({"comparison_operator": "GREATER_THAN", "notification_type": "FORECASTED",
                               "threshold": 100.0, "threshold_type": "PERCENTAGE",
                               "subscriber_sns_topic_arns": [args.alarm_topic_arn]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -21,7 +21,7 @@ class Statement:
 
     actions: Sequence[str]
     resources: Sequence[pulumi.Input[str]]
-    condition: Optional[dict] = field(default=None, hash=False)
+    condition: Optional[dict[str, Any]] = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not self.actions or not self.resources:
@@ -30,8 +30,8 @@ class Statement:
         if bad:
             raise ValueError(f"IAM actions must be 'service:Action', got {bad}")
 
-    def render(self) -> dict:
-        doc = {"Effect": "Allow", "Action": list(self.actions), "Resource": list(self.resources)}
+    def render(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"Effect": "Allow", "Action": list(self.actions), "Resource": list(self.resources)}
         if self.condition:
             doc["Condition"] = self.condition
         return doc

@@ -37,7 +37,7 @@ def lambda_archive(code_dir: Path, common_dir: Optional[Path] = None,
     """The deployment archive for one function (deterministic: sorted, no caches)."""
     if not (code_dir / "app.py").is_file():
         raise ValueError(f"{code_dir} has no app.py: a buffered Lambda's entry point is app.handler")
-    assets: dict[str, pulumi.Asset] = {}
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {}  # the type AssetArchive takes (a dict, checked at runtime)
     if vendored_dir is not None and vendored_dir.is_dir():
         assets.update(_files(vendored_dir))
     if common_dir is not None:

@@ -38,7 +38,7 @@ class ImageSource:
     dockerfile: Path
     version: str
     build_args: Mapping[str, str] = field(default_factory=dict)
-    platform: str = "linux/amd64"
+    platform: docker_build.Platform = docker_build.Platform.LINUX_AMD64
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", self.version):

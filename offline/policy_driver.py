@@ -20,13 +20,17 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
+
+if TYPE_CHECKING:  # for type checkers only: the code imports these where it uses them
+    import grpc
+    from pulumi.runtime.proto.analyzer_pb2_grpc import AnalyzerStub
 
 LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 LEVEL_VALUES = {v: k for k, v in LEVELS.items()}
@@ -44,8 +48,8 @@ class PolicyInfo:
     description: str
     level: str
     kind: str                       # "resource" | "stack"
-    schema: dict = field(default_factory=dict)
-    required: list = field(default_factory=list)
+    schema: dict[str, Any] = field(default_factory=dict)      # property name -> JSON schema
+    required: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -53,7 +57,7 @@ class PackInfo:
     name: str
     version: str
     policies: list[PolicyInfo]
-    initial_config: dict[str, dict]
+    initial_config: dict[str, dict[str, Any]]
 
 
 @dataclass
@@ -107,8 +111,10 @@ def load_config_file(path: Optional[os.PathLike | str]) -> dict:
 
 
 def _normalize(entries: dict, origin: str) -> dict[str, tuple[Optional[str], dict]]:
-    out = {}
+    out: dict[str, tuple[Optional[str], dict]] = {}
     for name, value in (entries or {}).items():
+        level: Optional[str]
+        props: dict
         if isinstance(value, str):
             level, props = value, {}
         elif isinstance(value, dict):
@@ -124,33 +130,36 @@ def _normalize(entries: dict, origin: str) -> dict[str, tuple[Optional[str], dic
     return out
 
 
-def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[str, tuple[str, dict]]:
+def reconcile_config(info: PackInfo, user_config: dict, *,
+                     warn: Optional[Callable[[str], object]] = None) -> dict[str, tuple[str, dict]]:
     """Schema defaults, then the pack's initial config, then the user's file; validated per policy."""
-    result = {p.name: [p.level, {k: v["default"] for k, v in p.schema.items()
-                                 if isinstance(v, dict) and v.get("default") is not None}] for p in info.policies}
+    levels = {p.name: p.level for p in info.policies}
+    settings = {p.name: {k: v["default"] for k, v in p.schema.items() if isinstance(v, dict) and v.get("default") is not None}
+                for p in info.policies}
     for origin, entries in (("the pack's initial config", info.initial_config), ("--policy-pack-config", user_config)):
         normalized = _normalize(entries, origin)
-        if "all" in normalized and normalized["all"][0]:
-            for entry in result.values():
-                entry[0] = normalized["all"][0]
+        all_level = normalized["all"][0] if "all" in normalized else None
+        if all_level:
+            for name in levels:
+                levels[name] = all_level
         for name, (level, props) in normalized.items():
             if name == "all":
                 continue
-            if name not in result:
+            if name not in levels:
                 if warn:
                     warn(f"{origin} configures '{name}', which pack {info.name} does not have; ignored")
                 continue
             if level:
-                result[name][0] = level
-            result[name][1].update(props)
+                levels[name] = level
+            settings[name].update(props)
     import jsonschema
 
     by_name = {p.name: p for p in info.policies}
-    for name, (_level, props) in result.items():
+    for name, props in settings.items():
         policy = by_name[name]
         if not policy.schema:
             continue
-        doc = {"type": "object", "properties": policy.schema}
+        doc: dict[str, Any] = {"type": "object", "properties": policy.schema}
         if policy.required:
             doc["required"] = list(policy.required)
         errors = sorted(jsonschema.Draft7Validator(doc).iter_errors(props), key=lambda e: list(e.path))
@@ -158,7 +167,7 @@ def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[st
             err = errors[0]
             where = ".".join(str(p) for p in err.path) or "(root)"
             raise PackError(f"invalid config for policy '{name}': {where}: {err.message}")
-    return {name: (level, props) for name, (level, props) in result.items()}
+    return {name: (level, settings[name]) for name, level in levels.items()}
 
 
 # -- protocol helpers ---------------------------------------------------------------------------------
@@ -305,8 +314,8 @@ class PolicyPackProcess(Analyzer):
         env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack, PULUMI_ORGANIZATION=organization,
                    PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(config or {}))
         self.stderr_tail: deque[str] = deque(maxlen=40)
-        self._channel = None
-        self._stub = None
+        self._channel: Optional[grpc.Channel] = None
+        self._stub: Optional[AnalyzerStub] = None
         try:
             self.proc = subprocess.Popen(
                 [python or sys.executable, "-u", "-m", "pulumi.policy", engine_address, str(self.pack_dir)],
@@ -320,6 +329,7 @@ class PolicyPackProcess(Analyzer):
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
     def _drain_stdout(self) -> None:
+        assert self.proc.stdout is not None  # Popen was given stdout=PIPE
         first = True
         for line in self.proc.stdout:
             if first:
@@ -329,6 +339,7 @@ class PolicyPackProcess(Analyzer):
             self._port_queue.put(None)
 
     def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None  # Popen was given stderr=PIPE
         for line in self.proc.stderr:
             self.stderr_tail.append(line.rstrip("\n"))
 

@@ -14,13 +14,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional, TextIO
 
-from offline.policy_driver import Analyzer, Diagnostic, PolicyPackProcess, load_config_file, reconcile_config
-from offline.program import ProgramError, RunResult, load_stack_config, run_program
+from offline.mocks import ResourceRecord
+from offline.policy_driver import Analyzer, Diagnostic, PackInfo, PolicyPackProcess, load_config_file, reconcile_config
+from offline.program import ProgramError, RunResult, StackConfig, load_stack_config, run_program
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = REPO / "policies"
@@ -54,7 +55,7 @@ class PreviewResult:
 class _Progress:
     """A line on stderr when a phase takes more than a second (long programs, big stacks)."""
 
-    def __init__(self, enabled: bool, stream=None):
+    def __init__(self, enabled: bool, stream: Optional[TextIO] = None):
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.phase = "starting"
@@ -63,7 +64,7 @@ class _Progress:
         self._started = time.perf_counter()
         self._thread: Optional[threading.Thread] = None
 
-    def __enter__(self):
+    def __enter__(self) -> _Progress:
         if self.enabled:
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
@@ -122,8 +123,9 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
     program_dir = Path(program_dir).resolve()
     cfg = load_stack_config(program_dir, stack)           # fails fast: no Pulumi.yaml, no stack file
     user_config = load_config_file(pack_config)
-    pack_kwargs = dict(project=cfg.project, stack=cfg.stack, dry_run=not update, config=cfg.config)
-    analyzer = (analyzer_factory or PolicyPackProcess)(pack_dir, **pack_kwargs)  # starts in parallel
+    factory: Callable[..., Analyzer] = analyzer_factory or PolicyPackProcess
+    analyzer = factory(pack_dir, project=cfg.project, stack=cfg.stack, dry_run=not update,
+                       config=cfg.config)  # starts in parallel
     with analyzer, _Progress(progress) as prog:
         # As the engine does, each resource is analyzed as soon as it is registered: the pack (its own
         # process) works while the program is still running.
@@ -155,31 +157,34 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
 class _StreamingAnalysis:
     """Configures the pack, then Remediates/Analyzes each record as the mock monitor records it."""
 
-    def __init__(self, analyzer: Analyzer, cfg, user_config: dict, update: bool, prog: _Progress):
+    def __init__(self, analyzer: Analyzer, cfg: StackConfig, user_config: dict, update: bool, prog: _Progress):
         from pulumi.runtime import settings
 
         self.analyzer, self.cfg, self.user_config, self.update, self.prog = analyzer, cfg, user_config, update, prog
         self._before = settings.get_monitor()  # a previous run's monitor must not be analyzed again
         self._program_done = threading.Event()
         self._aborted = False
-        self._final: Optional[list] = None
-        self._futures: list = []
+        self._final: Optional[list[ResourceRecord]] = None
+        self._futures: list[Future[tuple[list[Diagnostic], list[dict]]]] = []
         self.error: Optional[BaseException] = None
-        self.info = self.config = None
+        self.info: Optional[PackInfo] = None
+        self.config: Optional[dict[str, tuple[str, dict]]] = None
         self.done = 0
         self._thread = threading.Thread(target=self._run, name="offline-analyze", daemon=True)
         self._thread.start()
 
-    def _configure(self) -> None:
+    def _configure(self) -> dict[str, tuple[str, dict]]:
         cfg = self.cfg
         self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update, cfg.config,
                                                   cfg.secret_keys)
         self.config = reconcile_config(self.info, self.user_config,
                                        warn=lambda m: print(f"warning: {m}", file=sys.stderr))
         self.analyzer.configure(self.config)
+        return self.config
 
-    def _analyze(self, record) -> tuple[list[Diagnostic], list[dict]]:
-        props, diags = None, []
+    def _analyze(self, record: ResourceRecord) -> tuple[list[Diagnostic], list[dict]]:
+        props: Any = None  # the inputs as Remediate rewrote them; None: Analyze sends the recorded ones
+        diags: list[Diagnostic] = []
         if self._remediating:
             props, diags = self.analyzer.remediate(record)
         found, na = self.analyzer.analyze(record, props)
@@ -190,9 +195,10 @@ class _StreamingAnalysis:
         from pulumi.runtime import settings
 
         try:
-            self._configure()
-            self._remediating = any(level == "remediate" for level, _ in self.config.values())
+            config = self._configure()
+            self._remediating = any(level == "remediate" for level, _ in config.values())
             seen = 0
+            records: Optional[list[ResourceRecord]]
             with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
                 while not self._aborted:
                     finished = self._program_done.is_set()
@@ -216,13 +222,15 @@ class _StreamingAnalysis:
         self._program_done.set()
         self._thread.join(timeout=5)
 
-    def finish(self, records: list):
+    def finish(self, records: list[ResourceRecord]
+               ) -> tuple[PackInfo, dict[str, tuple[str, dict]], list[Diagnostic], list[dict]]:
         self._final = records
         self.prog.set("analyzing resources", lambda: self.done)
         self._program_done.set()
         self._thread.join()
         if self.error is not None:
             raise self.error
+        assert self.info is not None and self.config is not None  # _configure set both, or self.error was raised
         diagnostics: list[Diagnostic] = []
         not_applicable: list[dict] = []
         for future in self._futures:
@@ -232,11 +240,9 @@ class _StreamingAnalysis:
         return self.info, self.config, diagnostics, not_applicable
 
 
-def _root_record(run: RunResult, urn: str):
+def _root_record(run: RunResult, urn: str) -> ResourceRecord:
     """The root Stack resource, which the engine includes in AnalyzeStack (mocks never record it)."""
     from google.protobuf import struct_pb2
-
-    from offline.mocks import ResourceRecord
 
     empty = struct_pb2.Struct()
     return ResourceRecord(type="pulumi:pulumi:Stack", name=urn.rsplit("::", 1)[-1], urn=urn, custom=False,

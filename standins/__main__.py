@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -75,11 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _follow(standin: Standin, line: Callable[[Any], str]) -> None:
+def _more_than(seen: int) -> Callable[[Sequence[Any]], bool]:
+    return lambda got: len(got) > seen
+
+
+def _follow(standin: Standin[Sequence[Any]], line: Callable[[Any], str]) -> None:
     shown = 0
     while True:
         try:
-            received = standin.wait_for(lambda got, seen=shown: len(got) > seen, timeout=3600, what="the next arrival")
+            received = standin.wait_for(_more_than(shown), timeout=3600, what="the next arrival")
         except TimeoutError:
             continue
         for item in received[shown:]:

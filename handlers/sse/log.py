@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import contextvars
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from contract.xray import MAX_ERROR_MESSAGE, MAX_STACK_FRAMES
+
+if TYPE_CHECKING:  # the record type serialize() receives; for type checkers only, as Powertools imports it
+    from aws_lambda_powertools.logging.types import LogRecord
 
 current_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("xray_trace_id", default=None)
 
@@ -31,7 +34,7 @@ class StreamFormatter(LambdaPowertoolsFormatter):
     """Powertools' formatter with the current stream's X-Ray trace id, and tracebacks cut to the bounds of
     errors in X-Ray (D10; the last characters and frames are the useful ones)."""
 
-    def serialize(self, log: dict[str, Any]) -> str:
+    def serialize(self, log: LogRecord) -> str:
         trace_id = current_trace_id.get()
         if trace_id:
             log["xray_trace_id"] = trace_id

@@ -196,7 +196,7 @@ class CaseInsensitiveCarrier(dict):
     def __init__(self, headers: Mapping[str, str]):
         super().__init__((k.lower(), v) for k, v in headers.items())
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
     def __getitem__(self, key: str) -> Any:

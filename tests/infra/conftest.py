@@ -119,7 +119,8 @@ def run_component() -> Callable[..., StackView]:
 def code_dir(tmp_path: Path) -> tuple[Path, Path]:
     """A minimal handler directory and a common package, for components tested alone."""
     code, common = tmp_path / "fn", tmp_path / "common"
-    code.mkdir(), common.mkdir()
+    code.mkdir()
+    common.mkdir()
     (code / "app.py").write_text("def handler(event, context):\n    return {}\n")
     (common / "__init__.py").write_text("")
     return code, common

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,8 @@ from tests.infra.conftest import policy_actions
 
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alarms"
+#: An alarm class's value where the AlarmClass belongs: typed Any, since the runtime check of the type is under test.
+NOT_AN_ALARM_CLASS: Any = AlarmClass.ERRORS.value
 
 
 def traced_args(code_dir, **overrides) -> TracedLambdaArgs:
@@ -105,7 +108,7 @@ def test_alarm_set_alone_maps_classes_and_actions(run_component):
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: AlarmSpec(suffix="x", alarm_class="errors", description="d", comparison="GreaterThanThreshold",
+    (lambda: AlarmSpec(suffix="x", alarm_class=NOT_AN_ALARM_CLASS, description="d", comparison="GreaterThanThreshold",
                        threshold=0, metric_name="M", namespace="N", statistic="Sum"), "must be an AlarmClass"),
     (lambda: AlarmSpec(suffix="x", alarm_class=AlarmClass.ERRORS, description="d", comparison="Bigger", threshold=0,
                        metric_name="M", namespace="N", statistic="Sum"), "unknown comparison"),
@@ -196,8 +199,8 @@ def test_monitoring_registry_builds_composite_and_dashboard_from_what_registered
     assert "team-late-beat" not in alarms
 
 
-def test_monitoring_needs_a_topic_and_a_fraction_in_band():
+def test_monitoring_needs_a_topic_and_a_fraction_in_band(code_dir):
     with pytest.raises(ValueError, match="band"):
         MonitoringDefaults(environment="t", alarm_topic_arn=TOPIC, latency_fraction=0.5)
     with pytest.raises(ValueError, match="give monitoring"):
-        TracedLambdaArgs(environment="t", function="orders", code_dir=None, powertools_layer_arn=LAYER)
+        TracedLambdaArgs(environment="t", function="orders", code_dir=code_dir[0], powertools_layer_arn=LAYER)

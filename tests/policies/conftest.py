@@ -12,10 +12,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from offline.policy_driver import PolicyPackProcess
+from offline.policy_driver import Analyzer, PolicyPackProcess
 from offline.preview import PreviewResult, run_preview
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,20 +24,16 @@ PROGRAMS = Path(__file__).resolve().parent / "programs"
 PACK = REPO / "policies"
 
 
-class _Shared:
-    """Delegates to the session's pack process but never closes it (run_preview closes its analyzer)."""
+class _Shared(Analyzer):
+    """The session's pack process as one preview's analyzer: its transport, never its ``close`` (run_preview
+    closes its analyzer; ``Analyzer.close`` does nothing)."""
 
     def __init__(self, pack: PolicyPackProcess):
         self._pack = pack
+        self.pack_dir = pack.pack_dir
 
-    def __getattr__(self, name):
-        return getattr(self._pack, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
+    def _call(self, method: str, request: Any) -> Any:
+        return self._pack._call(method, request)
 
 
 @pytest.fixture(scope="session")

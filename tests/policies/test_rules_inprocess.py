@@ -9,7 +9,7 @@ import json
 import pytest
 from google.protobuf import struct_pb2
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
-from pulumi_policy.policy import PolicyResourceOptions, _NotApplicableError
+from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResourceOptions, _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as U
 from pulumi_policy.proxy import unknown_checking_proxy
 
@@ -36,9 +36,14 @@ def policy(name: str):
     return next(p for p in build_policies() if p.name == name)
 
 
+def options() -> PolicyResourceOptions:
+    """The options the SDK's servicer builds for a resource that sets none (no custom timeouts: zeros)."""
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+
 def rargs(type_: str, props: dict, name: str = "r", config=None) -> ResourceValidationArgs:
-    opts = PolicyResourceOptions(False, [], None, [], None, [], None)
-    return ResourceValidationArgs(type_, unknown_checking_proxy(props), urn(type_, name), name, opts, None, config, {})
+    return ResourceValidationArgs(type_, unknown_checking_proxy(props), urn(type_, name), name, options(), None,
+                                  config, {})
 
 
 def run_resource(name: str, type_: str, props: dict, config=None) -> list[str]:
@@ -48,8 +53,7 @@ def run_resource(name: str, type_: str, props: dict, config=None) -> list[str]:
 
 
 def res(type_: str, name: str, props: dict, pdeps=None, deps=None) -> PolicyResource:
-    opts = PolicyResourceOptions(False, [], None, [], None, [], None)
-    return PolicyResource(type_, unknown_checking_proxy(props), urn(type_, name), name, opts, None, None,
+    return PolicyResource(type_, unknown_checking_proxy(props), urn(type_, name), name, options(), None, None,
                           list(deps or []), dict(pdeps or {}))
 
 

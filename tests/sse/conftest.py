@@ -16,8 +16,13 @@ from tests.sse.harness import APP, ENVIRONMENT, AppProcess, function_environment
 def moto():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     with MotoServer() as standin:
-        standin.tables = ensure_tables(standin, ENVIRONMENT)
         yield standin
+
+
+@pytest.fixture(scope="session")
+def tables(moto) -> dict[str, str]:
+    """The schema's table names by environment variable, created in the session's moto server."""
+    return ensure_tables(moto, ENVIRONMENT)
 
 
 def ensure_tables(standin, env: str) -> dict[str, str]:
@@ -38,19 +43,19 @@ def ensure_tables(standin, env: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def items_table(moto):
+def items_table(moto, tables):
     import boto3
 
     return boto3.resource("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(moto.tables[ITEMS.env_var])
+                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(tables[ITEMS.env_var])
 
 
 @pytest.fixture(scope="session")
-def users_table(moto):
+def users_table(moto, tables):
     import boto3
 
     return boto3.resource("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(moto.tables[USERS.env_var])
+                          aws_access_key_id="testing", aws_secret_access_key="testing").Table(tables[USERS.env_var])
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +65,12 @@ def receiver():
 
 
 @pytest.fixture(scope="session")
-def app_factory(moto):
+def app_factory(moto, tables):
     """Start extra app processes (a dead or black-holed collector, a small connection cap)."""
     started: list[AppProcess] = []
 
     def start(otlp_endpoint: str, app: str = APP, **overrides: str) -> AppProcess:
-        proc = AppProcess(function_environment(moto.endpoint, moto.tables, otlp_endpoint, **overrides), app=app)
+        proc = AppProcess(function_environment(moto.endpoint, tables, otlp_endpoint, **overrides), app=app)
         started.append(proc)
         return proc.start()
 

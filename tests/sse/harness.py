@@ -80,6 +80,7 @@ class AppProcess:
         return self
 
     def wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None, "start() launches the app"
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:

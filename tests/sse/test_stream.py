@@ -21,7 +21,7 @@ from handlers.sse.pool import PoolExhausted
 from handlers.sse.stream import DEADLINE_MARGIN_S, RETRY_AFTER_S
 from handlers.sse.wire import RETRY_MS
 from standins.otlp_receiver import Blackhole, dead_endpoint
-from tests.sse.harness import ENVIRONMENT, FUNCTION_NAME, SSE, new_parent, new_root, put_item, trace_header
+from tests.sse.harness import ENVIRONMENT, FUNCTION_NAME, SSE, Event, new_parent, new_root, put_item, trace_header
 
 LIFECYCLE = {"connection_acquire", "dynamodb_poll", "sse_event_dispatch", "connection_release"}
 #: How long a deadline test's stream runs before its deadline closes it: time to connect, have an item
@@ -73,6 +73,7 @@ def test_fr088_fr115_sc023_spans_carry_the_request_root_and_parent(sse_app, rece
         beat = s.until(lambda e: e.event == "heartbeat", 5)
     assert connected.json["trace_id"] == ev.json["trace_id"] == beat.json["trace_id"] == root
     assert ev.json["tickers"] == [sym] and set(ev.json["buckets"]) == {"1m", "1h"}
+    assert ev.id is not None
     assert EventId.parse(ev.id) == EventId(connected.json["instance"], EventId.parse(ev.id).seq)
 
     spans = receiver.wait_for(released(root), 10)
@@ -279,6 +280,7 @@ def test_d3_dead_collector_delays_the_end_by_at_most_the_exporter_timeout(kind, 
             events = s.drain(STREAM_WINDOW_S + 15)
             ended = s.ended_at
         assert events[-1].event == "deadline"
+        assert ended is not None  # drain() returned, so the stream ended
         late = ended - closes_at
         assert late <= EXPORTER_TIMEOUT_S + END_SLACK_S, f"stream end delayed {late:.2f} s"
         assert httpx.get(f"{app.url}/health").status_code == 200
@@ -295,7 +297,7 @@ def test_fr081_replay_from_last_event_id(sse_app, items_table):
         s.until(lambda e: e.event == "connected", 5)
         for _ in range(3):
             put_item(items_table, sym)
-        got = []
+        got: list[Event] = []
         while len(got) < 3:
             got.append(s.until(lambda e: e.event == "sentiment", 10))
     ids = [e.id for e in got]

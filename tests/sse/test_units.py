@@ -190,7 +190,7 @@ def test_connection_sequence_is_an_ascii_integer_from_1(value):
 
 # -- the image -----------------------------------------------------------------------------------------
 def _imported_packages(path) -> set[str]:
-    out = set()
+    out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)

@@ -28,7 +28,10 @@ def stream_requests(log: list, app_url: str) -> list:
 
 
 def open_demo(page, web_origin, app_url, sym, log):
-    page.on("request", log.append)
+    def record(request) -> None:  # not log.append: Playwright sets an attribute on its handler, a builtin has none
+        log.append(request)
+
+    page.on("request", record)
     page.goto(f"{web_origin}/index.html?sse={app_url}&tickers={sym}&sampled=1&base_delay_ms=200")
     page.wait_for_function("window.demo && window.demo.events.some(e => e.type === 'connected')", timeout=15000)
 
@@ -48,7 +51,9 @@ def test_sc015_fr016_events_arrive_and_every_request_carries_a_trace_header(page
     assert page.evaluate("window.demo.client.lastEventId") == event["id"]
 
     first = stream_requests(log, cors_app.url)[0]
-    root = HEADER.fullmatch(first.headers[TRACE_HEADER]).group(1)
+    header = HEADER.fullmatch(first.headers[TRACE_HEADER])
+    assert header, first.headers[TRACE_HEADER]
+    root = header.group(1)
     assert event["data"]["trace_id"] == root == page.evaluate("window.demo.client.traceId")
     page.wait_for_function("window.demo.status !== null", timeout=10000)
     status = page.evaluate("window.demo.status")
@@ -83,7 +88,9 @@ def test_fr033_fr048_killed_server_reconnect_sends_last_event_id_and_previous_tr
     assert len(requests) >= 2
     again = requests[-1]
     assert again.headers["last-event-id"] == last_id
-    second_root = HEADER.fullmatch(again.headers[TRACE_HEADER]).group(1)
+    header = HEADER.fullmatch(again.headers[TRACE_HEADER])
+    assert header, again.headers[TRACE_HEADER]
+    second_root = header.group(1)
     assert second_root != first_root
     query = parse_qs(urlparse(again.url).query)
     assert query["previous_trace_id"] == [first_root] and query["session_id"] == [session]

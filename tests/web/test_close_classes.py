@@ -73,7 +73,9 @@ def _common_resume_checks(r: dict, kind: str) -> None:
     assert [e["kind"] for e in r["errors"]] == [kind], r["errors"]  # exactly one close, of this class
     assert r["delivered"]["id"] and second.headers["last-event-id"] == r["delivered"]["id"]  # FR-081
     assert "last-event-id" not in first.headers
-    first_root = ROOT.match(first.headers[TRACE_HEADER]).group(1)
+    header = ROOT.match(first.headers[TRACE_HEADER])
+    assert header, first.headers[TRACE_HEADER]
+    first_root = header.group(1)
     assert second.headers[TRACE_HEADER] != first.headers[TRACE_HEADER]
     assert f"previous_trace_id={first_root}" in second.path and "connection_sequence=1" in second.path  # FR-048
     assert r["connected"][1]["data"]["resume"] == "replay"  # the same instance knows the id
