@@ -19,18 +19,28 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, StringConstraints, field_validator
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from common import (NEVER_SWALLOWED, annotate, client, lambda_handler, logger, put_metadata, put_metrics,
-                    require_env, silent_failure)
+from common import (
+    NEVER_SWALLOWED,
+    annotate,
+    client,
+    lambda_handler,
+    logger,
+    put_metadata,
+    put_metrics,
+    require_env,
+    silent_failure,
+)
 from common.events import MalformedEvent, sns_messages
 from contract import env, metrics
 from contract.data import RESOLUTIONS, TICKER_PATTERN
@@ -83,7 +93,7 @@ def when(timestamp: str) -> datetime:
         parsed = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{timestamp!r} is not ISO-8601") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse(event: Any) -> list[AnalysisMessage]:
@@ -102,7 +112,7 @@ def score(text: str) -> tuple[float, str]:
 def bucket_start(ts: datetime, resolution: str) -> str:
     step = RESOLUTION_SECONDS[resolution]
     epoch = int(ts.timestamp()) // step * step
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _values(values: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +131,7 @@ def transaction(cfg: dict[str, str], message: AnalysisMessage, compound: float, 
         "ConditionExpression": "attribute_exists(source_id) AND #s = :pending",
         "ExpressionAttributeNames": {"#s": "status"},
         "ExpressionAttributeValues": _values({":analyzed": "analyzed", ":pending": "pending", ":label": label,
-                                              ":score": points, ":now": datetime.now(timezone.utc).isoformat()}),
+                                              ":score": points, ":now": datetime.now(UTC).isoformat()}),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
     buckets = [{"Update": {
         "TableName": cfg[env.TIMESERIES_TABLE],

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from canary_checks import CanaryState, count_retrieved, probe_visible, put_probe, submit_traces
+
 from common import budget, client, lambda_handler, require_env, reset_clients
 from contract import env, metrics
 from contract.alarms import TRACE_COMPLETENESS_FLOOR
@@ -46,7 +46,7 @@ class Settings:
     health_url: Optional[str]
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         """Every required variable at once (``contract.env.REQUIRED["canary"]``); the health URL is optional."""
         cfg = require_env(*env.REQUIRED["canary"])
         return cls(namespace=cfg[env.CANARY_NAMESPACE], state_parameter=cfg[env.CANARY_STATE_PARAMETER],

@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Optional
 
 from contract.metrics import CANARY_PROBE
@@ -31,7 +31,7 @@ class CanaryState:
     run: int = 0
 
     @classmethod
-    def parse(cls, raw: str) -> "CanaryState":
+    def parse(cls, raw: str) -> CanaryState:
         data = json.loads(raw or "{}")
         return cls(trace_ids=list(data.get("trace_ids", [])), probe_timestamp=data.get("probe_timestamp"),
                    run=int(data.get("run", 0)))
@@ -76,12 +76,12 @@ def count_retrieved(xray, trace_ids: list[str]) -> tuple[int, int]:
 def put_probe(cloudwatch, namespace: str, dimensions: list[dict], now: float) -> None:
     cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
         "MetricName": CANARY_PROBE, "Dimensions": dimensions, "Value": 1.0, "Unit": "Count",
-        "Timestamp": datetime.fromtimestamp(now, timezone.utc)}])
+        "Timestamp": datetime.fromtimestamp(now, UTC)}])
 
 
 def probe_visible(cloudwatch, namespace: str, dimensions: list[dict], probe_timestamp: float) -> bool:
     """FR-049: the previous run's probe must be readable back; if not, CloudWatch lost it."""
-    at = datetime.fromtimestamp(probe_timestamp, timezone.utc)
+    at = datetime.fromtimestamp(probe_timestamp, UTC)
     resp = cloudwatch.get_metric_statistics(Namespace=namespace, MetricName=CANARY_PROBE, Dimensions=dimensions,
                                             StartTime=at - timedelta(minutes=2), EndTime=at + timedelta(minutes=2),
                                             Period=60, Statistics=["SampleCount"])

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar
 
-from aws_lambda_powertools.utilities.circuit_breaker import (CircuitBreakerConfig, CircuitInfo, CircuitState,
-                                                             circuit_breaker)
+from aws_lambda_powertools.utilities.circuit_breaker import CircuitBreakerConfig, CircuitInfo, CircuitState, circuit_breaker
 from aws_lambda_powertools.utilities.circuit_breaker.persistence import CircuitBreakerDynamoDBPersistence
 from aws_lambda_powertools.utilities.circuit_breaker.persistence.base import CircuitBreakerExistingLockError
 from aws_lambda_powertools.utilities.circuit_breaker.persistence.record import CircuitStateRecord

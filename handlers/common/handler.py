@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, Optional, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar, overload
 
 from aws_xray_sdk.core.models.trace_header import TraceHeader
 

@@ -7,30 +7,45 @@ function's log group; so a refused datum still leaves a countable trace instead 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator, Optional
+from datetime import UTC, datetime
+from typing import Any, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import env
 from contract.data import FAILURE_PATHS
-from contract.metrics import (ENVIRONMENT_DIMENSION, FAILURE_PATH_DIMENSION, FALLBACK_MESSAGE_LIMIT,
-                              FUNCTION_DIMENSION, METRIC_FALLBACK_FIELD, SILENT_FAILURE_METRIC,
-                              SILENT_FAILURE_NAMESPACE)
+from contract.metrics import (
+    ENVIRONMENT_DIMENSION,
+    FAILURE_PATH_DIMENSION,
+    FALLBACK_MESSAGE_LIMIT,
+    FUNCTION_DIMENSION,
+    METRIC_FALLBACK_FIELD,
+    SILENT_FAILURE_METRIC,
+    SILENT_FAILURE_NAMESPACE,
+)
 
 from .aws import client
 from .config import function_name, require_env
-from .tracing import (LOG_MESSAGE_LIMIT, NEVER_SWALLOWED, InstrumentationError, annotate, bounded_message,
-                      bounded_stack, logger, tracer)
+from .tracing import (
+    LOG_MESSAGE_LIMIT,
+    NEVER_SWALLOWED,
+    InstrumentationError,
+    annotate,
+    bounded_message,
+    bounded_stack,
+    logger,
+    tracer,
+)
 
 
 def _fallback(metric_name: str, exc: BaseException, failure_path: Optional[str]) -> None:
     logger.error("metric emission failed", extra={
         METRIC_FALLBACK_FIELD: True, "failure_path": failure_path, "metric_name": metric_name,
         "exception_type": type(exc).__name__, "exception_message": bounded_message(exc, FALLBACK_MESSAGE_LIMIT),
-        "timestamp": datetime.now(timezone.utc).isoformat()})
+        "timestamp": datetime.now(UTC).isoformat()})
 
 
 def put_metrics(namespace: str, values: dict[str, float], *, dimensions: Optional[dict[str, str]] = None,

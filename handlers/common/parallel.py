@@ -1,8 +1,9 @@
 """Threads whose subsegments nest under the caller's: the recorder's context is thread-local (FR-025, FR-037)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from .tracing import NEVER_SWALLOWED, tracer
 

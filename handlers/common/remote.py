@@ -7,9 +7,10 @@ caller's counts and bounded error details, never bodies (FR-028, SC-011).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from .tracing import LOG_MESSAGE_LIMIT, annotate, bounded_message, put_metadata, tracer

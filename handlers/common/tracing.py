@@ -25,8 +25,16 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk.core.emitters.udp_emitter import PROTOCOL_DELIMITER, PROTOCOL_HEADER, UDPEmitter
 
 from contract.metrics import FALLBACK_MESSAGE_LIMIT
-from contract.xray import (ANNOTATION_BUDGET_BUFFERED, ANNOTATION_KEY, MAX_ANNOTATION_STR, MAX_DOCUMENT_BYTES,
-                           MAX_ERROR_MESSAGE, MAX_METADATA_VALUE_BYTES, MAX_STACK_FRAMES, TRACE_ENV)
+from contract.xray import (
+    ANNOTATION_BUDGET_BUFFERED,
+    ANNOTATION_KEY,
+    MAX_ANNOTATION_STR,
+    MAX_DOCUMENT_BYTES,
+    MAX_ERROR_MESSAGE,
+    MAX_METADATA_VALUE_BYTES,
+    MAX_STACK_FRAMES,
+    TRACE_ENV,
+)
 
 from .config import MissingEnvironmentError
 

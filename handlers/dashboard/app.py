@@ -16,8 +16,9 @@
 # No ``from __future__ import annotations``: the resolver reads the views' parameter types at import to
 # validate requests, and postponed (string) annotations would leave it nothing to resolve them against.
 import os
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Literal, Mapping, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError, UnauthorizedError
@@ -30,8 +31,15 @@ from common import annotate, lambda_handler, logger, require_env, table, tracer
 from common.config import MissingEnvironmentError
 from common.tracing import LOG_MESSAGE_LIMIT, bounded_message
 from contract import env
-from contract.api import (CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, GATEWAY_TIMEOUT_SECONDS,
-                          ROUTES, USER_CLAIM, Route)
+from contract.api import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    GATEWAY_TIMEOUT_SECONDS,
+    ROUTES,
+    USER_CLAIM,
+    Route,
+)
 from contract.data import ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, RESOLUTIONS, TICKER_PATTERN
 
 MAX_LIMIT = 100

@@ -16,16 +16,31 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Optional
 
 from aws_lambda_powertools.utilities.circuit_breaker import CircuitBreakerConfig, CircuitInfo
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from common import (NEVER_SWALLOWED, annotate, client, dynamodb, get_secret, lambda_handler, logger, put_metrics,
-                    remote_call, require_env, run_parallel, silent_failure, table, tracer)
-from common import breaker, budget
+from common import (
+    NEVER_SWALLOWED,
+    annotate,
+    breaker,
+    budget,
+    client,
+    dynamodb,
+    get_secret,
+    lambda_handler,
+    logger,
+    put_metrics,
+    remote_call,
+    require_env,
+    run_parallel,
+    silent_failure,
+    table,
+    tracer,
+)
 from common.events import scheduled_event
 from contract import env, metrics
 from contract.data import ITEMS_BY_STATUS, USERS_BY_ENTITY_STATUS
@@ -62,7 +77,7 @@ class CircuitOpen:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # -- configuration ----------------------------------------------------------------------------------------
@@ -117,7 +132,7 @@ def fetch_finnhub(base_url: str, key: str, tickers: list[str], until: Optional[f
                                         "to": today.isoformat()})
         for a in _get_json("finnhub", f"{base_url.rstrip('/')}/company-news?{query}", {"X-Finnhub-Token": key},
                            until):
-            published = datetime.fromtimestamp(int(a.get("datetime", 0)), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            published = datetime.fromtimestamp(int(a.get("datetime", 0)), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             out.append({"source": "finnhub", "ticker": ticker, "title": a.get("headline", ""), "url": a.get("url", ""),
                         "text": f"{a.get('headline', '')}. {a.get('summary', '')}".strip(), "published": published})
     return out

@@ -7,7 +7,7 @@ PutMetricData call (FR-126), so the heartbeat proves the real metric was emitted
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -26,7 +26,7 @@ class MetricsEmissionError(RuntimeError):
 
 
 def count_stuck(cfg: dict[str, str]) -> int:
-    cutoff = (datetime.now(timezone.utc) - STUCK_AFTER).isoformat()
+    cutoff = (datetime.now(UTC) - STUCK_AFTER).isoformat()
     count, kwargs = 0, {"IndexName": ITEMS_BY_STATUS, "Select": "COUNT",
                         "KeyConditionExpression": Key("status").eq("pending") & Key("timestamp").lt(cutoff)}
     with tracer.provider.in_subsegment("query_stuck_items"):

@@ -12,12 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from standins.moto_server import MotoServer
-
 from contract import env, metrics
 from contract.alarms import TRACE_COMPLETENESS_FLOOR
 from contract.naming import function_name, resource_name
 from contract.xray import TRACE_ENV, TRACE_ID
+from standins.moto_server import MotoServer
 from tests.handlers.blackhole import BlackHole
 from tests.handlers.logs import LogCapture, wrapper_layers
 
@@ -70,6 +69,7 @@ def canary(aws, monkeypatch):
     for name in ("app", "canary_checks"):
         sys.modules.pop(name, None)
     import app  # noqa: PLC0415  (the Lambda's own module layout: app.py beside canary_checks.py and common/)
+
     import common  # noqa: PLC0415
 
     def out_of_band() -> list[dict]:
@@ -90,7 +90,7 @@ def metric_stats(aws, name: str) -> tuple[float, float]:
     """(sample count, minimum) of a canary metric over the last hour."""
     cw = aws.client("cloudwatch")
     import datetime as dt
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     resp = cw.get_metric_statistics(Namespace=metrics.CANARY_NAMESPACE, MetricName=name, Dimensions=DIMENSIONS,
                                      StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(hours=1),
                                      Period=60, Statistics=["Minimum", "Maximum", "SampleCount"])

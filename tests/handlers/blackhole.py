@@ -51,7 +51,7 @@ class BlackHole:
         for conn in self._held:
             conn.close()
 
-    def __enter__(self) -> "BlackHole":
+    def __enter__(self) -> BlackHole:
         return self
 
     def __exit__(self, *_: object) -> None:

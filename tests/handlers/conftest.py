@@ -14,21 +14,22 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
 
-from standins.http_fakes import FinnhubFake, SendGridFake, TiingoFake
-from standins.moto_server import MotoServer
-from standins.xray_daemon import XRayDaemon
-
-from contract import env as env_vars, metrics
+from contract import env as env_vars
+from contract import metrics
 from contract.api import ROUTES, USER_CLAIM
 from contract.naming import function_name, resource_name, service_name
 from contract.xray import TRACE_ENV
+from standins.http_fakes import FinnhubFake, SendGridFake, TiingoFake
+from standins.moto_server import MotoServer
+from standins.xray_daemon import XRayDaemon
 from tests.handlers.logs import LogCapture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +126,7 @@ class World:
 
     def metric_sum(self, namespace: str, name: str, dimensions: dict[str, str]) -> float:
         import datetime as dt  # noqa: PLC0415
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         points = self.aws.client("cloudwatch").get_metric_statistics(
             Namespace=namespace, MetricName=name, Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
             StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=5), Period=3600,

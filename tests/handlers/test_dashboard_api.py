@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventMo
 
 from contract import env
 from contract.api import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, ROUTES, Route
-from tests.handlers.conftest import FOREIGN_ORIGIN, HANDLERS, H, IMPORT_ENV, ORIGINS, api_event, user_claims
+from tests.handlers.conftest import FOREIGN_ORIGIN, HANDLERS, IMPORT_ENV, ORIGINS, H, api_event, user_claims
 
 ROOT = HANDLERS.parent
 

@@ -7,8 +7,9 @@ stand-in and the log lines shows which orders keep the trace intact.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

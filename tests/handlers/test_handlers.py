@@ -2,18 +2,29 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from contract import env, metrics
 from contract.data import RESOLUTIONS
-from tests.handlers.conftest import (ENV_DIMS, FOREIGN_ORIGIN, H, IMPORT_SERVICE, ORIGINS, SCHEDULED, api_event, by_name,
-                                     inject_aws_error, marked, one, sns_event, sqs_event, user_claims)
+from tests.handlers.conftest import (
+    ENV_DIMS,
+    IMPORT_SERVICE,
+    SCHEDULED,
+    H,
+    api_event,
+    by_name,
+    inject_aws_error,
+    marked,
+    one,
+    sns_event,
+    sqs_event,
+)
 
 
 def _iso(delta: timedelta = timedelta()) -> str:
-    return (datetime.now(timezone.utc) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _put(world, table: str, **item) -> None:

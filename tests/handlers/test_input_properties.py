@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from contract.api import ROUTES
 from contract.data import RESOLUTIONS
-from tests.handlers.conftest import FOREIGN_ORIGIN, H, ORIGINS, SCHEDULED, api_event, sns_event, sqs_event, user_claims
+from tests.handlers.conftest import FOREIGN_ORIGIN, ORIGINS, SCHEDULED, H, api_event, sns_event, sqs_event, user_claims
 
 API_RUNS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 EVENT_RUNS = settings(max_examples=200, deadline=None)

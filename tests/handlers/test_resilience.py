@@ -12,19 +12,30 @@ import ast
 import logging
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from contract import env, metrics
 from contract.data import RESOLUTIONS
-from tests.handlers.conftest import (ENV_DIMS, HANDLERS, SCHEDULED, FakeContext, H, by_name, lambda_name, marked,
-                                     new_trace_header, one, sns_event)
+from tests.handlers.conftest import (
+    ENV_DIMS,
+    HANDLERS,
+    SCHEDULED,
+    FakeContext,
+    H,
+    by_name,
+    lambda_name,
+    marked,
+    new_trace_header,
+    one,
+    sns_event,
+)
 
 
 def _pending(world, source_id: str = "tiingo#abc", ticker: str = "AAPL") -> dict:
     """A pending item in the items table and the analysis message SNS would deliver for it."""
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     world.aws.client("dynamodb").put_item(TableName=world.env[env.ITEMS_TABLE], Item={
         "source_id": {"S": source_id}, "timestamp": {"S": now}, "status": {"S": "pending"}})
     return {"source_id": source_id, "timestamp": now, "ticker": ticker,

@@ -6,17 +6,17 @@ are not their schedule's.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from contract import env, metrics
 from contract.data import RESOLUTIONS
-from tests.handlers.conftest import ENV_DIMS, H, SCHEDULED, inject_aws_error, sns_event, sqs_event
+from tests.handlers.conftest import ENV_DIMS, SCHEDULED, H, inject_aws_error, sns_event, sqs_event
 
 
 def _pending(world, source_id: str = "tiingo#abc") -> dict:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     world.aws.client("dynamodb").put_item(TableName=world.env[env.ITEMS_TABLE], Item={
         "source_id": {"S": source_id}, "timestamp": {"S": now}, "status": {"S": "pending"}})
     return {"source_id": source_id, "timestamp": now, "ticker": "AAPL", "text": "Apple delivers a superb quarter"}

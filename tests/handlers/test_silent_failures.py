@@ -7,14 +7,14 @@ faults are real ones (a corrupt state item, a missing topic, a failing news API)
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from contract import env, metrics
 from contract.data import FAILURE_PATH_OWNER, FAILURE_PATHS, ITEMS_BY_STATUS, RESOLUTIONS
-from tests.handlers.conftest import H, SCHEDULED, by_name, inject_aws_error, lambda_name, marked, one, sns_event
 from standins.http_fakes import FakeAPI
+from tests.handlers.conftest import SCHEDULED, H, by_name, inject_aws_error, lambda_name, marked, one, sns_event
 
 
 def _silent_count(world, function: str, path: str) -> float:
@@ -53,7 +53,7 @@ def _break(path: str, lam, world, fakes, monkeypatch):
 
 def _run(path: str, lam, world, fakes):
     if path == "fanout_partial_write":
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         world.aws.client("dynamodb").put_item(TableName=world.env[env.ITEMS_TABLE], Item={
             "source_id": {"S": "tiingo#abc"}, "timestamp": {"S": now}, "status": {"S": "pending"}})
         return lam.invoke("analysis", sns_event({"source_id": "tiingo#abc", "timestamp": now, "ticker": "AAPL",

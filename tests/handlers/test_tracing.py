@@ -11,10 +11,28 @@ import pytest
 
 from contract import env, metrics
 from contract.data import FAILURE_PATH_OWNER
-from contract.xray import (ANNOTATION_BUDGET_BUFFERED, MAX_ANNOTATION_STR, MAX_ANNOTATIONS_PER_TRACE,
-                           MAX_DOCUMENT_BYTES, MAX_ERROR_MESSAGE, MAX_STACK_FRAMES, TRACE_ID)
-from tests.handlers.conftest import (BUFFERED, ENV_DIMS, HANDLERS, H, IMPORT_SERVICE, SCHEDULED, by_name, marked, one,
-                                     sns_event, sns_record)
+from contract.xray import (
+    ANNOTATION_BUDGET_BUFFERED,
+    MAX_ANNOTATION_STR,
+    MAX_ANNOTATIONS_PER_TRACE,
+    MAX_DOCUMENT_BYTES,
+    MAX_ERROR_MESSAGE,
+    MAX_STACK_FRAMES,
+    TRACE_ID,
+)
+from tests.handlers.conftest import (
+    BUFFERED,
+    ENV_DIMS,
+    HANDLERS,
+    IMPORT_SERVICE,
+    SCHEDULED,
+    H,
+    by_name,
+    marked,
+    one,
+    sns_event,
+    sns_record,
+)
 
 
 def _news(fakes, n: int = 1) -> None:
