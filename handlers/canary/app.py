@@ -14,6 +14,7 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -99,6 +100,13 @@ def _checks(settings: Settings, state: CanaryState, report: dict[str, Any], now:
                                        "error": f"{type(exc).__name__}: {str(exc)[:REPORT_MESSAGE_LIMIT]}"})
             return None
 
+    def sent(send: Callable[[], None]) -> Callable[[], bool]:
+        """``send`` answering True once it returned, so that ``attempt`` gives True, or None if it failed."""
+        def run() -> bool:
+            send()
+            return True
+        return run
+
     if state.trace_ids:
         got = attempt("trace_retrieval", lambda: count_retrieved(client("xray"), state.trace_ids))
         if got is not None:
@@ -118,13 +126,13 @@ def _checks(settings: Settings, state: CanaryState, report: dict[str, Any], now:
         report["metric_roundtrip"] = bool(seen)
         if seen is False:
             report["failures"].append({"check": "metric_roundtrip", "error": "previous probe not readable back"})
-    probe_put = attempt("metric_probe", lambda: put_probe(client("cloudwatch"), settings.namespace, dims, now) or True)
+    probe_put = attempt("metric_probe", sent(lambda: put_probe(client("cloudwatch"), settings.namespace, dims, now)))
     if settings.health_url:
         healthy = attempt("api_health", lambda: _health(settings.health_url))
         if healthy is False:
             report["failures"].append({"check": "api_health", "error": "health endpoint not 2xx"})
     report["healthy"] = not report["failures"]
-    emitted = attempt("metric_emission", lambda: _emit(client("cloudwatch"), settings.namespace, dims, report) or True)
+    emitted = attempt("metric_emission", sent(lambda: _emit(client("cloudwatch"), settings.namespace, dims, report)))
     return new_ids, bool(probe_put), bool(emitted)
 
 

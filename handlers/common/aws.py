@@ -11,7 +11,7 @@ budget at most, never its life.
 from __future__ import annotations
 
 import functools
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import BaseProvider
@@ -73,7 +73,8 @@ def _secrets() -> _Secrets:
 
 def get_secret(arn: str, *, max_age: int = 300) -> dict[str, Any]:
     """A JSON secret, cached for ``max_age`` seconds across warm invocations."""
-    return _secrets().get(arn, max_age=max_age, transform="json")
+    # typed as any transform's result (str, bytes, dict or None); with "json" it is the decoded secret
+    return cast(dict[str, Any], _secrets().get(arn, max_age=max_age, transform="json"))
 
 
 def reset_clients() -> None:

@@ -91,7 +91,7 @@ class CountedStore(CircuitBreakerDynamoDBPersistence):
         except NEVER_SWALLOWED as exc:
             self._carry(exc)
             raise
-        if outcome.failed:
+        if outcome.error is not None:  # outcome.failed, spelled so that the type narrows
             raise outcome.error  # counted; the utility fails open on it (closed, and not cached)
         return record
 
@@ -128,8 +128,12 @@ def call(source: str, fn: Callable[[], T], *, table_name: str, config: CircuitBr
          on_open: Callable[[CircuitInfo], Any]) -> Any:
     """``fn()`` through ``source``'s circuit; ``on_open(circuit)`` answers instead while it is open."""
     persistence = store(table_name)
+
+    def answer_open(circuit: CircuitInfo) -> Any:
+        return on_open(circuit)  # the utility passes the circuit by keyword; ``on_open`` takes it positionally
+
     protected = circuit_breaker(name=circuit_name(source), persistence_store=persistence, config=config,
-                                on_circuit_open=lambda circuit: on_open(circuit))(fn)
+                                on_circuit_open=answer_open)(fn)
     try:
         return protected()
     finally:

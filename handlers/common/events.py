@@ -11,6 +11,7 @@ from typing import Any, Optional, TypeVar
 
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.envelopes import SnsEnvelope
+from aws_lambda_powertools.utilities.parser.envelopes.base import BaseEnvelope
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 T = TypeVar("T")
@@ -33,13 +34,14 @@ def reasons(exc: ValidationError) -> str:
     return text + (f"; and {len(errors) - MAX_REASONS} more" if len(errors) > MAX_REASONS else "")
 
 
-def parse_event(event: Any, model: type[T], *, expected: str, envelope: Optional[type] = None,
+def parse_event(event: Any, model: type[T], *, expected: str, envelope: Optional[type[BaseEnvelope]] = None,
                 error: type[MalformedEvent] = MalformedEvent) -> Any:
     """``event`` as ``model`` (inside ``envelope``), or ``error`` saying what was ``expected`` and why not."""
     if not isinstance(event, dict):
         raise error(f"{expected}; got a {type(event).__name__}, not a JSON object")
     try:
-        return parse(event=event, model=model, envelope=envelope)
+        # parse's overloads take either no envelope or an envelope class, not an Optional one
+        return parse(event=event, model=model) if envelope is None else parse(event=event, model=model, envelope=envelope)
     except ValidationError as exc:
         raise error(f"{expected}; {reasons(exc)}") from None
     except TypeError as exc:

@@ -29,14 +29,14 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import Any, Optional, TypeVar, overload
+from typing import Any, Optional, TypeVar, cast, overload
 
 from aws_xray_sdk.core.models.trace_header import TraceHeader
 
 from contract.xray import TRACE_ENV
 
 from . import budget
-from .tracing import LOG_MESSAGE_LIMIT, bounded_message, logger, tracer
+from .tracing import LOG_MESSAGE_LIMIT, bounded_message, logger, recorder, tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,9 +63,9 @@ def handler_boundary(fn: F, *, cap_s: Optional[float] = None) -> F:
         if not tracer.disabled:
             header = TraceHeader.from_header_str(os.environ.get(TRACE_ENV))
             if not header.root or not header.parent:
-                tracer.provider.clear_trace_entities()
-            elif getattr(tracer.provider.get_trace_entity(), "id", None) != header.parent:
-                tracer.provider.clear_trace_entities()
+                recorder().clear_trace_entities()
+            elif getattr(recorder().get_trace_entity(), "id", None) != header.parent:
+                recorder().clear_trace_entities()
         budget.begin(context, cap_s)
         try:
             return fn(event, context)
@@ -75,7 +75,7 @@ def handler_boundary(fn: F, *, cap_s: Optional[float] = None) -> F:
             raise
         finally:
             budget.finish()
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps fn's name and signature; mypy only sees a Callable
 
 
 @overload
@@ -92,5 +92,6 @@ def lambda_handler(fn: Optional[F] = None, *, cap_s: Optional[float] = None) -> 
     dashboard: API Gateway gives up after ``contract.api.GATEWAY_TIMEOUT_SECONDS``).
     """
     def decorate(handler: F) -> F:
-        return logger.inject_lambda_context(handler_boundary(tracer.capture_lambda_handler(handler), cap_s=cap_s))
+        # Powertools types both decorators' results as plain Callables; each returns ``handler`` wrapped alike
+        return cast(F, logger.inject_lambda_context(handler_boundary(tracer.capture_lambda_handler(handler), cap_s=cap_s)))
     return decorate if fn is None else decorate(fn)

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
+from aws_xray_sdk.core.models.subsegment import Subsegment
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contract import env
@@ -95,7 +96,8 @@ def silent_failure(path: str, **annotations: Any) -> Iterator[Outcome]:
         raise InstrumentationError(f"unknown failure path {path!r}; D5 allows {', '.join(FAILURE_PATHS)}")
     dims = {FUNCTION_DIMENSION: function_name(), FAILURE_PATH_DIMENSION: path}
     outcome = Outcome(path)
-    with tracer.provider.in_subsegment(path) as sub:
+    with tracer.provider.in_subsegment(path) as entered:
+        sub = cast(Subsegment, entered)  # the recorder's subsegment; Powertools' BaseSegment omits add_error_flag
         annotate(**annotations)
         try:
             yield outcome

@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import urlsplit, urlunsplit
+
+from aws_xray_sdk.core.models.subsegment import Subsegment
 
 from .tracing import LOG_MESSAGE_LIMIT, annotate, bounded_message, put_metadata, tracer
 
@@ -40,7 +42,8 @@ def remote_call(name: str, *, method: str, url: str, **annotations: Any) -> Iter
     """
     call = RemoteCall()
     started = time.perf_counter()
-    with tracer.provider.in_subsegment(name) as sub:
+    with tracer.provider.in_subsegment(name) as entered:
+        sub = cast(Subsegment, entered)  # the recorder's subsegment; Powertools' BaseSegment omits namespace and HTTP meta
         sub.namespace = "remote"
         sub.put_http_meta("method", method)
         sub.put_http_meta("url", safe_url(url))

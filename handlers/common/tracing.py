@@ -19,10 +19,11 @@ import json
 import os
 import threading
 import traceback
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_xray_sdk.core.emitters.udp_emitter import PROTOCOL_DELIMITER, PROTOCOL_HEADER, UDPEmitter
+from aws_xray_sdk.core.recorder import AWSXRayRecorder
 
 from contract.metrics import FALLBACK_MESSAGE_LIMIT
 from contract.xray import (
@@ -48,6 +49,14 @@ _TRUNCATED = "...[truncated]"
 
 tracer = Tracer(patch_modules=("botocore",))
 logger = Logger(utc=True)
+
+
+def recorder() -> AWSXRayRecorder:
+    """``tracer.provider`` as the X-Ray SDK's recorder it is. Powertools types the provider as its narrow
+    ``BaseProvider`` interface, which lacks the recorder's context methods (``get_trace_entity``,
+    ``set_trace_entity``, ``clear_trace_entities``) and ``configure``; the default provider, the only one used
+    here, is ``aws_xray_sdk.core.xray_recorder``."""
+    return cast(AWSXRayRecorder, tracer.provider)
 
 
 class InstrumentationError(ValueError):
@@ -124,7 +133,7 @@ class BoundedUDPEmitter(UDPEmitter):
 
 
 if not tracer.disabled:
-    tracer.provider.configure(emitter=BoundedUDPEmitter(), max_trace_back=MAX_STACK_FRAMES)
+    recorder().configure(emitter=BoundedUDPEmitter(), max_trace_back=MAX_STACK_FRAMES)
 
 
 # -- annotations and metadata ---------------------------------------------------------------------------

@@ -48,7 +48,7 @@ ITEM_FIELDS = ("source_id", "timestamp", "ticker", "title", "url", "sentiment", 
 MAX_REASONS = 5
 
 Sentiment = Literal["positive", "negative", "neutral"]
-Resolution = Literal[RESOLUTIONS]  # type: ignore[valid-type]
+Resolution = Literal[RESOLUTIONS]  # type: ignore[valid-type]  # the contract's tuple: valid at runtime, mypy wants literals
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"1 to {MAX_LIMIT} results")]
 Ticker = Annotated[str, Query(pattern=TICKER_PATTERN)]
 TickerPath = Annotated[str, Path(pattern=TICKER_PATTERN)]
@@ -130,7 +130,8 @@ def list_items(sentiment: Annotated[Optional[Sentiment], Query()] = None, ticker
     cfg = require_env(*env.REQUIRED["dashboard"])
     if (sentiment is None) == (ticker is None):
         raise BadRequestError("give exactly one of the query parameters 'sentiment' or 'ticker'")
-    index, key = (ITEMS_BY_SENTIMENT, Key("sentiment").eq(sentiment)) if sentiment else (
+    # exactly one is given: "no ticker" is "by sentiment", and spelled so the type of ``ticker`` narrows
+    index, key = (ITEMS_BY_SENTIMENT, Key("sentiment").eq(sentiment)) if ticker is None else (
         ITEMS_BY_TAG, Key("tag").eq(ticker.upper()))
     annotate(route="items", query_index=index)
     resp = table(cfg[env.ITEMS_TABLE]).query(IndexName=index, KeyConditionExpression=key, ScanIndexForward=False,

@@ -186,8 +186,8 @@ def _existing_ids(cfg: dict[str, str], items: list[dict[str, Any]]) -> set[str]:
     keys = list({(dedup_id(i), i["published"]): None for i in items})
     found: set[str] = set()
     for start in range(0, len(keys), 100):
-        request = {cfg[env.ITEMS_TABLE]: {"Keys": [{"source_id": k, "timestamp": t} for k, t in keys[start:start + 100]],
-                                        "ProjectionExpression": "source_id"}}
+        batch = [{"source_id": k, "timestamp": t} for k, t in keys[start:start + 100]]
+        request: Optional[dict[str, Any]] = {cfg[env.ITEMS_TABLE]: {"Keys": batch, "ProjectionExpression": "source_id"}}
         while request:
             resp = dynamodb().batch_get_item(RequestItems=request)
             found |= {r["source_id"] for r in resp["Responses"].get(cfg[env.ITEMS_TABLE], [])}

@@ -9,6 +9,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Optional
 
 import pytest
 
@@ -86,8 +87,8 @@ def canary(aws, monkeypatch):
         sys.modules.pop("app", None)
 
 
-def metric_stats(aws, name: str) -> tuple[float, float]:
-    """(sample count, minimum) of a canary metric over the last hour."""
+def metric_stats(aws, name: str) -> tuple[float, Optional[float]]:
+    """(sample count, minimum) of a canary metric over the last hour; no minimum without a data point."""
     cw = aws.client("cloudwatch")
     import datetime as dt
     now = dt.datetime.now(dt.UTC)
@@ -181,7 +182,7 @@ def test_canary_entry_point_is_lambda_handler_fr012(canary, monkeypatch):
     """FR-012: the canary's invocation is wrapped like the buffered handlers'; a failed run leaves one ERROR line
     that names the invocation (its request id) and its trace."""
     assert wrapper_layers(canary.app.handler) == wrapper_layers(canary.common.lambda_handler(lambda e, c: None))
-    root = "1-%08x-%s" % (0x6a000000, "ab" * 12)
+    root = f"1-{0x6a000000:08x}-{'ab' * 12}"
     monkeypatch.setenv(TRACE_ENV, f"Root={root};Parent={'e' * 16};Sampled=0")
     monkeypatch.delenv(env.CANARY_BATCH_SIZE)
     context = lambda_context()

@@ -117,7 +117,7 @@ class World:
 
     def messages(self, queue_url: str) -> list[dict]:
         sqs = self.aws.client("sqs")
-        out = []
+        out: list[dict] = []
         while True:
             got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
             if not got:
@@ -373,8 +373,8 @@ def _route_of(path: str) -> tuple[str, dict[str, str]]:
     parts = [p for p in path.split("/") if p]
     for route in ROUTES:
         if len(route.segments) == len(parts) and all(
-                seg.startswith("{") or seg == part for seg, part in zip(route.segments, parts)):
-            return route.path, {seg[1:-1]: part for seg, part in zip(route.segments, parts) if seg.startswith("{")}
+                seg.startswith("{") or seg == part for seg, part in zip(route.segments, parts, strict=True)):
+            return route.path, {seg[1:-1]: part for seg, part in zip(route.segments, parts, strict=True) if seg.startswith("{")}
     return path, {}
 
 

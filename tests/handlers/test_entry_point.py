@@ -17,9 +17,9 @@ from tests.handlers.conftest import BUFFERED, FakeContext, H, by_name, lambda_na
 from tests.handlers.logs import wrapper_layers
 
 WRAPPERS: dict[str, Callable[[Callable], Callable]] = {
-    "logger": lambda fn: H.common.logger.inject_lambda_context(fn),
-    "boundary": lambda fn: H.common.handler_boundary(fn),
-    "tracer": lambda fn: H.common.tracer.capture_lambda_handler(fn),
+    "logger": H.common.logger.inject_lambda_context,
+    "boundary": H.common.handler_boundary,
+    "tracer": H.common.tracer.capture_lambda_handler,
 }
 #: ``lambda_handler``'s layers, outermost first, named by the code of each wrapper.
 LAYERS = ["Logger.inject_lambda_context.<locals>.decorate", "handler_boundary.<locals>.wrapper",

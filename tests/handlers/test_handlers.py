@@ -161,7 +161,7 @@ def test_malformed_event_is_a_clear_error(function, event, needle, lam, daemon):
 # -- analysis ---------------------------------------------------------------------------------------------------------
 def test_analysis_scores_updates_and_fans_out(lam, world, daemon):
     ts = _iso()
-    for sid, text in (("s#1", "Wonderful, fantastic results, great success!"), ("s#2", "Terrible losses, awful crash")):
+    for sid, _text in (("s#1", "Wonderful, fantastic results, great success!"), ("s#2", "Terrible losses, awful crash")):
         _put(world, env.ITEMS_TABLE, source_id=sid, timestamp=ts, status="pending")
     msgs = [{"source_id": "s#1", "timestamp": ts, "ticker": "AAPL", "text": "Wonderful, fantastic results, great success!"},
             {"source_id": "s#2", "timestamp": ts, "ticker": "AAPL", "text": "Terrible losses, awful crash"}]

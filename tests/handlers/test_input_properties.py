@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,8 +38,8 @@ parameter_name = st.one_of(st.sampled_from(["limit", "sentiment", "ticker", "res
 path_segment = st.one_of(st.sampled_from(["AAPL", "msft", "c1", "A" * 11, "BRK.B", "%20", "..", "<x>"]),
                          text.filter(lambda s: "/" not in s))
 origin = st.one_of(st.sampled_from([*ORIGINS, FOREIGN_ORIGIN, "null", ""]), text)
-claims = st.one_of(st.none(), st.just({}), st.builds(user_claims, text.filter(bool)),
-                   st.dictionaries(text, text, max_size=3))
+claims: st.SearchStrategy[Optional[dict[str, str]]] = st.one_of(
+    st.none(), st.just({}), st.builds(user_claims, text.filter(bool)), st.dictionaries(text, text, max_size=3))
 
 
 @st.composite

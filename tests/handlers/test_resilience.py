@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -148,14 +149,18 @@ def test_dead_daemon_never_hangs_or_fails_a_handler(setup, lam, world, daemon, m
     from aws_xray_sdk.core import xray_recorder  # noqa: PLC0415
 
     address = {"closed_port": f"127.0.0.1:{_closed_port()}",
-               "never_reads": "%s:%d" % udp_sink.getsockname(),
+               "never_reads": "{}:{:d}".format(*udp_sink.getsockname()),
                "local_refusal": "255.255.255.255:2000"}[setup]
     monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", address)
     dead = H.common.tracing.BoundedUDPEmitter()  # reads the variable, as the import in a cold Lambda does
     assert f"{dead.ip}:{dead.port}" == address
     attempts: list[int] = []
     send = dead._send_data
-    dead._send_data = lambda data: (attempts.append(len(data)), send(data))[1]
+
+    def counted_send(data: str) -> Any:
+        attempts.append(len(data))
+        return send(data)
+    dead._send_data = counted_send
     live = xray_recorder.emitter
     caplog.set_level(logging.WARNING)
     message = _pending(world)
