@@ -4,7 +4,7 @@
   (FR-030, SC-012): it patches botocore only (one subsegment per AWS call); nobody calls ``patch_all``.
   Outgoing HTTP goes through ``common.remote.remote_call`` instead of the SDK's httplib patch, which would
   emit three subsegments per request and no counts. The recorder keeps its default thread-local context,
-  never ``AsyncContext`` (FR-037); ``common.parallel`` hands the context to worker threads.
+  never the SDK's async context class (FR-037); ``common.parallel`` hands the context to worker threads.
 * The Logger writes JSON with the X-Ray trace id as the top-level ``xray_trace_id`` field of every line
   (FR-012, US5). Powertools reads it from the trace header variable per record, so a warm invocation never
   logs the previous invocation's id. There are no correlation-id functions (FR-010/011/024).
