@@ -24,8 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+# Everything the analysis threads use is imported here, before a program runs: a top-level import on another
+# thread while the program runs walks ``sys.path`` while the program shifts it (``sys.path.insert(0, ...)``,
+# as programs and the runner do) and can miss the entry it needs ("No module named 'rpds'" from jsonschema).
+import grpc
+import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 LEVEL_VALUES = {v: k for k, v in LEVELS.items()}
@@ -142,8 +148,6 @@ def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[st
             if level:
                 result[name][0] = level
             result[name][1].update(props)
-    import jsonschema
-
     by_name = {p.name: p for p in info.policies}
     for name, (level, props) in result.items():
         policy = by_name[name]
@@ -161,12 +165,6 @@ def reconcile_config(info: PackInfo, user_config: dict, *, warn=None) -> dict[st
 
 
 # -- protocol helpers ---------------------------------------------------------------------------------
-
-def _proto():
-    from pulumi.runtime.proto import analyzer_pb2
-
-    return analyzer_pb2
-
 
 def _struct(value: dict) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
@@ -205,7 +203,7 @@ class Analyzer:
 
     def configure_stack(self, project: str, stack: str, organization: str, dry_run: bool,
                         config: dict[str, str], secret_keys: Iterable[str] = (), tags: Optional[dict] = None) -> PackInfo:
-        pb = _proto()
+        pb = analyzer_pb2
         self._call("ConfigureStack", pb.AnalyzerStackConfigureRequest(
             stack=stack, project=project, organization=organization, dry_run=dry_run,
             config=dict(config), config_secret_keys=list(secret_keys), tags=dict(tags or {})))
@@ -213,7 +211,7 @@ class Analyzer:
         return self.info
 
     def configure(self, config: dict[str, tuple[str, dict]]) -> None:
-        pb = _proto()
+        pb = analyzer_pb2
         self._call("Configure", pb.ConfigureAnalyzerRequest(policyConfig={
             name: pb.PolicyConfig(enforcementLevel=LEVEL_VALUES[level], properties=_struct(props))
             for name, (level, props) in config.items()}))
@@ -234,7 +232,7 @@ class Analyzer:
 
     def remediate(self, record: Any) -> tuple[Any, list[Diagnostic]]:
         """Run remediations on the inputs; returns the (possibly rewritten) Struct and what changed."""
-        pb = _proto()
+        pb = analyzer_pb2
         resp = self._call("Remediate", pb.AnalyzeRequest(
             type=record.type, properties=record.inputs_struct, urn=record.urn, name=record.name,
             options=pb.AnalyzerResourceOptions(parent=record.parent, protect=record.protect)))
@@ -253,7 +251,7 @@ class Analyzer:
         return props, applied
 
     def analyze(self, record: Any, properties: Any = None) -> tuple[list[Diagnostic], list[dict]]:
-        pb = _proto()
+        pb = analyzer_pb2
         resp = self._call("Analyze", pb.AnalyzeRequest(
             type=record.type, properties=properties if properties is not None else record.inputs_struct,
             urn=record.urn, name=record.name,
@@ -261,7 +259,7 @@ class Analyzer:
         return self._diagnostics(resp, record.urn), self._not_applicable(resp, record.urn)
 
     def analyze_stack(self, records: list, root_urn: str) -> tuple[list[Diagnostic], list[dict]]:
-        pb = _proto()
+        pb = analyzer_pb2
         resources = []
         for r in records:
             props = r.outputs_struct if r.outputs_struct is not None else r.inputs_struct
@@ -340,9 +338,6 @@ class PolicyPackProcess(Analyzer):
         return "no error output"
 
     def wait_ready(self, timeout: float = PORT_TIMEOUT_SECONDS) -> None:
-        import grpc
-        from pulumi.runtime.proto import analyzer_pb2_grpc
-
         try:
             line = self._port_queue.get(timeout=timeout)
         except queue.Empty:
@@ -368,8 +363,6 @@ class PolicyPackProcess(Analyzer):
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
 
     def _call(self, method: str, request: Any) -> Any:
-        import grpc
-
         if self._stub is None:
             self.wait_ready()
         try:
