@@ -25,8 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+# Everything the analysis threads use is imported here, before a program runs: a top-level import on another
+# thread while the program runs walks ``sys.path`` while the program shifts it (``sys.path.insert(0, ...)``,
+# as programs and the runner do) and can miss the entry it needs ("No module named 'rpds'" from jsonschema).
+import grpc
+import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 if TYPE_CHECKING:  # for type checkers only: the code imports these where it uses them
     import grpc
@@ -152,7 +158,6 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
             if level:
                 levels[name] = level
             settings[name].update(props)
-    import jsonschema
 
     by_name = {p.name: p for p in info.policies}
     for name, props in settings.items():
@@ -171,12 +176,6 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
 
 
 # -- protocol helpers ---------------------------------------------------------------------------------
-
-def _proto():
-    from pulumi.runtime.proto import analyzer_pb2
-
-    return analyzer_pb2
-
 
 def _struct(value: dict) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
@@ -215,7 +214,7 @@ class Analyzer:
 
     def configure_stack(self, project: str, stack: str, organization: str, dry_run: bool,
                         config: dict[str, str], secret_keys: Iterable[str] = (), tags: Optional[dict] = None) -> PackInfo:
-        pb = _proto()
+        pb = analyzer_pb2
         self._call("ConfigureStack", pb.AnalyzerStackConfigureRequest(
             stack=stack, project=project, organization=organization, dry_run=dry_run,
             config=dict(config), config_secret_keys=list(secret_keys), tags=dict(tags or {})))
@@ -223,9 +222,11 @@ class Analyzer:
         return self.info
 
     def configure(self, config: dict[str, tuple[str, dict]]) -> None:
-        pb = _proto()
+        pb = analyzer_pb2
         self._call("Configure", pb.ConfigureAnalyzerRequest(policyConfig={
-            name: pb.PolicyConfig(enforcementLevel=LEVEL_VALUES[level], properties=_struct(props))
+            # the stubs type enum fields as the enum's NewType; the value is the enum's int, as the wire carries it
+            name: pb.PolicyConfig(enforcementLevel=LEVEL_VALUES[level],  # type: ignore[arg-type]
+                                  properties=_struct(props))
             for name, (level, props) in config.items()}))
 
     def _diagnostics(self, resp: Any, default_urn: str) -> list[Diagnostic]:
@@ -244,7 +245,7 @@ class Analyzer:
 
     def remediate(self, record: Any) -> tuple[Any, list[Diagnostic]]:
         """Run remediations on the inputs; returns the (possibly rewritten) Struct and what changed."""
-        pb = _proto()
+        pb = analyzer_pb2
         resp = self._call("Remediate", pb.AnalyzeRequest(
             type=record.type, properties=record.inputs_struct, urn=record.urn, name=record.name,
             options=pb.AnalyzerResourceOptions(parent=record.parent, protect=record.protect)))
@@ -263,7 +264,7 @@ class Analyzer:
         return props, applied
 
     def analyze(self, record: Any, properties: Any = None) -> tuple[list[Diagnostic], list[dict]]:
-        pb = _proto()
+        pb = analyzer_pb2
         resp = self._call("Analyze", pb.AnalyzeRequest(
             type=record.type, properties=properties if properties is not None else record.inputs_struct,
             urn=record.urn, name=record.name,
@@ -271,7 +272,7 @@ class Analyzer:
         return self._diagnostics(resp, record.urn), self._not_applicable(resp, record.urn)
 
     def analyze_stack(self, records: list, root_urn: str) -> tuple[list[Diagnostic], list[dict]]:
-        pb = _proto()
+        pb = analyzer_pb2
         resources = []
         for r in records:
             props = r.outputs_struct if r.outputs_struct is not None else r.inputs_struct
@@ -352,9 +353,6 @@ class PolicyPackProcess(Analyzer):
         return "no error output"
 
     def wait_ready(self, timeout: float = PORT_TIMEOUT_SECONDS) -> None:
-        import grpc
-        from pulumi.runtime.proto import analyzer_pb2_grpc
-
         try:
             line = self._port_queue.get(timeout=timeout)
         except queue.Empty:
@@ -380,8 +378,6 @@ class PolicyPackProcess(Analyzer):
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
 
     def _call(self, method: str, request: Any) -> Any:
-        import grpc
-
         if self._stub is None:
             self.wait_ready()
         try:

@@ -3,10 +3,31 @@ over real gRPC, exit status 0/1/2, one-line errors (DESIGN §6, issue 3 "Bad inp
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.policies.conftest import PROGRAMS, run_cli
+from tests.policies.conftest import PROGRAMS, REPO, run_cli
+
+#: ``python -m offline <args>`` that reports, as its last line on stderr, every top-level module first imported
+#: on a thread other than the main one.
+IMPORT_SPY = r"""
+import runpy, sys, threading
+off_main = set()
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if path is None and threading.current_thread() is not threading.main_thread():
+            off_main.add(name)
+        return None
+sys.meta_path.insert(0, Spy())
+sys.argv = ["offline", *sys.argv[1:]]
+try:
+    runpy.run_module("offline", run_name="__main__", alter_sys=True)
+except SystemExit:
+    pass
+print(sorted(off_main), file=sys.stderr)
+"""
 
 
 def _one_line_error(proc) -> str:
@@ -48,6 +69,18 @@ def test_policy_pack_config_file_changes_the_exit_status(tmp_path):
 def test_program_with_its_own_event_loop_at_import_runs():
     proc = run_cli("preview", "--stack", "test", "--program", str(PROGRAMS / "event_loop_at_import"))
     assert proc.returncode == 0, proc.stderr
+
+
+def test_no_module_is_first_imported_off_the_main_thread_while_the_program_runs():
+    """A program changes ``sys.path`` as it runs (``sys.path.insert(0, ...)``, as these fixtures and many
+    programs do), and an import on the analysis thread meanwhile walks the list as it shifts and can miss the
+    entry it needs: "No module named 'rpds'" from jsonschema failed previews at random on a loaded machine.
+    So everything the analysis threads use is imported before the program starts."""
+    proc = subprocess.run([sys.executable, "-c", IMPORT_SPY, "preview", "--stack", "test", "--program",
+                           str(PROGRAMS / "event_loop_at_import")], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
 
 
 def test_directory_without_pulumi_yaml_exits_2(tmp_path):
