@@ -334,10 +334,7 @@ MOTO_ACTION_NAMES = (("sns:Publish", "sns:PublishBatch"), ("xray:PutTraceSegment
 
 def _region_of(decl: Declarations, record: ResourceRecord) -> str:
     """The region of the provider the record was declared with (the default provider's otherwise)."""
-    urn = (record.provider or "").split("::")[0] if "::" in (record.provider or "") else ""
-    provider = decl.by_urn.get("::".join((record.provider or "").split("::")[:-1])) if record.provider else None
-    if provider is None and urn:
-        provider = decl.by_urn.get(urn)
+    provider = decl.by_urn.get(record.provider.rsplit("::", 1)[0]) if record.provider else None  # "<urn>::<id>"
     return (provider.inputs.get("region") if provider else None) or REGION
 
 

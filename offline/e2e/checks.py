@@ -6,7 +6,6 @@ the OTLP receiver, the HTTP responses, the emulated account's metrics and logs â
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -17,7 +16,7 @@ from contract.xray import MAX_DOCUMENT_BYTES, MAX_ERROR_MESSAGE
 from offline.e2e import iam_fit
 from offline.e2e.flows import FAILS_THE_INVOCATION, FOREIGN_ORIGIN, Evidence
 from offline.e2e.runtime import Invocation
-from offline.e2e.system import System
+from offline.e2e.system import System, flatten
 
 AWS_METRICS_TABLE = Path(__file__).resolve().parents[2] / "docs" / "aws-metrics.md"
 #: Variables the Lambda runtime itself sets (and the runner, standing in for it): not the program's to declare.
@@ -41,11 +40,6 @@ class Check:
 
 
 # -- reading the daemon's documents ------------------------------------------------------------------------
-def flatten(doc: dict, trace_id: Optional[str] = None) -> Iterator[dict]:
-    trace_id = doc.get("trace_id") or trace_id
-    yield {**doc, "trace_id": trace_id}
-    for sub in doc.get("subsegments") or []:
-        yield from flatten(sub, trace_id)
 
 
 def entities(system: System, trace_id: str) -> list[dict]:

@@ -10,7 +10,7 @@ from typing import Any, Optional
 from contract import env as E
 from contract.data import FAILURE_PATH_OWNER, ITEMS_BY_STATUS
 from offline.e2e.runtime import Invocation
-from offline.e2e.system import System, published, scheduled_event, sns_event
+from offline.e2e.system import System, flatten, published, scheduled_event, sns_event
 
 TICKER = "TSLA"
 #: Consecutive failing runs tried until a circuit opens (the breaker's threshold is below this).
@@ -18,10 +18,6 @@ BREAKER_RUNS = 6
 #: The one silent path whose invocation fails on purpose after counting (SNS retries the whole analysis).
 FAILS_THE_INVOCATION = {"fanout_partial_write"}
 
-
-def _flat(doc: dict, trace_id: Optional[str] = None) -> list[dict]:
-    trace_id = doc.get("trace_id") or trace_id
-    return [{**doc, "trace_id": trace_id}] + [e for s in doc.get("subsegments") or [] for e in _flat(s, trace_id)]
 FOREIGN_ORIGIN = "https://attacker.example.net"
 
 
@@ -146,7 +142,7 @@ def faults(system: System, ev: Evidence) -> None:
             event = sns_event(topic, subscription, json.dumps(message))
         for _ in range(BREAKER_RUNS if path == "circuit_breaker_save" else 1):
             ev.faults[path] = system.invoke(f"fault {path}", owner, event, faults=plan)
-            if any(e.get("name") == path for d in system.daemon.documents for e in _flat(d)
+            if any(e.get("name") == path for d in system.daemon.documents for e in flatten(d)
                    if e.get("trace_id") == ev.faults[path].trace_id):
                 break
         system.tiingo.heal()

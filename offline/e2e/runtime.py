@@ -19,7 +19,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +207,3 @@ def _logs(path: Path) -> list[dict]:
             out.append({"raw": line})
     return out
 
-
-def scratch_dir(keep: bool) -> Path:
-    return Path(tempfile.mkdtemp(prefix="offline-e2e-"))

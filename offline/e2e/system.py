@@ -9,6 +9,7 @@ import base64
 import secrets
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,14 @@ def published(invocation: Invocation) -> list[tuple[str, str]]:
         elif call["operation"] == "PublishBatch":
             out += [(topic, entry["Message"]) for entry in call["params"].get("PublishBatchRequestEntries", [])]
     return out
+
+
+def flatten(doc: dict, trace_id: Optional[str] = None) -> Iterator[dict]:
+    """A segment document and all its subsegments, each with the trace id it belongs to."""
+    trace_id = doc.get("trace_id") or trace_id
+    yield {**doc, "trace_id": trace_id}
+    for sub in doc.get("subsegments") or []:
+        yield from flatten(sub, trace_id)
 
 
 @dataclass
