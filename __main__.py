@@ -49,6 +49,7 @@ caller = aws.get_caller_identity_output()
 
 channels = AlertChannels("alerts", AlertChannelsArgs(
     environment=env, alarm_email=cfg.alarm_email, second_region=cfg.second_region, primary_region=cfg.region,
+    account_id=caller.account_id,
     webhook_urls=cfg.out_of_band_webhooks, tags=tags))
 monitoring = Monitoring(MonitoringDefaults(environment=env, alarm_topic_arn=channels.alarm_topic.arn,
                                             latency_fraction=cfg.latency_fraction, tags=tags))

@@ -26,6 +26,9 @@ class AlertChannelsArgs:
     alarm_email: str
     second_region: str
     primary_region: str
+    #: The account the alarms and budgets publish from: the topic policy admits only its own alarms and
+    #: budgets (the confused-deputy conditions AWS's CloudWatch and Budgets pages give).
+    account_id: pulumi.Input[str]
     webhook_urls: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -50,10 +53,7 @@ class AlertChannels(pulumi.ComponentResource):
         self.alarm_topic = aws.sns.Topic(f"{name}-alarms", name=resource_name(args.environment, "alarms"),
                                          tags=dict(args.tags), opts=child)
         aws.sns.TopicPolicy(f"{name}-alarms-policy", arn=self.alarm_topic.arn, opts=child,
-                            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
-                                "Sid": "AlarmAndBudgetPublishers", "Effect": "Allow",
-                                "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]},
-                                "Action": "sns:Publish", "Resource": self.alarm_topic.arn}]}))
+                            policy=pulumi.Output.json_dumps(alarm_topic_policy(self.alarm_topic.arn, args)))
         aws.sns.TopicSubscription(f"{name}-alarms-email", topic=self.alarm_topic.arn, protocol="email",
                                   endpoint=args.alarm_email, opts=child)
         self.second_region = aws.Provider(f"{name}-second-region", region=args.second_region, opts=child)
@@ -66,3 +66,20 @@ class AlertChannels(pulumi.ComponentResource):
             aws.sns.TopicSubscription(f"{name}-out-of-band-webhook-{i}", topic=self.out_of_band_topic.arn,
                                       protocol="https", endpoint=url, opts=remote)
         self.register_outputs({"alarmTopicArn": self.alarm_topic.arn, "outOfBandTopicArn": self.out_of_band_topic.arn})
+
+
+def alarm_topic_policy(topic_arn: pulumi.Input[str], args: AlertChannelsArgs) -> dict:
+    """Only this account's CloudWatch alarms (in the primary region) and its budgets may publish: without the
+    ``aws:SourceAccount``/``aws:SourceArn`` conditions any account's alarm naming this topic could page on-call
+    (docs/aws-facts.md PRM-16)."""
+    def publisher(sid: str, service: str, source_arn: pulumi.Input[str]) -> dict:
+        return {"Sid": sid, "Effect": "Allow", "Principal": {"Service": service}, "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id},
+                              "ArnLike": {"aws:SourceArn": source_arn}}}
+
+    return {"Version": "2012-10-17", "Statement": [
+        publisher("CloudWatchAlarmsOfThisAccount", "cloudwatch.amazonaws.com",
+                  pulumi.Output.concat("arn:aws:cloudwatch:", args.primary_region, ":", args.account_id, ":alarm:*")),
+        publisher("BudgetsOfThisAccount", "budgets.amazonaws.com",
+                  pulumi.Output.concat("arn:aws:budgets::", args.account_id, ":*"))]}

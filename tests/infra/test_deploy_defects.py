@@ -162,3 +162,18 @@ def test_reserved_lambda_variables_are_refused(tmp_path, key):
     with pytest.raises(ValueError, match="reserved by Lambda"):
         TracedLambdaArgs(environment="team", function="orders", code_dir=tmp_path, alarm_topic_arn=TOPIC,
                          powertools_layer_arn=LAYER, env_vars={key: "x"})
+
+
+def test_alarm_topic_admits_only_this_accounts_alarms_and_budgets(prod_deployed: StackView):
+    """Without aws:SourceAccount/aws:SourceArn any account's alarm or budget that names the topic could publish
+    to it and page on-call (docs/aws-facts.md PRM-16: the Budgets page's statement; the same for CloudWatch)."""
+    (topic_policy,) = [p for p in prod_deployed.of_type("aws:sns/topicPolicy:TopicPolicy") if "alarms" in p.name]
+    doc = json.loads(topic_policy.inputs["policy"])
+    by_service = {s["Principal"]["Service"]: s for s in doc["Statement"]}
+    assert set(by_service) == {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
+    for service, stmt in by_service.items():
+        account = stmt["Condition"]["StringEquals"]["aws:SourceAccount"]
+        assert account.isdigit() and len(account) == 12, (service, account)
+        source = stmt["Condition"]["ArnLike"]["aws:SourceArn"]
+        prefix = "arn:aws:cloudwatch:" if service.startswith("cloudwatch") else "arn:aws:budgets::"
+        assert source.startswith(prefix) and f":{account}:" in source, source
