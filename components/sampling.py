@@ -1,6 +1,9 @@
 """``XRaySampling``: centralized sampling rules and X-Ray groups per environment (D9, FR-034).
 
-Rules decide only at trace roots (6 of 7 Lambdas; the dashboard inherits API Gateway's decision). Groups
+Rules steer only the hosts that consult X-Ray's centralized rules: API Gateway stages (the dashboard inherits
+their decision) and SDK-instrumented code. Lambda-rooted traces (schedules, SNS, the Function URL) are sampled by
+Lambda at a fixed 1 request/s + 5 % that no rule changes (docs/aws-facts.md SMP-4, SMP-5), so there is no rule for
+them: a rule with ``AWS::Lambda::Function`` would promise a rate nobody applies. Groups
 with insights turn filter expressions into CloudWatch metrics (SC-013) that the alarms watch.
 """
 from __future__ import annotations
@@ -43,7 +46,6 @@ def sampling_rules(environment: str, mode: str) -> list[SamplingRule]:
         return [SamplingRule(f"{environment}-all", 100, 1, 1.0)]
     if mode == "production":
         return [SamplingRule(f"{environment}-apigw", 100, 10, 0.10, service_type="AWS::ApiGateway::Stage"),
-                SamplingRule(f"{environment}-fnurl", 200, 5, 0.05, service_type="AWS::Lambda::Function"),
                 SamplingRule(f"{environment}-default", 9000, 5, 0.10)]
     raise ValueError(f"sampling mode {mode!r}: use 'full' (dev/preprod, 100%) or 'production' (D9 rates)")
 

@@ -77,6 +77,9 @@ def otel_environment(service_name: str = SERVICE_NAME) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": str(BSP_SCHEDULE_DELAY_MS),
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": str(BSP_MAX_EXPORT_BATCH_SIZE),
         "OTEL_BSP_MAX_QUEUE_SIZE": str(BSP_MAX_QUEUE_SIZE),
+        # Current collectors read the _URI name, older builds the _FILE one: both, so the config is found by
+        # name and not only because it sits at the collector's default path (docs/aws-facts.md HDR-14).
+        "OPENTELEMETRY_COLLECTOR_CONFIG_URI": COLLECTOR_CONFIG_FILE,
         "OPENTELEMETRY_COLLECTOR_CONFIG_FILE": COLLECTOR_CONFIG_FILE,
         "AWS_LWA_INVOKE_MODE": INVOKE_MODE,
         "AWS_LWA_READINESS_CHECK_PATH": READINESS_PATH,

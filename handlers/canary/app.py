@@ -110,12 +110,13 @@ def _checks(settings: Settings, state: CanaryState, report: dict[str, Any], now:
     if state.trace_ids:
         got = attempt("trace_retrieval", lambda: count_retrieved(client("xray"), state.trace_ids))
         if got is not None:
-            found, partial = got
+            found, partial, unprocessed = got
             report.update(trace_completeness=found / len(state.trace_ids), traces_lost=len(state.trace_ids) - found,
-                          traces_partial=partial)
+                          traces_partial=partial, traces_unprocessed=unprocessed)
             if report["trace_completeness"] < TRACE_COMPLETENESS_FLOOR:
                 report["failures"].append({"check": "trace_completeness",
-                                           "error": f"{found} of {len(state.trace_ids)} traces retrieved"})
+                                           "error": f"{found} of {len(state.trace_ids)} traces retrieved "
+                                                    f"({unprocessed} left unprocessed by X-Ray)"})
     submitted = attempt("trace_submission", lambda: submit_traces(client("xray"), settings.batch_size, report["run"], now))
     new_ids = submitted[0] if submitted else []
     if submitted and submitted[1]:

@@ -52,7 +52,8 @@ def synthetic_segment(trace_id: str, run: int, now: float) -> dict:
 
 
 def submit_traces(xray, count: int, run: int, now: Optional[float] = None) -> tuple[list[str], int]:
-    """Put ``count`` synthetic traces in ONE PutTraceSegments call (D11: 500 TPS default quota).
+    """Put ``count`` synthetic traces in ONE PutTraceSegments call (D11: X-Ray's quota counts segments per
+    second, 2,600 per Region, so one call of at most 50 segments stays far below it).
     Returns the accepted trace ids and how many documents X-Ray refused."""
     now = time.time() if now is None else now
     segments = [synthetic_segment(new_trace_id(now), run, now) for _ in range(count)]
@@ -61,16 +62,47 @@ def submit_traces(xray, count: int, run: int, now: Optional[float] = None) -> tu
     return [s["trace_id"] for s in segments if s["id"] not in refused], len(refused)
 
 
-def count_retrieved(xray, trace_ids: list[str]) -> tuple[int, int]:
-    """How many of ``trace_ids`` X-Ray returns, and how many of those are partial (FR-087)."""
-    found, partial = set(), 0
-    for i in range(0, len(trace_ids), BATCH_GET_TRACES_MAX_IDS):
-        resp = xray.batch_get_traces(TraceIds=trace_ids[i:i + BATCH_GET_TRACES_MAX_IDS])
-        for trace in resp.get("Traces", []):
-            if trace.get("Segments"):
-                found.add(trace["Id"])
-                partial += bool(trace.get("IsPartial"))
-    return len(found), partial
+def is_partial(trace: dict) -> bool:
+    """A trace read back incomplete: cut at X-Ray's size limit (``LimitExceeded``) or holding a segment that never
+    ended (``in_progress`` or no ``end_time``). BatchGetTraces' ``Trace`` has no ``IsPartial`` field (that is
+    GetTraceSummaries'), so the segments themselves are read (docs/aws-facts.md Q-11)."""
+    if trace.get("LimitExceeded"):
+        return True
+    for segment in trace.get("Segments", []):
+        try:
+            doc = json.loads(segment.get("Document") or "{}")
+        except ValueError:
+            return True
+        if doc.get("in_progress") or "end_time" not in doc:
+            return True
+    return False
+
+
+def count_retrieved(xray, trace_ids: list[str]) -> tuple[int, int, int]:
+    """How many of ``trace_ids`` X-Ray returns, how many of those are partial (FR-087), and how many X-Ray left
+    unprocessed even on a second ask. BatchGetTraces is paginated (``NextToken``, followed by botocore's
+    paginator) and may answer ``UnprocessedTraceIds`` (docs/aws-facts.md Q-11); an id X-Ray does not know is
+    answered that way too, so after one more ask the rest count as not retrieved, and are reported apart."""
+    found: set[str] = set()
+    partial = 0
+    paginator = xray.get_paginator("batch_get_traces")
+
+    def read(ids: list[str]) -> list[str]:
+        nonlocal partial
+        unprocessed: list[str] = []
+        for i in range(0, len(ids), BATCH_GET_TRACES_MAX_IDS):
+            for page in paginator.paginate(TraceIds=ids[i:i + BATCH_GET_TRACES_MAX_IDS]):
+                for trace in page.get("Traces", []):
+                    if trace.get("Segments") and trace["Id"] not in found:
+                        found.add(trace["Id"])
+                        partial += is_partial(trace)
+                unprocessed += page.get("UnprocessedTraceIds", [])
+        return [t for t in dict.fromkeys(unprocessed) if t not in found]
+
+    left = read(trace_ids)
+    if left:
+        left = read(left)
+    return len(found), partial, len(left)
 
 
 def put_probe(cloudwatch, namespace: str, dimensions: list[dict], now: float) -> None:

@@ -81,7 +81,7 @@ def test_fr051_canary_role_used_by_nothing_else(stack: StackView):
 def test_fr034_prod_sampling_rules_per_d9(prod: StackView):
     rules = {r.inputs["ruleName"]: r.inputs for r in prod.of_type("aws:xray/samplingRule:SamplingRule")}
     got = {n: (r["priority"], r["reservoirSize"], r["fixedRate"]) for n, r in rules.items()}
-    assert got == {"prod-apigw": (100, 10, 0.10), "prod-fnurl": (200, 5, 0.05), "prod-default": (9000, 5, 0.10)}
+    assert got == {"prod-apigw": (100, 10, 0.10), "prod-default": (9000, 5, 0.10)}
 
 
 def test_fr034_dev_samples_everything(dev: StackView):
