@@ -212,8 +212,11 @@ def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
 
 
 def dlq_depth_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:
-    """Failed events waiting in a dead-letter queue: they are kept, and somebody must look at them."""
-    return AlarmSpec(suffix="dlq-depth", alarm_class=AlarmClass.ERRORS,
+    """Failed events waiting in a dead-letter queue: they are kept, and somebody must look at them. A backlog
+    alarm (missing data ignored): SQS reports a queue's metrics only while it is active, up to six hours after
+    the last API call (docs/aws-facts.md SQS-2), so a ``notBreaching`` alarm would return to OK while the message
+    still waits its 14 days; ignoring the silence keeps it in ALARM until someone reads the queue."""
+    return AlarmSpec(suffix="dlq-depth", alarm_class=AlarmClass.BACKLOG,
                      description="Failed events waiting in the dead-letter queue", comparison="GreaterThanThreshold",
                      threshold=0, metric_name="ApproximateNumberOfMessagesVisible", namespace="AWS/SQS",
                      statistic="Maximum", dimensions={"QueueName": queue_name}, evaluation=Evaluation(1, 1, 300))

@@ -13,7 +13,9 @@ class AlarmClass(str, Enum):
     """What missing data means for an alarm (decision D6 in docs/decisions.md)."""
 
     ABSENCE = "absence"        # heartbeats, canary health, throughput floors: silence is failure
-    ERRORS = "errors"          # error/fault counts and rates, throttles, DLQ depth, log-filter counts: silence is health
+    ERRORS = "errors"          # error/fault counts and rates, throttles, log-filter counts: silence is health
+    BACKLOG = "backlog"        # work waiting in a queue (DLQ depth): silence keeps the last state, because SQS
+                               # stops reporting an idle queue's metrics after about six hours
     LATENCY = "latency"        # durations and latency percentiles: silence is not evidence
     SATURATION = "saturation"  # memory, concurrency, volume anomalies
     COST = "cost"
@@ -23,6 +25,7 @@ class AlarmClass(str, Enum):
 TREAT_MISSING_DATA: Mapping[AlarmClass, str] = {
     AlarmClass.ABSENCE: "breaching",
     AlarmClass.ERRORS: "notBreaching",
+    AlarmClass.BACKLOG: "ignore",
     AlarmClass.LATENCY: "missing",
     AlarmClass.SATURATION: "missing",
     AlarmClass.COST: "notBreaching",

@@ -177,3 +177,13 @@ def test_alarm_topic_admits_only_this_accounts_alarms_and_budgets(prod_deployed:
         source = stmt["Condition"]["ArnLike"]["aws:SourceArn"]
         prefix = "arn:aws:cloudwatch:" if service.startswith("cloudwatch") else "arn:aws:budgets::"
         assert source.startswith(prefix) and f":{account}:" in source, source
+
+
+def test_dlq_depth_alarms_keep_their_state_when_sqs_stops_reporting(prod: StackView):
+    """SQS reports an idle queue's metrics for only about six hours (docs/aws-facts.md SQS-2): a notBreaching
+    DLQ alarm returns to OK while the failed event still waits. Every DLQ-depth alarm ignores missing data."""
+    dlq_alarms = [a.inputs for a in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+                  if a.inputs.get("metricName") == "ApproximateNumberOfMessagesVisible"]
+    assert len(dlq_alarms) >= 4  # the async functions' DLQs and the SNS subscriptions' DLQs
+    assert {a["treatMissingData"] for a in dlq_alarms} == {TREAT_MISSING_DATA[AlarmClass.BACKLOG]} == {"ignore"}
+    assert {a["tags"][CLASS_TAG] for a in dlq_alarms} == {AlarmClass.BACKLOG.value}
