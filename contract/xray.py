@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import re
 
-#: The five actions every traced function's role needs. Without the ``GetSampling*`` trio the SDK silently
-#: falls back to its local rule (1 trace/s plus 5%) instead of the centralized sampling rules.
+#: The five actions every traced function's role is given. Lambda's own tracing needs only the two ``Put*``
+#: (Lambda samples by itself, docs/aws-facts.md SMP-5); the ``GetSampling*`` trio is what an X-Ray SDK or a
+#: collector consulting the centralized rules asks for, so a role that runs one keeps its rules. Harmless otherwise.
 XRAY_ACTIONS: tuple[str, ...] = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                                  "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries")
-#: AWS managed policies that grant them, by policy name (matched on the ARN's last path segment).
+#: AWS managed policies and what they grant, by policy name (matched on the ARN's last path segment), as AWS's
+#: pages state it (docs/aws-facts.md PRM-2, PRM-3). ``AWSXrayWriteOnlyAccess`` is listed with the two ``Put*``
+#: actions only. The console's ``AWSLambdaTracerAccessExecutionRole-<uuid>`` is a customer-managed policy, not an
+#: AWS one (PRM-4): its document is in the account, not here, so it is not assumed to grant anything.
 XRAY_MANAGED_POLICIES: dict[str, tuple[str, ...]] = {
     "AWSXRayDaemonWriteAccess": XRAY_ACTIONS,
-    "AWSXrayWriteOnlyAccess": XRAY_ACTIONS,
+    "AWSXrayWriteOnlyAccess": ("xray:PutTraceSegments", "xray:PutTelemetryRecords"),
     "AWSXrayFullAccess": ("xray:*",),
-    "AWSLambdaTracerAccessExecutionRole": ("xray:PutTraceSegments", "xray:PutTelemetryRecords"),
 }
 
 #: Sampling-rule and group names longer than this fail at deploy time.
