@@ -177,6 +177,7 @@ def streaming_specs(function_name: pulumi.Input[str], *, event_latency_slo_ms: f
                   metric_name=m.POLL_DURATION_MS, namespace=m.SSE_NAMESPACE, extended_statistic="p95",
                   dimensions=dims, evaluation=Evaluation(3, 5)),
         AlarmSpec(suffix="connection-acquire-failures", alarm_class=AlarmClass.ERRORS,
+                  # Binds only where one process serves many streams; on Lambda saturation is Throttles (D13).
                   description="Connection pool full: clients refused with 503 (FR-042)",
                   comparison="GreaterThanThreshold", threshold=0, metric_name=m.CONNECTION_ACQUIRE_FAILURES,
                   namespace=m.SSE_NAMESPACE, statistic="Sum", dimensions=dims, evaluation=Evaluation(2, 3)),

@@ -53,7 +53,8 @@ class StreamingTracedLambdaArgs:
     service_name: str = streaming.SERVICE_NAME
     memory_mb: int = 1024               # FR-102
     timeout_seconds: int = 900
-    reserved_concurrency: int = 25      # D13: bounds the trace rate a client's Sampled=1 can force
+    reserved_concurrency: int = 25      # D13: on Lambda, the number of simultaneous streams (one per environment),
+                                        # and so the trace rate a client's Sampled=1 can force
     env_vars: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     statements: Sequence[Statement] = ()
     cors_allow_origins: Sequence[str] = ("*",)
