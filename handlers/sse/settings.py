@@ -21,8 +21,9 @@ from handlers.sse.auth import JWKS_PATH
 
 #: Lambda's own variable with the function's physical name (the ``FunctionName`` metric dimension).
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
-#: boto3's endpoint override: off AWS (moto) the pool's keys are served under it at ``/<pool id>``.
-ENDPOINT_OVERRIDE = "AWS_ENDPOINT_URL"
+#: The SDKs' endpoint overrides for Cognito user pools, the service-specific one first (docs/aws-facts.md): off
+#: AWS (moto) the pool's keys are served under the override at ``/<pool id>``.
+ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "AWS_ENDPOINT_URL")
 #: What ``UserDirectory`` sets: ``https://cognito-idp.<region>.amazonaws.com/<pool id>``.
 _ISSUER = re.compile(r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/(?P<pool>[a-z0-9-]+_[A-Za-z0-9]+)")
 
@@ -71,13 +72,13 @@ class Settings:
 
 
 def _jwks_url(issuer: str) -> str:
-    """The pool's JWKS: under the issuer on AWS; under boto3's endpoint override when one is set (moto serves
-    ``/<pool id>/.well-known/jwks.json`` while its tokens name the AWS issuer)."""
+    """The pool's JWKS: under the issuer on AWS; under the SDKs' endpoint override when one is set (moto
+    serves ``/<pool id>/.well-known/jwks.json`` while its tokens name the AWS issuer)."""
     match = _ISSUER.fullmatch(issuer)
     if match is None:
         raise SettingsError(f"{names.COGNITO_ISSUER}={issuer!r} is not https://cognito-idp.<region>.amazonaws.com/"
                             "<user pool id> (the program sets the pool's issuer)")
-    override = os.environ.get(ENDPOINT_OVERRIDE, "").strip().rstrip("/")
+    override = next((v for v in (os.environ.get(k, "").strip().rstrip("/") for k in ENDPOINT_OVERRIDES) if v), "")
     return f"{override}/{match['pool']}{JWKS_PATH}" if override else f"{issuer}{JWKS_PATH}"
 
 
