@@ -89,7 +89,7 @@ REFUSED: list[tuple[str, Callable[[SignedIn, UserPool, object], str], str]] = [
      "issued to another app client"),
     ("issued by another user pool", lambda u, p, m: UserPool.create(m, "other").sign_in().id_token,
      "not issued by this user pool"),
-    ("alg none", lambda u, p, m: jwt.encode(claims_of(u), None, "none", headers={"kid": "dummy"}),
+    ("alg none", lambda u, p, m: jwt.encode(claims_of(u), "", "none", headers={"kid": "dummy"}),
      "must be signed with RS256"),
     ("HS256 keyed with the public key", lambda u, p, m: hs256_keyed_with_the_public_key(claims_of(u)),
      "must be signed with RS256"),
