@@ -23,8 +23,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
+from contract import env as names
 from contract.data import configuration_key
 from handlers.sse.auth import JWKS_TIMEOUT_S
+from handlers.sse.settings import ENDPOINT_OVERRIDES, Settings, SettingsError
 from standins.otlp_receiver import Blackhole, dead_endpoint
 from standins.user_pool import SignedIn, UserPool
 from tests.sse.harness import SSE, new_parent, new_root, put_item, trace_header
@@ -170,3 +172,43 @@ def test_issue10_keys_that_cannot_be_fetched_are_503_within_the_fetch_timeout(ap
         assert again.status_code == 503 and "recent fetch failed" in again.json()["error"]
         assert httpx.get(f"{app.url}/api/v2/stream/status").json()["connections"] == 0
         app.close()
+
+
+# -- settings: the pool the app trusts ---------------------------------------------------------------------
+def _settings(monkeypatch, **changes: str | None):
+    from tests.sse.harness import function_environment
+
+    env = function_environment("http://127.0.0.1:9", {names.ITEMS_TABLE: "i", names.USERS_TABLE: "u"},
+                               "http://127.0.0.1:9")
+    for key in [*env, *ENDPOINT_OVERRIDES]:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {**env, "AWS_ENDPOINT_URL": None, **changes}.items():
+        if value is not None:
+            monkeypatch.setenv(key, value)
+    return Settings.from_env()
+
+
+@pytest.mark.parametrize("missing", [names.COGNITO_ISSUER, names.COGNITO_CLIENT_ID])
+def test_issue10_the_app_refuses_to_start_without_its_user_pool(monkeypatch, missing):
+    with pytest.raises(SettingsError, match=missing):
+        _settings(monkeypatch, **{missing: None})
+
+
+@pytest.mark.parametrize("issuer", ["http://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc",
+                                    "https://cognito-idp.us-east-1.amazonaws.com/",
+                                    "https://evil.example.com/us-east-1_Abc", "us-east-1_Abc"])
+def test_issue10_an_issuer_not_of_cognitos_form_is_a_clear_startup_error(monkeypatch, issuer):
+    with pytest.raises(SettingsError, match=r"COGNITO_ISSUER=.* is not https://cognito-idp\.<region>"):
+        _settings(monkeypatch, COGNITO_ISSUER=issuer)
+
+
+def test_issue10_keys_come_from_the_issuer_on_aws_and_from_the_endpoint_override_off_it(monkeypatch):
+    """On AWS the JWKS is under the issuer; with the SDKs' endpoint override (moto) under the endpoint, and a
+    Cognito-specific override wins over the global one."""
+    issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+    assert _settings(monkeypatch, COGNITO_ISSUER=issuer).jwks_url == f"{issuer}/.well-known/jwks.json"
+    assert _settings(monkeypatch, COGNITO_ISSUER=issuer, AWS_ENDPOINT_URL="http://127.0.0.1:5000/").jwks_url == \
+        "http://127.0.0.1:5000/eu-west-1_AbC123/.well-known/jwks.json"
+    both = {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000", ENDPOINT_OVERRIDES[0]: "http://127.0.0.1:6000"}
+    assert _settings(monkeypatch, COGNITO_ISSUER=issuer, **both).jwks_url == \
+        "http://127.0.0.1:6000/eu-west-1_AbC123/.well-known/jwks.json"
