@@ -114,7 +114,7 @@ class TokenVerifier:
             raise Unauthorized(f"the token has no {exc.claim} claim") from None
         except (jwt.ImmatureSignatureError, jwt.InvalidIssuedAtError):
             raise Unauthorized("the token is not valid yet (iat or nbf in the future)") from None
-        except (jwt.PyJWTError, ValueError, TypeError):
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError, RecursionError):
             raise Unauthorized("the token is not a valid JWT") from None
         return self._identity(claims)
 
@@ -156,7 +156,7 @@ def _header(token: str) -> dict[str, Any]:
     """The token's header, checked before any key is looked up: RS256 and a key id."""
     try:
         header = jwt.get_unverified_header(token)
-    except (jwt.PyJWTError, ValueError, TypeError):
+    except (jwt.PyJWTError, ValueError, TypeError, RecursionError):  # also JSON nested past the recursion limit
         raise Unauthorized("the token is not a JWT (header.payload.signature, base64url)") from None
     if header.get("alg") != ALGORITHM:
         raise Unauthorized(f"the token must be signed with {ALGORITHM}")

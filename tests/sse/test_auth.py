@@ -68,6 +68,12 @@ def hs256_keyed_with_the_public_key(claims: dict) -> str:
     return f"{signing_input}.{unpadded(hmac.new(pem, signing_input.encode(), hashlib.sha256).digest())}"
 
 
+def nested_header_token(depth: int) -> str:
+    """A header whose JSON nests ``depth`` arrays: past the recursion limit of a JSON decoder."""
+    header = b'{"kid": ' + b"[" * depth + b"]" * depth + b"}"
+    return f"{unpadded(header)}.{unpadded(b'{}')}.c2ln"
+
+
 def other_client(pool: UserPool) -> UserPool:
     """The same pool through another app client (a token of this pool not issued to the web client)."""
     client = pool.idp.create_user_pool_client(UserPoolId=pool.pool_id, ClientName="other", GenerateSecret=False,
@@ -102,6 +108,8 @@ REFUSED: list[tuple[str, Callable[[SignedIn, UserPool, object], str], str]] = [
                                           "RS256", headers={"kid": "dummy"}),
      "has no sub claim"),
     ("garbage", lambda u, p, m: "not-a-jwt", "is not a JWT"),
+    ("a header nested past the JSON recursion limit", lambda u, p, m: nested_header_token(2000),
+     "is not a JWT"),
 ]
 
 
