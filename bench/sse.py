@@ -1,6 +1,6 @@
 """SSE figures: span throughput through the bootstrap to an OTLP receiver, end-of-stream
-flush time with a live, a refused and a black-holed collector, and the cold import of the app with and
-without its OTel share.
+flush time with a live, a refused and a black-holed collector, the cold import of the app with and
+without its OTel share, and what verifying a configuration stream's bearer JWT costs once its keys are cached.
 
 Everything runs in subprocesses with the function's environment, so the OTel state of this process (and
 of the other bench modules) is never touched: ``python -m bench.sse worker <what>`` prints one JSON object.
@@ -118,6 +118,26 @@ def _otel_import_share_ms() -> float:
     return total_us / 1000
 
 
+def _jwt_verification_us(n: int = 2000) -> tuple[float, float]:
+    """Median and p95 (µs) of ``TokenVerifier.verify`` on a moto-issued ID token, keys fetched once before.
+    No OTel is involved, so it runs in this process."""
+    from handlers.sse.auth import JWKS_PATH, TokenVerifier
+    from standins.moto_server import MotoServer
+    from standins.user_pool import UserPool
+
+    with MotoServer() as moto:
+        pool = UserPool.create(moto)
+        header = f"Bearer {pool.sign_in().id_token}"
+        verifier = TokenVerifier(pool.issuer, pool.client_id, f"{moto.endpoint}/{pool.pool_id}{JWKS_PATH}")
+        verifier.verify(header)  # the one fetch of the keys
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            verifier.verify(header)
+            samples.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(samples), statistics.quantiles(samples, n=20)[-1]
+
+
 # -- the figures ---------------------------------------------------------------------------------------
 def measure() -> list[tuple[str, float | str, str]]:
     out: list[tuple[str, float | str, str]] = []
@@ -141,6 +161,10 @@ def measure() -> list[tuple[str, float | str, str]]:
     out.append(("SSE cold import + init of handlers.sse.app, with OTel (ms)", float(total), "median of 3 processes"))
     out.append(("SSE cold import + init without the OTel modules' share (ms)", float(total - otel_share),
                 f"OTel self time {otel_share:.1f} ms (-X importtime)"))
+    n = 2000
+    median_us, p95_us = _jwt_verification_us(n)
+    out.append(("JWT verification cost per request (cached keys) (µs, median)", float(median_us),
+                f"over {n:,} verifications of a moto ID token; p95 {p95_us:.0f} µs"))
     return out
 
 

@@ -55,7 +55,7 @@ REQUIRED: Mapping[str, tuple[str, ...]] = {
     "dashboard": (ENVIRONMENT, ITEMS_TABLE, USERS_TABLE, TIMESERIES_TABLE, CORS_ALLOW_ORIGINS),
     "metrics": (ENVIRONMENT, ITEMS_TABLE),
     "notification": (ENVIRONMENT, USERS_TABLE, SENDGRID_SECRET_ARN, ALERT_FROM_EMAIL),
-    # COGNITO_* are set for the configuration stream's token verification (decision D16), not yet required by it
-    "sse-streaming": (ITEMS_TABLE, USERS_TABLE),
+    # COGNITO_*: the configuration stream verifies the bearer JWT against that pool and app client (D16)
+    "sse-streaming": (ITEMS_TABLE, USERS_TABLE, COGNITO_ISSUER, COGNITO_CLIENT_ID),
     "canary": (ENVIRONMENT, CANARY_NAMESPACE, CANARY_STATE_PARAMETER, OUT_OF_BAND_TOPIC_ARN, CANARY_BATCH_SIZE),
 }

@@ -22,7 +22,7 @@ from handlers.sse.feed import EventId
 
 MAX_TICKERS = 20
 _TICKER = re.compile(r"[A-Z0-9][A-Z0-9.\-]{0,9}")
-#: A session id, and the bearer token (a user id) of the configuration stream.
+#: A session id.
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{8,64}")
 _CONFIG_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 MAX_CONNECTION_SEQUENCE = 1_000_000
@@ -110,13 +110,6 @@ def parse_deadline(header: Optional[str]) -> Optional[float]:
             or deadline < 0:
         raise BadRequest(reason)
     return float(deadline)
-
-
-def parse_bearer(authorization: Optional[str]) -> Optional[str]:
-    """The user id of ``Authorization: Bearer <user id>``; None when there is none (401)."""
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and _TOKEN.fullmatch(token) else None
 
 
 def check_config_id(config_id: str) -> str:

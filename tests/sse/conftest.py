@@ -6,9 +6,11 @@ import logging
 
 import pytest
 
+from contract import env as names
 from contract.data import ITEMS, USERS
 from standins.moto_server import MotoServer
 from standins.otlp_receiver import OtlpReceiver
+from standins.user_pool import UserPool
 from tests.sse.harness import APP, ENVIRONMENT, AppProcess, function_environment
 
 
@@ -65,12 +67,19 @@ def receiver():
 
 
 @pytest.fixture(scope="session")
-def app_factory(moto, tables):
+def user_pool(moto) -> UserPool:
+    """The program's Cognito pool and web client, in moto: the configuration stream verifies its tokens."""
+    return UserPool.create(moto)
+
+
+@pytest.fixture(scope="session")
+def app_factory(moto, tables, user_pool):
     """Start extra app processes (a dead or black-holed collector, a small connection cap)."""
     started: list[AppProcess] = []
 
     def start(otlp_endpoint: str, app: str = APP, **overrides: str) -> AppProcess:
-        proc = AppProcess(function_environment(moto.endpoint, tables, otlp_endpoint, **overrides), app=app)
+        pool = {names.COGNITO_ISSUER: user_pool.issuer, names.COGNITO_CLIENT_ID: user_pool.client_id}
+        proc = AppProcess(function_environment(moto.endpoint, tables, otlp_endpoint, **{**pool, **overrides}), app=app)
         started.append(proc)
         return proc.start()
 

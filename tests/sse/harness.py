@@ -40,6 +40,9 @@ def function_environment(moto_endpoint: str, tables: dict[str, str], otlp_endpoi
         names.ITEMS_TABLE: tables[names.ITEMS_TABLE], names.USERS_TABLE: tables[names.USERS_TABLE],
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
         names.SSE_MAX_CONNECTIONS: "100", names.SSE_POLL_INTERVAL_SECONDS: "0.2", names.SSE_HEARTBEAT_SECONDS: "0.5",
+        # A pool of the form the program sets; ``app_factory`` names the session's moto pool instead.
+        names.COGNITO_ISSUER: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_NoPool",
+        names.COGNITO_CLIENT_ID: "no-client",
         # Set by Lambda itself:
         "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",

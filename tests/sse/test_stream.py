@@ -346,16 +346,17 @@ def test_fr048_sc020_reconnect_carries_session_previous_trace_and_sequence(sse_a
 
 
 def test_fr001_configuration_stream_needs_a_bearer_token_and_filters_by_its_tickers(sse_app, receiver, users_table,
-                                                                                     items_table):
+                                                                                     items_table, user_pool):
     """FR-001: the configuration stream is traced like the global one (GetItem span with DynamoDB
-    attributes); no token is 401, an unknown configuration 404; only the configuration's tickers stream."""
-    user, config, sym, other = uuid.uuid4().hex, "cfg1", ticker(), ticker()
+    attributes); no token is 401, another user's configuration 404; only the configuration's tickers stream."""
+    owner, stranger = user_pool.sign_in(), user_pool.sign_in()
+    user, config, sym, other = owner.sub, "cfg1", ticker(), ticker()
     users_table.put_item(Item={**configuration_key(user, config), "tickers": [sym], "entity_type": "config"})
     url = f"{sse_app.url}/api/v2/configurations/{config}/stream"
     assert httpx.get(url).status_code == 401
-    assert httpx.get(url, headers={"Authorization": f"Bearer {uuid.uuid4().hex}"}).status_code == 404
+    assert httpx.get(url, headers={"Authorization": f"Bearer {stranger.id_token}"}).status_code == 404
     root = new_root()
-    with SSE(url, {"Authorization": f"Bearer {user}", "X-Amzn-Trace-Id": trace_header(root, new_parent())}) as s:
+    with SSE(url, {"Authorization": f"Bearer {owner.id_token}", "X-Amzn-Trace-Id": trace_header(root, new_parent())}) as s:
         assert s.response.status_code == 200
         s.until(lambda e: e.event == "connected", 5)
         put_item(items_table, other)
@@ -367,7 +368,8 @@ def test_fr001_configuration_stream_needs_a_bearer_token_and_filters_by_its_tick
     get = next(x for x in spans if x.xray_trace_id == root and x.name == "DynamoDB.GetItem")
     assert get.attributes["db.system"] == "dynamodb"
     assert get.attributes["aws.dynamodb.table_names"] == [USERS.physical_name(ENVIRONMENT)]
-    assert user not in json.dumps([x.attributes for x in spans if x.xray_trace_id == root])  # no token in traces
+    attributes = json.dumps([x.attributes for x in spans if x.xray_trace_id == root])
+    assert owner.id_token not in attributes and user not in attributes  # neither the token nor the user in traces
 
 
 def test_bad_filters_are_400(sse_app):
@@ -396,16 +398,16 @@ def _hostile_requests(instance: str) -> list[tuple[str, dict, dict]]:
     ]
 
 
-def test_hostile_values_are_400_and_leak_no_slot(one_slot_app, users_table):
+def test_hostile_values_are_400_and_leak_no_slot(one_slot_app, users_table, user_pool):
     """Every request value is checked before a stream takes its slot: each hostile value is a 400 with its
     reason (on both stream endpoints), and afterwards the app's only slot still serves a normal stream,
     and the status endpoint reports no open connection once it closed."""
     url = one_slot_app.url
     status = httpx.get(f"{url}/api/v2/stream/status").json()
-    user, config = uuid.uuid4().hex, "hostile"
-    users_table.put_item(Item={**configuration_key(user, config), "tickers": [ticker()]})
+    user, config = user_pool.sign_in(), "hostile"
+    users_table.put_item(Item={**configuration_key(user.sub, config), "tickers": [ticker()]})
     endpoints = [(f"{url}/api/v2/stream", {}),
-                 (f"{url}/api/v2/configurations/{config}/stream", {"Authorization": f"Bearer {user}"})]
+                 (f"{url}/api/v2/configurations/{config}/stream", {"Authorization": f"Bearer {user.id_token}"})]
     for why, headers, query in _hostile_requests(status["instance"]):
         for endpoint, auth in endpoints:
             response = httpx.get(endpoint, headers={**auth, **headers}, params=query, timeout=10)

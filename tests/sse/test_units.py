@@ -92,14 +92,14 @@ def test_fr106_a_broken_otel_environment_fails_at_startup(override, needle):
 
 
 def test_fr057_image_pins_match_the_repository_pins():
-    """FR-057: the image installs the four OTel packages (plus the API), starlette, uvicorn and boto3, at the
+    """FR-057: the image installs the four OTel packages (plus the API), starlette, uvicorn, boto3 and PyJWT, at the
     versions the tests ran with; the Dockerfile never sets the exec wrapper (FR-046)."""
     def pins(path):
         return dict(line.split("==") for line in path.read_text().splitlines() if "==" in line and not line.startswith("#"))
 
     image, root = pins(REPO / "handlers/sse/requirements.txt"), pins(REPO / "requirements.txt")
     assert {"opentelemetry-sdk", "opentelemetry-sdk-extension-aws", "opentelemetry-propagator-aws-xray",
-            "opentelemetry-exporter-otlp-proto-http", "starlette", "uvicorn", "boto3"} <= set(image)
+            "opentelemetry-exporter-otlp-proto-http", "starlette", "uvicorn", "boto3", "PyJWT", "cryptography"} <= set(image)
     assert all(root[name] == version for name, version in image.items())
     dockerfile = (REPO / "handlers/sse/Dockerfile").read_text()
     assert "AWS_LAMBDA_EXEC_WRAPPER" not in dockerfile.replace("No AWS_LAMBDA_EXEC_WRAPPER", "")
@@ -222,7 +222,7 @@ def test_the_app_imports_only_itself_the_contract_and_its_pinned_packages():
     """A module of the image may import the standard library, ``contract``, ``handlers.sse`` and what
     ``handlers/sse/requirements.txt`` installs; anything else (a stand-in, a test helper, another
     handler) would be missing from the image."""
-    installed = {"opentelemetry", "starlette", "uvicorn", "boto3", "botocore", "aws_lambda_powertools"}
+    installed = {"opentelemetry", "starlette", "uvicorn", "boto3", "botocore", "aws_lambda_powertools", "jwt"}
     for path in sorted((REPO / "handlers/sse").glob("*.py")):
         for name in _imported_packages(path):
             top = name.split(".")[0]

@@ -9,7 +9,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from standins.demo import CORS_ORIGINS_ENV
-from tests.sse.conftest import app_factory, items_table, moto, receiver, tables, users_table  # noqa: F401
+from tests.sse.conftest import app_factory, items_table, moto, receiver, tables, user_pool, users_table  # noqa: F401
 from tests.sse.harness import REPO
 
 CHROMIUM = "/usr/bin/chromium"
