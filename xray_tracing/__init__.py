@@ -11,6 +11,7 @@ the installed copy keeps what a program hands to the components and the runner:
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,8 @@ def __getattr__(name: str) -> Any:
         from contract.distribution import VERSION
 
         return VERSION
-    from xray_tracing import api
-
+    # import_module, not `from xray_tracing import api`: that form asks this very function for "api" first.
+    api = importlib.import_module("xray_tracing.api")
     if name in api.__all__:
         return getattr(api, name)
     raise AttributeError(f"module 'xray_tracing' has no attribute {name!r}")
