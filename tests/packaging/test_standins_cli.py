@@ -48,7 +48,12 @@ def receiver() -> Iterator[tuple[subprocess.Popen[str], queue.Queue[str]]]:
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None  # stdout=PIPE
     stdout = proc.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         yield proc, lines
     finally:
