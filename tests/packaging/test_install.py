@@ -74,7 +74,7 @@ def test_issue11_wheel_carries_the_pack_and_common_as_files(installed: Installed
                    "policies/contract/__init__.py", "policies/xray_rules/define.py", "xray_tracing/common/handler.py",
                    "contract/distribution.py", "components/packaging.py", "offline/__main__.py"):
         assert wanted in names, f"the wheel lacks {wanted}"
-    assert not any(n.startswith(("tests/", "handlers/", "bench/")) or n == "__main__.py" for n in names)
+    assert not any(n.startswith(("tests/", "handlers/", "bench/", "offline/e2e/")) or n == "__main__.py" for n in names)
 
 
 def test_issue11_console_script_prints_the_installed_version(installed: Installed, tmp_path: Path) -> None:
@@ -128,6 +128,13 @@ def test_issue11_script_previews_the_program_of_the_current_directory(installed:
     done = _script(installed, "preview", cwd=tmp_path)
     assert done.returncode == 2
     assert str(tmp_path) in done.stderr and "Traceback" not in done.stderr
+
+
+def test_issue11_script_refuses_e2e_in_one_line(installed: Installed, tmp_path: Path) -> None:
+    """``e2e`` runs this repository's own system; installed, the script says where to run it instead."""
+    done = _script(installed, "e2e", "--stack", "prod", cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "python -m offline e2e" in done.stderr
 
 
 def test_issue11_script_leaves_a_program_its_own_contract_package(installed: Installed, tmp_path: Path) -> None:
