@@ -86,9 +86,10 @@ def test_issue11_console_script_prints_the_installed_version(installed: Installe
 
 
 def test_issue11_every_package_is_imported_from_the_installed_copy(installed: Installed, tmp_path: Path) -> None:
-    code = ("import json, components, contract, offline, policies, standins, xray_tracing; print(json.dumps({m.__name__: "
-            "m.__file__ for m in (components, contract, offline, policies, standins, xray_tracing)} | "
-            "{'common': str(xray_tracing.COMMON_DIR), 'pack': str(xray_tracing.PACK_DIR)}))")
+    code = ("import json, components, contract, offline.preview, policies, standins, xray_tracing; print(json.dumps("
+            "{m.__name__: m.__file__ for m in (components, contract, offline, policies, standins, xray_tracing)} | "
+            "{'common': str(xray_tracing.COMMON_DIR), 'pack': str(xray_tracing.PACK_DIR), "
+            "'runner_pack': str(offline.preview.DEFAULT_PACK)}))")
     done = subprocess.run([str(installed.python), "-c", code], cwd=tmp_path, env=installed.environ(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -96,6 +97,7 @@ def test_issue11_every_package_is_imported_from_the_installed_copy(installed: In
     outside = {name: path for name, path in where.items() if not Path(path).is_relative_to(installed.site_packages)}
     assert not outside, f"imported from outside the installed copy: {outside}"
     assert (Path(where["common"]) / "handler.py").is_file() and (Path(where["pack"]) / "PulumiPolicy.yaml").is_file()
+    assert where["runner_pack"] == where["pack"], "the runner's default pack is not the installed one"
 
 
 def test_issue11_other_team_program_previews_with_the_installed_pack(installed: Installed, tmp_path: Path) -> None:
