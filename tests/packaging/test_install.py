@@ -115,9 +115,10 @@ def test_issue11_other_team_program_previews_with_the_installed_pack(installed: 
 
 
 def test_issue11_installed_pack_rejects_the_other_team_untraced_function(installed: Installed, tmp_path: Path) -> None:
-    """The same program with a plain function beside the component: the pack (installed) fails it, exit 1."""
+    """The same program with a plain function beside the component: the pack (installed) fails it, exit 1.
+    Run from elsewhere with ``--program``: the explicit directory wins over the current one."""
     program = _other_team_program(tmp_path)
-    done = _script(installed, "preview", "--stack", "legacy", "--json", cwd=program)
+    done = _script(installed, "preview", "--program", str(program), "--stack", "legacy", "--json", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     result = json.loads(done.stdout)
     mandatory = [p for p in result["policies"] if p["level"] == "mandatory"]
