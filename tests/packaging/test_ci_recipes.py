@@ -53,12 +53,13 @@ def test_issue11_action_is_composite_and_installs_this_distribution() -> None:
         assert "${{" not in step.get("run", "")
 
 
-def test_issue11_action_preview_step_runs_on_the_prod_stack(installed: Installed) -> None:
+def test_issue11_action_preview_step_runs_on_the_prod_stack(installed: Installed, tmp_path: Path) -> None:
     if not _preview_supports("--format"):
         pytest.skip("`preview --format` (the report formats) is not on this branch yet: the Action passes it through")
     action = _action()
     inputs = {name: str(spec.get("default", "")) for name, spec in action["inputs"].items()}
     inputs["working-directory"] = str(REPO)  # the checked-out workspace of a user's repository
+    inputs["output"] = str(tmp_path / "report")  # e.g. for an upload-sarif step
     (step,) = [s for s in action["runs"]["steps"] if s.get("id") == "preview"]
     env = installed.environ() | {k: _expand(v, inputs) for k, v in step["env"].items()}
     # GitHub runs `shell: bash` steps as `bash --noprofile --norc -eo pipefail {0}`.
@@ -66,7 +67,7 @@ def test_issue11_action_preview_step_runs_on_the_prod_stack(installed: Installed
                           cwd=_expand(step["working-directory"], inputs), env=env, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip(), "the preview printed no report"
+    assert (tmp_path / "report").read_text() == done.stdout  # the report, on the log and in the file
 
 
 def _hook() -> dict:
