@@ -15,5 +15,6 @@ Modules, one concern each:
 - ``streaming`` the streaming function's OpenTelemetry and Lambda Web Adapter environment, its CORS;
 - ``env``       the environment variables the program sets and the handlers read;
 - ``api``       the dashboard API's routes (public or authorized) and its CORS;
-- ``cost``      the X-Ray budget's notification amounts.
+- ``cost``      the X-Ray budget's notification amounts;
+- ``distribution`` the installable distribution's name, version and console script.
 """

@@ -76,9 +76,20 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class _Version(argparse.Action):
+    """``--version``, importing ``contract`` only when asked: a program previewed here may have its own."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from contract.distribution import NAME, VERSION
+
+        print(f"{NAME} {VERSION}")  # stdout, as argparse's own version action prints
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m offline",
                                      description="Run a Pulumi program and its policy pack with no cloud and no CLI.")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the installed distribution's version")
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, command in COMMANDS.items():
         command.add_arguments(commands.add_parser(name, help=command.summary, description=command.description))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from contract.distribution import NAME, VERSION
 from standins.base import Standin
 
 
@@ -67,6 +68,7 @@ COMMANDS: dict[str, Command] = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m standins", description="Run one stand-in on 127.0.0.1 in the "
                                      "foreground until Ctrl-C: it prints its address, then what it receives.")
+    parser.add_argument("--version", action="version", version=f"{NAME} {VERSION}")
     names = parser.add_subparsers(dest="name", metavar="<name>", required=True)
     for name, command in COMMANDS.items():
         sub = names.add_parser(name, help=command.summary, description=f"Run {command.summary}, on 127.0.0.1 until Ctrl-C.")
