@@ -69,9 +69,10 @@ def install_signal_handlers() -> None:
 
 
 def _relative(file: str, root: Optional[Path]) -> str:
+    """``file`` from the directory holding ``root``: the program's and the pack's ``__main__.py`` both show."""
     if root is not None:
         with contextlib.suppress(ValueError):
-            return str(Path(file).resolve().relative_to(root))
+            return str(Path(file).resolve().relative_to(root.parent))
     return file
 
 
@@ -91,26 +92,28 @@ def program_location(frame: Optional[FrameType], program_dir: Optional[Path]) ->
     return f"{_relative(chosen.f_code.co_filename, program_dir)}:{chosen.f_lineno}"
 
 
-def policy_location(dump: list[str], pack_dir: Optional[Path]) -> Optional[str]:
-    """Where a policy's own code is in a faulthandler dump of the pack's threads (most recent call first):
-    the innermost frame under the pack directory below a servicer call, else the frame the servicer called."""
+def pack_location(dump: list[str], pack_dir: Optional[Path]) -> Optional[str]:
+    """Where a hung pack is, from a faulthandler dump of its threads (most recent call first): in a thread
+    serving a call, the innermost frame under the pack directory (else the frame the servicer called); with
+    no call being served (a pack that hangs as it starts), the innermost frame under the pack directory."""
     blocks: list[list[tuple[str, str, str]]] = []
     for text in dump:
         if _THREAD.match(text.strip()):
             blocks.append([])
         elif (m := _FRAME.match(text)) and blocks:
             blocks[-1].append((m["file"], m["line"], m["func"]))
+    chosen: Optional[tuple[str, str, str]] = None
     for frames in blocks:
         servicer = next((i for i, (file, _, func) in enumerate(frames)
                          if func in _SERVICER_CALLS and "pulumi_policy" in file), None)
-        if not servicer:
-            continue
-        below = frames[:servicer]
-        own = [f for f in below if _is_under(f[0], pack_dir)]
-        file, line, func = own[0] if own else next(
-            (f for f in reversed(below) if "pulumi_policy" not in f[0]), below[0])
-        return f"{_relative(file, pack_dir)}:{line} in {func}"
-    return None
+        if servicer:
+            below = frames[:servicer]
+            own = [f for f in below if _is_under(f[0], pack_dir)]
+            chosen = own[0] if own else next((f for f in reversed(below) if "pulumi_policy" not in f[0]), below[0])
+            break
+        own = [f for f in frames if _is_under(f[0], pack_dir)]
+        chosen = chosen or (own[0] if own else None)
+    return f"{_relative(chosen[0], pack_dir)}:{chosen[1]} in {chosen[2]}" if chosen else None
 
 
 class Watch:
@@ -175,12 +178,12 @@ class Watch:
             frame = sys._current_frames().get(program[0])
             return (f"the program did not finish {limit}: it is still running at "
                     f"{program_location(frame, program[1])}; fix the hang or raise --timeout")
-        calls = list(self.calls.values())
+        calls = list(self.calls.copy().values())  # a copy: analysis threads add and remove theirs meanwhile
         if calls:
             where = None
             dump_threads = getattr(self.pack, "dump_threads", None)
             if dump_threads is not None:
-                where = policy_location(dump_threads(), getattr(self.pack, "pack_dir", None))
-            inside = f": policy code hangs at {where}" if where else ""
+                where = pack_location(dump_threads(), getattr(self.pack, "pack_dir", None))
+            inside = f": it hangs at {where}" if where else ""
             return f"the policy pack did not answer {calls[0]} {limit}{inside}; fix the policy or raise --timeout"
         return f"the run did not finish {limit} ({self.phase}); raise --timeout"

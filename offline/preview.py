@@ -182,7 +182,7 @@ class _StreamingAnalysis:
 
     def _configure(self) -> dict[str, tuple[str, dict]]:
         cfg = self.cfg
-        with self.watch.call("its start and ConfigureStack"):
+        with self.watch.call("ConfigureStack (its first call)"):
             self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update,
                                                       cfg.config, cfg.secret_keys)
         self.config = reconcile_config(self.info, self.user_config,
