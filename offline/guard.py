@@ -59,7 +59,11 @@ def end_now(reason: str, code: int) -> NoReturn:
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGINT end the run at once, pack processes included; exit status 128 + the signal."""
+    """SIGTERM and SIGINT end the run at once, pack processes included; exit status 128 + the signal.
+    Python runs signal handlers on the main thread only, so only a run there can install them."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
     def handler(signum: int, _frame: Optional[FrameType]) -> None:
         name = signal.Signals(signum).name
         end_now(f"stopped by {name}: the run and its policy pack process were ended", 128 + signum)

@@ -5,7 +5,8 @@
 the port from the first stdout line, drains both pipes, and speaks the ``pulumirpc.Analyzer``
 protocol: ``ConfigureStack`` -> ``GetAnalyzerInfo`` -> ``Configure`` (reconciled config, an explicit
 level for every policy) -> ``Remediate``/``Analyze`` per resource -> one ``AnalyzeStack``. The process
-is killed on every exit path (``close``, context manager, ``atexit``). ``InProcessAnalyzer`` runs the
+is killed on every exit path (``close``, context manager, ``atexit``, and ``stop_all_packs`` when
+``offline.guard`` ends a run that hangs or is signalled). ``InProcessAnalyzer`` runs the
 same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned). Both
 speak through ``Analyzer``, which is the engine's side of the protocol.
 """

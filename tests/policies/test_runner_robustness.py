@@ -22,8 +22,11 @@ from tests.policies.conftest import PROGRAMS, REPO, run_cli
 HANGING_PACK = PROGRAMS / "packs" / "hangs_in_analyze"
 #: A progress line of the runner ("offline preview: running the program (3 resources), 2.0 s"), not an error.
 PROGRESS = re.compile(r"^offline preview: .*, \d+\.\d s$")
-#: Generous on a loaded 2-core machine: a ``--timeout 3`` run is a few seconds plus the interpreter's start.
-HANG_BOUND_SECONDS = 30.0
+#: ``--timeout`` of the hang tests: the run's deadline, so it must leave the run time to reach the hang (the
+#: pack's start, the program's imports: about 4 s on a loaded 2-core machine) with a wide margin.
+HANG_TIMEOUT = 15
+#: A hung run ends at its deadline, plus the interpreter's start and the pack's thread dump: generous.
+HANG_BOUND_SECONDS = 60.0
 SIGNAL_BOUND_SECONDS = 30.0
 #: How long a run may take to reach the hang (start, imports, the pack's start) before the test gives up.
 REACH_SECONDS = 120.0
@@ -100,12 +103,12 @@ def test_program_that_hangs_ends_at_timeout_naming_its_line():
     """Issue 11: a program that never returns ends at ``--timeout`` (exit 2), naming the program's line."""
     program = PROGRAMS / "program_hangs"
     started = time.monotonic()
-    proc = run_cli("preview", "--stack", "test", "--program", str(program), "--timeout", "3", timeout=120)
+    proc = run_cli("preview", "--stack", "test", "--program", str(program), "--timeout", str(HANG_TIMEOUT), timeout=120)
     assert time.monotonic() - started < HANG_BOUND_SECONDS
     assert proc.returncode == 2, proc.stderr
     line = _only_line(proc.stderr)
     where = f"program_hangs/__main__.py:{_line_of(program / '__main__.py', 'Event().wait()')}"
-    assert "the program did not finish within 3 s" in line and where in line, line
+    assert f"the program did not finish within {HANG_TIMEOUT} s" in line and where in line, line
 
 
 def test_policy_that_hangs_ends_at_timeout_naming_the_resource_and_the_policy_code(tmp_path):
@@ -114,20 +117,36 @@ def test_policy_that_hangs_ends_at_timeout_naming_the_resource_and_the_policy_co
     marker = tmp_path / "pack.pid"
     started = time.monotonic()
     proc = _start("--program", str(PROGRAMS / "policy_hangs"), "--policy-pack", str(HANGING_PACK),
-                  "--timeout", "3", marker=marker)
+                  "--timeout", str(HANG_TIMEOUT), marker=marker)
     try:
         _, stderr = proc.communicate(timeout=120)
         assert time.monotonic() - started < HANG_BOUND_SECONDS
+        assert marker.exists(), stderr  # the policy was reached before the deadline
         pack = int(marker.read_text())
         assert proc.returncode == 2, stderr
         line = _only_line(stderr)
         where = f"hangs_in_analyze/__main__.py:{_line_of(HANGING_PACK / '__main__.py', 'Event().wait()')}"
         assert "the policy pack did not answer Analyze of " in line, line
-        assert "urn:pulumi:test::policy-hangs::aws:sqs/queue:Queue::work within 3 s" in line, line
+        assert f"urn:pulumi:test::policy-hangs::aws:sqs/queue:Queue::work within {HANG_TIMEOUT} s" in line, line
         assert f"{where} in never_returns" in line, line
         assert not _alive(pack)
     finally:
         _end(proc, *([int(marker.read_text())] if marker.exists() else []))
+
+
+def test_pack_that_hangs_as_it_starts_ends_at_timeout_naming_its_line(tmp_path):
+    """Issue 11: a pack that never gets to serve (it hangs at import) ends the run at ``--timeout`` too, naming
+    the pack's first call and the line it is stuck at."""
+    pack = tmp_path / "slow_pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (pack / "__main__.py").write_text("import threading\n\nthreading.Event().wait()\n")
+    proc = run_cli("preview", "--stack", "test", "--program", str(PROGRAMS / "policy_hangs"), "--policy-pack",
+                   str(pack), "--timeout", str(HANG_TIMEOUT), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    line = _only_line(proc.stderr)
+    assert f"the policy pack did not answer ConfigureStack (its first call) within {HANG_TIMEOUT} s" in line, line
+    assert "it hangs at slow_pack/__main__.py:3 in <module>" in line, line
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
