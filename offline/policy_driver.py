@@ -172,7 +172,8 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
         policy = by_name[name]
         if not policy.schema:
             if warn and props:
-                warn(f"policy '{name}' has no settings; {', '.join(repr(k) for k in sorted(props))} have no effect")
+                given = ", ".join(repr(k) for k in sorted(props))
+                warn(f"policy '{name}' has no settings; {given} {'has' if len(props) == 1 else 'have'} no effect")
             continue
         doc: dict[str, Any] = {"type": "object", "properties": policy.schema}
         if policy.required:
