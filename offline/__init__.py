@@ -5,5 +5,7 @@ cloud and no Pulumi CLI.
 - ``mocks``         the mock runtime: engine-faithful URNs, parents and dependencies, provider-like values;
 - ``policy_driver`` starts the policy pack as the CLI does and speaks the analyzer protocol to it;
 - ``preview``       runs both together, as ``pulumi preview --policy-pack`` does;
-- ``render``        prints the result as the CLI does, or as one JSON object.
+- ``render``        prints the result as the CLI does, or as one JSON object;
+- ``guard``         ends a run that hangs (``--timeout``) or is signalled, naming what hung, the pack with it;
+- ``yaml_file``     reads the project, stack and pack YAML files, a broken one as one line with file:line.
 """

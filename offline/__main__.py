@@ -1,7 +1,8 @@
 """``python -m offline preview|e2e [...]``: a Pulumi program and its policy pack, and the system as one, offline.
 
-Exit status of ``preview``: 0 no mandatory violation, 1 at least one, 2 the program or the pack failed (one
-line on stderr says why) or the arguments are wrong. ``COMMANDS`` is every sub-command there is.
+Exit status of ``preview``: 0 no mandatory violation, 1 at least one, 2 the program or the pack failed or hung
+past ``--timeout`` (one line on stderr says why) or the arguments are wrong, 128 + N ended by signal N (SIGTERM,
+SIGINT), the pack process with it. ``COMMANDS`` is every sub-command there is.
 """
 from __future__ import annotations
 
@@ -13,6 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+#: A whole preview of this repository takes well under a minute; a hang is what takes five.
+DEFAULT_TIMEOUT = 300.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
 
 def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", default="prod", help="stack whose Pulumi.<stack>.yaml config is used (default: prod)")
@@ -23,21 +37,30 @@ def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the preview text")
     p.add_argument("--update", action="store_true", help="emulate values computed at create time (ids, ARNs) as "
                                                          "known, like the policy run after `pulumi up`")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"end a run that takes longer (a program or a policy that hangs), exit 2 naming what hung "
+                        f"(default: {DEFAULT_TIMEOUT:g})")
 
 
 def _preview(args: argparse.Namespace) -> int:
     # Imported here: they load Pulumi and the protocol, which `--help` does not need.
+    from offline import guard
     from offline.policy_driver import PackError
     from offline.preview import DEFAULT_PACK, REPO, run_preview
     from offline.program import ProgramError
     from offline.render import as_json, render_text
 
+    guard.install_signal_handlers()
+    watch = guard.Watch(args.timeout).start()
     try:
         result = run_preview(Path(args.program or REPO), args.stack, pack_dir=Path(args.policy_pack or DEFAULT_PACK),
-                             pack_config=args.policy_pack_config, update=args.update, progress=True)
+                             pack_config=args.policy_pack_config, update=args.update, progress=True, watch=watch)
     except (ProgramError, PackError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        guard.claim()  # waits for good if the run is being ended (a hang, a signal): that reason is the one line
+        print(f"error: {guard.one_line(str(exc))}", file=sys.stderr)
         return 2
+    guard.claim()
+    watch.stop()
     print(json.dumps(as_json(result), indent=1) if args.json else render_text(result))
     return result.exit_code
 

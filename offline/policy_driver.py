@@ -5,16 +5,20 @@
 the port from the first stdout line, drains both pipes, and speaks the ``pulumirpc.Analyzer``
 protocol: ``ConfigureStack`` -> ``GetAnalyzerInfo`` -> ``Configure`` (reconciled config, an explicit
 level for every policy) -> ``Remediate``/``Analyze`` per resource -> one ``AnalyzeStack``. The process
-is killed on every exit path (``close``, context manager, ``atexit``). ``InProcessAnalyzer`` runs the
+is killed on every exit path (``close``, context manager, ``atexit``, and ``stop_all_packs`` when
+``offline.guard`` ends a run that hangs or is signalled). ``InProcessAnalyzer`` runs the
 same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned). Both
 speak through ``Analyzer``, which is the engine's side of the protocol.
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import queue
+import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -34,6 +38,8 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from offline.yaml_file import load_mapping
+
 if TYPE_CHECKING:  # for type checkers only: the code imports these where it uses them
     import grpc
     from pulumi.runtime.proto.analyzer_pb2_grpc import AnalyzerStub
@@ -41,6 +47,8 @@ if TYPE_CHECKING:  # for type checkers only: the code imports these where it use
 LEVELS = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 LEVEL_VALUES = {v: k for k, v in LEVELS.items()}
 PORT_TIMEOUT_SECONDS = 60.0
+#: Lines of the pack's stderr kept: its error, or the dump of every thread of a hung pack (``dump_threads``).
+STDERR_LINES = 500
 _MAX_MESSAGE = 400 << 20
 
 
@@ -92,7 +100,7 @@ def pack_version(pack_dir: Path) -> str:
 def check_pack_dir(pack_dir: Path) -> None:
     if not (pack_dir / "PulumiPolicy.yaml").is_file():
         raise PackError(f"{pack_dir} has no PulumiPolicy.yaml: point --policy-pack at a policy pack directory")
-    runtime = (yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}).get("runtime")
+    runtime = load_mapping(pack_dir / "PulumiPolicy.yaml", PackError).get("runtime")
     name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if name != "python":
         raise PackError(f"{pack_dir}/PulumiPolicy.yaml declares runtime {name!r}; only python packs run offline")
@@ -163,6 +171,9 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
     for name, props in settings.items():
         policy = by_name[name]
         if not policy.schema:
+            if warn and props:
+                given = ", ".join(repr(k) for k in sorted(props))
+                warn(f"policy '{name}' has no settings; {given} {'has' if len(props) == 1 else 'have'} no effect")
             continue
         doc: dict[str, Any] = {"type": "object", "properties": policy.schema}
         if policy.required:
@@ -172,6 +183,10 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
             err = errors[0]
             where = ".".join(str(p) for p in err.path) or "(root)"
             raise PackError(f"invalid config for policy '{name}': {where}: {err.message}")
+        if warn:
+            for key in sorted(set(props) - set(policy.schema)):  # the pack gets it, as from the engine, and ignores it
+                warn(f"policy '{name}' has no setting '{key}' (its settings: {', '.join(sorted(policy.schema)) or 'none'})"
+                     f"; it has no effect")
     return {name: (level, settings[name]) for name, level in levels.items()}
 
 
@@ -299,9 +314,11 @@ _LIVE: weakref.WeakSet[PolicyPackProcess] = weakref.WeakSet()
 
 
 @atexit.register
-def _kill_leftovers() -> None:  # a crash between start and close must not leak the pack process
+def stop_all_packs() -> None:
+    """Kill every pack process still running: at exit (a crash between start and close must not leak one), and
+    when a run is ended from another thread or a signal handler (``offline.guard``), so no channel is touched."""
     for pack in list(_LIVE):
-        pack.close()
+        pack.stop()
 
 
 class PolicyPackProcess(Analyzer):
@@ -312,9 +329,12 @@ class PolicyPackProcess(Analyzer):
                  engine_address: str = "127.0.0.1:0"):
         self.pack_dir = Path(pack_dir).resolve()
         check_pack_dir(self.pack_dir)
+        # PYTHONFAULTHANDLER: a fatal signal makes the pack print every thread's stack, which is how
+        # ``dump_threads`` finds the policy code a hung pack is in.
         env = dict(os.environ, PULUMI_PROJECT=project, PULUMI_STACK=stack, PULUMI_ORGANIZATION=organization,
-                   PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(config or {}))
-        self.stderr_tail: deque[str] = deque(maxlen=40)
+                   PULUMI_DRY_RUN="true" if dry_run else "false", PULUMI_CONFIG=json.dumps(config or {}),
+                   PYTHONFAULTHANDLER="1")
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
         self._channel: Optional[grpc.Channel] = None
         self._stub: Optional[AnalyzerStub] = None
         try:
@@ -325,9 +345,12 @@ class PolicyPackProcess(Analyzer):
         except OSError as exc:
             raise PackError(f"cannot start the policy pack with {python or sys.executable}: {exc}") from exc
         _LIVE.add(self)
+        with contextlib.suppress(OSError):  # the SIGABRT of dump_threads must not leave a core file in the pack
+            resource.prlimit(self.proc.pid, resource.RLIMIT_CORE, (0, 0))
         self._port_queue: queue.Queue[Optional[str]] = queue.Queue()
         threading.Thread(target=self._drain_stdout, daemon=True).start()
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._stderr_drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._stderr_drain.start()
 
     def _drain_stdout(self) -> None:
         assert self.proc.stdout is not None  # Popen was given stdout=PIPE
@@ -387,18 +410,30 @@ class PolicyPackProcess(Analyzer):
             raise PackError(f"the policy pack failed in {method}: {(detail or '').splitlines()[0] if detail else exc}"
                             f"{'' if self.proc.poll() is None else f' (pack exited: {self._failure_reason()})'}") from exc
 
+    def dump_threads(self, timeout: float = 10.0) -> list[str]:
+        """The stack of every thread of the pack (faulthandler's dump at SIGABRT), as its last stderr lines.
+        For a pack that hangs: it is gone afterwards."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)
+        self._stderr_drain.join(timeout=timeout)  # it ends at the pipe's end, after the last line of the dump
+        return list(self.stderr_tail)
+
+    def stop(self) -> None:
+        """Kill the process (the pack has no Cancel; the engine kills it too) and reap it."""
+        proc = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        _LIVE.discard(self)
+
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        proc = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()  # the pack has no Cancel; the engine kills it too
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                pass
-        _LIVE.discard(self)
+        self.stop()
 
 
 class InProcessAnalyzer(Analyzer):

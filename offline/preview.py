@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from offline.guard import Watch
 from offline.mocks import ResourceRecord
 from offline.policy_driver import Analyzer, Diagnostic, PackInfo, PolicyPackProcess, load_config_file, reconcile_config
 from offline.program import ProgramError, RunResult, StackConfig, load_stack_config, run_program
@@ -53,13 +54,12 @@ class PreviewResult:
 
 
 class _Progress:
-    """A line on stderr when a phase takes more than a second (long programs, big stacks)."""
+    """A line on stderr when a phase (the ``Watch``'s) takes more than a second (long programs, big stacks)."""
 
-    def __init__(self, enabled: bool, stream: Optional[TextIO] = None):
+    def __init__(self, enabled: bool, watch: Watch, stream: Optional[TextIO] = None):
         self.enabled = enabled
+        self.watch = watch
         self.stream = stream or sys.stderr
-        self.phase = "starting"
-        self.count: Callable[[], Optional[int]] = lambda: None
         self._stop = threading.Event()
         self._started = time.perf_counter()
         self._thread: Optional[threading.Thread] = None
@@ -70,16 +70,13 @@ class _Progress:
             self._thread.start()
         return self
 
-    def set(self, phase: str, count: Callable[[], Optional[int]] = lambda: None) -> None:
-        self.phase, self.count = phase, count
-
     def _run(self) -> None:
         if self._stop.wait(1.0):
             return
         while True:
-            n = self.count()
+            n = self.watch.count()
             extra = f" ({n} resources)" if n is not None else ""
-            print(f"offline preview: {self.phase}{extra}, {time.perf_counter() - self._started:.1f} s",
+            print(f"offline preview: {self.watch.phase}{extra}, {time.perf_counter() - self._started:.1f} s",
                   file=self.stream, flush=True)
             if self._stop.wait(2.0):
                 return
@@ -116,8 +113,12 @@ def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunRes
 def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
                 pack_dir: os.PathLike | str = DEFAULT_PACK, pack_config: Optional[os.PathLike | str] = None,
                 update: bool = False, progress: bool = False,
-                analyzer_factory: Optional[Callable[..., Analyzer]] = None) -> PreviewResult:
-    """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason."""
+                analyzer_factory: Optional[Callable[..., Analyzer]] = None,
+                watch: Optional[Watch] = None) -> PreviewResult:
+    """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason.
+
+    ``watch`` is told what the run is doing at each step (the CLI's ``--timeout`` names what hung from it)."""
+    watch = watch or Watch()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     program_dir = Path(program_dir).resolve()
@@ -126,14 +127,19 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
     factory: Callable[..., Analyzer] = analyzer_factory or PolicyPackProcess
     analyzer = factory(pack_dir, project=cfg.project, stack=cfg.stack, dry_run=not update,
                        config=cfg.config)  # starts in parallel
-    with analyzer, _Progress(progress) as prog:
+    watch.pack = analyzer
+    with analyzer, _Progress(progress, watch):
         # As the engine does, each resource is analyzed as soon as it is registered: the pack (its own
         # process) works while the program is still running.
-        streamer = _StreamingAnalysis(analyzer, cfg, user_config, update, prog)
-        prog.set("running the program", _registered)
+        streamer = _StreamingAnalysis(analyzer, cfg, user_config, update, watch)
+        watch.set("running the program", _registered)
         t = time.perf_counter()
         try:
-            run = _run_program_quietly(program_dir, stack, preview=not update)
+            with watch.running_program(program_dir):
+                run = _run_program_quietly(program_dir, stack, preview=not update)
+            if not run.records:
+                raise ProgramError(f"the program {cfg.main} registered no resources, so there is nothing to check: "
+                                   f"does it declare its stack when run as __main__ (Pulumi.yaml 'main')?")
         except BaseException:
             streamer.abort()
             raise
@@ -144,9 +150,10 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
         timings["analyze_after_program"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        prog.set("analyzing the stack")
+        watch.set("analyzing the stack")
         root = PreviewResult(run, info.name, info.version, [], [], config, 0).root_urn
-        found, na = analyzer.analyze_stack([_root_record(run, root)] + run.records, root)
+        with watch.call("AnalyzeStack"):
+            found, na = analyzer.analyze_stack([_root_record(run, root)] + run.records, root)
         diagnostics += found
         not_applicable += na
         timings["analyze_stack"] = time.perf_counter() - t
@@ -157,10 +164,10 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
 class _StreamingAnalysis:
     """Configures the pack, then Remediates/Analyzes each record as the mock monitor records it."""
 
-    def __init__(self, analyzer: Analyzer, cfg: StackConfig, user_config: dict, update: bool, prog: _Progress):
+    def __init__(self, analyzer: Analyzer, cfg: StackConfig, user_config: dict, update: bool, watch: Watch):
         from pulumi.runtime import settings
 
-        self.analyzer, self.cfg, self.user_config, self.update, self.prog = analyzer, cfg, user_config, update, prog
+        self.analyzer, self.cfg, self.user_config, self.update, self.watch = analyzer, cfg, user_config, update, watch
         self._before = settings.get_monitor()  # a previous run's monitor must not be analyzed again
         self._program_done = threading.Event()
         self._aborted = False
@@ -175,19 +182,23 @@ class _StreamingAnalysis:
 
     def _configure(self) -> dict[str, tuple[str, dict]]:
         cfg = self.cfg
-        self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update, cfg.config,
-                                                  cfg.secret_keys)
+        with self.watch.call("ConfigureStack (its first call)"):
+            self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update,
+                                                      cfg.config, cfg.secret_keys)
         self.config = reconcile_config(self.info, self.user_config,
                                        warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-        self.analyzer.configure(self.config)
+        with self.watch.call("Configure"):
+            self.analyzer.configure(self.config)
         return self.config
 
     def _analyze(self, record: ResourceRecord) -> tuple[list[Diagnostic], list[dict]]:
         props: Any = None  # the inputs as Remediate rewrote them; None: Analyze sends the recorded ones
         diags: list[Diagnostic] = []
         if self._remediating:
-            props, diags = self.analyzer.remediate(record)
-        found, na = self.analyzer.analyze(record, props)
+            with self.watch.call(f"Remediate of {record.urn}"):
+                props, diags = self.analyzer.remediate(record)
+        with self.watch.call(f"Analyze of {record.urn}"):
+            found, na = self.analyzer.analyze(record, props)
         self.done += 1
         return diags + found, na
 
@@ -225,7 +236,7 @@ class _StreamingAnalysis:
     def finish(self, records: list[ResourceRecord]
                ) -> tuple[PackInfo, dict[str, tuple[str, dict]], list[Diagnostic], list[dict]]:
         self._final = records
-        self.prog.set("analyzing resources", lambda: self.done)
+        self.watch.set("analyzing resources", lambda: self.done)
         self._program_done.set()
         self._thread.join()
         if self.error is not None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pm
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
@@ -28,6 +27,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from offline import event_loops
 from offline.mocks import DEFAULT_REGION, ProviderMocks, RecordingMonitor, ResourceRecord
+from offline.yaml_file import load_mapping
 
 
 class ProgramError(Exception):
@@ -76,7 +76,7 @@ def load_stack_config(program_dir: os.PathLike | str, stack: str) -> StackConfig
     project_file = root / "Pulumi.yaml"
     if not project_file.is_file():
         raise ProgramError(f"{root} has no Pulumi.yaml: point --program at a Pulumi project directory")
-    project = yaml.safe_load(project_file.read_text()) or {}
+    project = load_mapping(project_file, ProgramError, mappings=("config",))
     name = project.get("name")
     if not name:
         raise ProgramError(f"{project_file} has no 'name': add the project name")
@@ -93,7 +93,7 @@ def load_stack_config(program_dir: os.PathLike | str, stack: str) -> StackConfig
     if not stack_file.is_file():
         raise ProgramError(f"stack '{stack}' has no config file {stack_file.name} in {root}: "
                            f"create it or pass --stack with an existing stack")
-    raw = yaml.safe_load(stack_file.read_text()) or {}
+    raw = load_mapping(stack_file, ProgramError, mappings=("config",))
     config: dict[str, str] = {}
     secrets: list[str] = []
     # Project-level defaults (`config:` in Pulumi.yaml) first, the stack file wins.
@@ -177,6 +177,33 @@ def _stack_outputs(secrets: Optional[list[tuple]] = None) -> dict[str, Any]:
     return {key: _resolve_output_value(value, (key,), found) for key, value in outputs.items()}
 
 
+class _ExitCalled(BaseException):
+    """The program called ``os._exit``: a BaseException, so the program's ``except Exception`` lets it through."""
+
+    def __init__(self, code: object):
+        super().__init__(code)
+        self.code = code
+
+
+@contextlib.contextmanager
+def _no_os_exit():
+    """The program runs in this process, so its ``os._exit(0)`` would end the runner at once with status 0,
+    printing nothing: a clean pass that checked nothing. While it runs, ``os._exit`` raises instead (in this
+    process only: a child it forks exits as it asked)."""
+    real, runner = os._exit, os.getpid()
+
+    def intercepted(code: int) -> None:
+        if os.getpid() != runner:
+            real(code)
+        raise _ExitCalled(code)
+
+    os._exit = intercepted  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
 @contextlib.contextmanager
 def _program_context(directory: Path):
     """cwd and import path as the language host sets them for the program."""
@@ -195,7 +222,7 @@ def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview:
     cfg = load_stack_config(program_dir, stack)
     loop = event_loops.current()  # before the runtime starts: its futures belong to this loop
     monitor, mocks = _start_runtime(cfg, preview)
-    with _program_context(cfg.main.parent):
+    with _program_context(cfg.main.parent), _no_os_exit():
         try:
             try:
                 # the program returns nothing to await
@@ -206,6 +233,9 @@ def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview:
             outputs = _stack_outputs(secrets)
         except ProgramError:
             raise
+        except _ExitCalled as exc:
+            raise ProgramError(f"the program called os._exit({exc.code!r}) before it finished: a Pulumi program "
+                               f"must return, so that what it declares reaches the engine") from None
         except Exception as exc:  # the program's own error, shown as the CLI would: type and message
             hint = ""
             if isinstance(exc, KeyError) and mocks.stack_references and not preview:
