@@ -36,6 +36,8 @@ from contract.metrics import COLLECTOR_EXPORT_FAILURE_PATTERN, COLLECTOR_EXPORT_
 from contract.naming import function_name
 
 TYPE = "sentiment:observability:StreamingTracedLambda"
+#: An image reference pinned by content: ``name[:tag]@sha256:<64 hex>``.
+_PINNED_IMAGE = re.compile(r"[^\s@]+@sha256:[0-9a-f]{64}")
 
 
 @dataclass
@@ -51,6 +53,11 @@ class ImageSource:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", self.version):
             raise ValueError(f"image version {self.version!r} is not a valid image tag")
+        # A tag can be moved to other content; a digest cannot (issue 9). Base images come in as *_IMAGE arguments.
+        unpinned = {k: v for k, v in self.build_args.items() if k.endswith("_IMAGE") and not _PINNED_IMAGE.fullmatch(v)}
+        if unpinned:
+            raise ValueError(f"image build arguments {unpinned} are not pinned by digest: give <image>:<tag>@sha256:<64 hex> "
+                             "(docker buildx imagetools inspect <image>:<tag> shows the digest)")
 
 
 @dataclass
