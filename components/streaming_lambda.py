@@ -19,15 +19,25 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from components.alarms import AlarmSet, AlarmSetArgs, AlarmSpec, lambda_specs, streaming_specs
+from components.alarms import (
+    AlarmSet,
+    AlarmSetArgs,
+    AlarmSpec,
+    collector_export_spec,
+    lambda_specs,
+    streaming_specs,
+)
 from components.iam import LambdaRole, Statement
 from components.limits import check_function
 from components.monitoring import Monitoring
 from contract import env as env_names
 from contract import streaming
+from contract.metrics import COLLECTOR_EXPORT_FAILURE_PATTERN, COLLECTOR_EXPORT_FAILURES, fallback_namespace
 from contract.naming import function_name
 
 TYPE = "sentiment:observability:StreamingTracedLambda"
+#: An image reference pinned by content: ``name[:tag]@sha256:<64 hex>``.
+_PINNED_IMAGE = re.compile(r"[^\s@]+@sha256:[0-9a-f]{64}")
 
 
 @dataclass
@@ -43,6 +53,11 @@ class ImageSource:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", self.version):
             raise ValueError(f"image version {self.version!r} is not a valid image tag")
+        # A tag can be moved to other content; a digest cannot (issue 9). Base images come in as *_IMAGE arguments.
+        unpinned = {k: v for k, v in self.build_args.items() if k.endswith("_IMAGE") and not _PINNED_IMAGE.fullmatch(v)}
+        if unpinned:
+            raise ValueError(f"image build arguments {unpinned} are not pinned by digest: give <image>:<tag>@sha256:<64 hex> "
+                             "(docker buildx imagetools inspect <image>:<tag> shows the digest)")
 
 
 @dataclass
@@ -152,8 +167,17 @@ class StreamingTracedLambda(pulumi.ComponentResource):
                                    function=self.function.name, invoked_via_function_url=True, opts=child),
         ]
 
+        # The collector extension logs into the function's log group: its failed exports to X-Ray are the only
+        # sign that streaming spans are being lost (issue 9). CloudWatch forbids dimensions together with a
+        # default value, so the count goes to the function's own namespace, as the buffered functions' fallback.
+        self.collector_filter = aws.cloudwatch.LogMetricFilter(
+            f"{name}-collector-export-failures", log_group_name=self.log_group.name,
+            name=f"{fn_name}-collector-export-failures", pattern=COLLECTOR_EXPORT_FAILURE_PATTERN, opts=child,
+            metric_transformation={"name": COLLECTOR_EXPORT_FAILURES, "namespace": fallback_namespace(fn_name),
+                                   "value": "1", "default_value": "0"})
         specs = lambda_specs(self.function.name, args.timeout_seconds, include_duration=False)
-        specs += streaming_specs(self.function.name) + list(args.extra_alarms)
+        specs += streaming_specs(self.function.name) + [collector_export_spec(fallback_namespace(fn_name))]
+        specs += list(args.extra_alarms)
         self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, specs=specs, tags=tags,
                                                                   alarm_topic_arn=args.alarm_topic_arn,
                                                                   monitoring=args.monitoring), opts=child)

@@ -64,6 +64,10 @@ class TableSchema:
 
 
 ITEMS_BY_SENTIMENT, ITEMS_BY_TAG, ITEMS_BY_STATUS = "by_sentiment", "by_tag", "by_status"
+#: Analysed items by when analysis scored them (``analyzed_at``, ISO-8601 UTC): the SSE feed's watermark, so an
+#: item published long before it was analysed still streams (issue 9). Sparse: only analysed items have the key.
+ITEMS_BY_SENTIMENT_ANALYZED = "by_sentiment_analyzed"
+ANALYZED_AT = "analyzed_at"
 USERS_BY_ENTITY_STATUS = "by_entity_status"
 
 #: News items. ``status`` is ``pending`` until analysis sets ``analyzed``; ``sentiment`` is
@@ -71,7 +75,7 @@ USERS_BY_ENTITY_STATUS = "by_entity_status"
 ITEMS = TableSchema(
     logical="items", hash_key="source_id", range_key="timestamp", stream=True, ttl_attribute="ttl",
     indexes=(Index(ITEMS_BY_SENTIMENT, "sentiment", "timestamp"), Index(ITEMS_BY_TAG, "tag", "timestamp"),
-             Index(ITEMS_BY_STATUS, "status", "timestamp")),
+             Index(ITEMS_BY_STATUS, "status", "timestamp"), Index(ITEMS_BY_SENTIMENT_ANALYZED, "sentiment", ANALYZED_AT)),
     env_var="ITEMS_TABLE")
 
 #: Users, configurations (``PK=USER#{id}``, ``SK=CONFIG#{id}``, ``tickers`` list), circuit-breaker

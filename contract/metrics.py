@@ -43,9 +43,12 @@ EVENT_LATENCY_MS = "EventLatencyMs"
 CONNECTION_ACQUIRE_FAILURES = "ConnectionAcquireFailures"
 POLL_DURATION_MS = "PollDurationMs"
 CONNECTION_SETUP_MS = "ConnectionSetupMs"
+#: Requests that carried no X-Ray context (no ``x-amzn-trace-id`` header, no ``_X_AMZN_TRACE_ID``): their first
+#: span starts a new root, unlinked from the invocation's trace.
+UNLINKED_REQUESTS = "UnlinkedRequests"
 SSE_UNITS: dict[str, str] = {CONNECTION_COUNT: "Count", EVENT_LATENCY_MS: "Milliseconds",
                              CONNECTION_ACQUIRE_FAILURES: "Count", POLL_DURATION_MS: "Milliseconds",
-                             CONNECTION_SETUP_MS: "Milliseconds"}
+                             CONNECTION_SETUP_MS: "Milliseconds", UNLINKED_REQUESTS: "Count"}
 #: SentimentAnalyzer/Canary (dimension Environment).
 CANARY_HEALTH = "CanaryHealth"
 TRACE_COMPLETENESS_RATIO = "TraceCompletenessRatio"
@@ -64,6 +67,16 @@ METRIC_FALLBACK_FILTER_PATTERN = "{ $." + METRIC_FALLBACK_FIELD + " = true }"
 METRIC_FALLBACK_METRIC = "MetricEmissionFallback"
 #: The fallback line's exception message is cut to this many characters.
 FALLBACK_MESSAGE_LIMIT = 256
+
+# -- the collector's export failures ----------------------------------------------------------------------
+#: The ADOT collector extension logs into its function's log group; its exporter starts with this phrase each line
+#: saying spans were lost ("Exporting failed. Dropping data." / "... Rejecting data.", error level; the retry
+#: line is info level, below the ``warn`` the collector config keeps).
+COLLECTOR_EXPORT_FAILURE_PHRASE = "Exporting failed"
+#: A quoted term matches log events containing the exact phrase, in the collector's console or JSON log encoding.
+COLLECTOR_EXPORT_FAILURE_PATTERN = f'"{COLLECTOR_EXPORT_FAILURE_PHRASE}"'
+#: ... counted by a metric filter into the function's own namespace (``fallback_namespace``), as the fallback lines.
+COLLECTOR_EXPORT_FAILURES = "CollectorExportFailures"
 
 
 def fallback_namespace(function_name: str) -> str:

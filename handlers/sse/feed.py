@@ -1,4 +1,4 @@
-"""The instance's view of new analysed items: a shared, traced poll of the ``by_sentiment`` GSI.
+"""The instance's view of newly analysed items: a shared, traced poll of the ``by_sentiment_analyzed`` GSI.
 
 Every stream polls on its own schedule and its own trace (FR-009), but they share one result cache: a poll
 within half an interval of the last one is a cache hit and costs no DynamoDB call (FR-007's cache
@@ -6,6 +6,9 @@ annotations describe exactly this cache). Each item seen for the first time gets
 ``{instance}:{n}`` and goes into a 100-event replay buffer for ``Last-Event-ID`` (FR-081). Ids carry the
 instance so an id from another instance (another Lambda environment, a restarted server) is recognised
 as a miss instead of being mistaken for a local position. The reads themselves are ``store.Store``'s.
+
+The watermark is the analysis time (``analyzed_at``), never the article's publication time: an item published
+long ago and analysed now is new to every stream (issue 9).
 """
 from __future__ import annotations
 
@@ -21,14 +24,14 @@ from typing import Any, Optional
 
 from opentelemetry.context import Context
 
-from contract.data import SENTIMENTS
+from contract.data import ANALYZED_AT, SENTIMENTS
 from handlers.sse.store import Store
 from handlers.sse.telemetry import StreamTracer
 
 REPLAY_BUFFER_SIZE = 100
 #: Items remembered as already seen (so the overlap of successive polls is not sent twice).
 SEEN_MAX = 10_000
-#: Each poll reads back this far behind the newest item seen, for items written late or out of order.
+#: Each poll reads back this far behind the newest analysis seen, for analyses written late or out of order.
 OVERLAP = timedelta(minutes=5)
 #: ``{instance}:{n}``: 8 hex characters, then ``n`` from 1. Eighteen digits outlast any instance, and bound
 #: what a ``Last-Event-ID`` can make the app parse.
@@ -128,7 +131,7 @@ class ItemFeed:
     def _admit(self, items: list[dict]) -> int:
         new = 0
         now = time.monotonic()
-        for item in sorted(items, key=lambda i: str(i.get("timestamp", ""))):
+        for item in sorted(items, key=lambda i: str(i.get(ANALYZED_AT, ""))):
             key = (item.get("source_id"), item.get("timestamp"))
             if key in self._seen:
                 continue
@@ -139,7 +142,7 @@ class ItemFeed:
             self.buffer.append(FeedEvent(self.head_seq, f"{self.instance}:{self.head_seq}", item, now))
             new += 1
         if items:
-            newest = max(str(i.get("timestamp", "")) for i in items)
+            newest = max(str(i.get(ANALYZED_AT, "")) for i in items)
             try:
                 floor = (datetime.fromisoformat(newest.replace("Z", "+00:00")) - OVERLAP).isoformat()
                 self._watermark = max(self._watermark, floor)

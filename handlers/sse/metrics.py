@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from opentelemetry.trace import SpanKind
 
-from contract.metrics import FUNCTION_DIMENSION, SSE_NAMESPACE, SSE_UNITS
+from contract.metrics import FUNCTION_DIMENSION, SSE_NAMESPACE, SSE_UNITS, UNLINKED_REQUESTS
+from contract.xray import TRACE_HEADER
 from handlers.sse.telemetry import StreamTracer
 
 #: PutMetricData takes at most this many data per call.
@@ -64,6 +65,18 @@ class MetricBuffer:
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+def record_linkage(stream_tracer: StreamTracer, buffer: MetricBuffer, logger: Any) -> bool:
+    """Issue 9: a request with neither an ``x-amzn-trace-id`` header nor ``_X_AMZN_TRACE_ID`` (or only an
+    unparseable one) gets a new root trace, unlinked from the invocation's. Say so: one warning and one
+    ``UnlinkedRequests`` datum. Returns whether the request was linked."""
+    if stream_tracer.has_remote_parent:
+        return True
+    buffer.add(UNLINKED_REQUESTS, 1)
+    logger.warning(f"request carried no usable X-Ray context ({TRACE_HEADER} header or _X_AMZN_TRACE_ID): its "
+                   "spans start a new trace, unlinked from the invocation's", extra={"unlinked_trace": True})
+    return False
 
 
 def put_metrics(data: list[dict], stream_tracer: Optional[StreamTracer], logger: Any) -> bool:

@@ -1,4 +1,4 @@
-"""The app's DynamoDB reads: new analysed items from the ``by_sentiment`` index, and one configuration.
+"""The app's DynamoDB reads: newly analysed items from the ``by_sentiment_analyzed`` index, and one configuration.
 
 Blocking boto3 calls, made from the IO pool (``service.run_io``). One low-level client per process (boto3
 clients are thread-safe, resources are not), with the bounded settings of ``aws.client_config``. Each call
@@ -14,7 +14,7 @@ from typing import Any, Optional
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
-from contract.data import ITEMS_BY_SENTIMENT, configuration_key
+from contract.data import ANALYZED_AT, ITEMS_BY_SENTIMENT_ANALYZED, configuration_key
 from handlers.sse.telemetry import StreamTracer
 
 #: A poll reads at most this many pages per sentiment (a burst beyond that waits for the next poll).
@@ -60,13 +60,14 @@ class Store:
         return {k: plain(self._deserializer.deserialize(v)) for k, v in raw.items()}
 
     def items_since(self, st: StreamTracer, parent: Context, sentiment: str, after: str) -> list[dict]:
-        """Items of ``sentiment`` whose ``timestamp`` is later than ``after`` (ISO-8601), oldest first."""
+        """Items of ``sentiment`` analysed later than ``after`` (ISO-8601), oldest analysis first. By analysis
+        time, not publication time: an old article analysed now is news to the stream (issue 9)."""
         with st.span("DynamoDB.Query", kind=SpanKind.CLIENT, parent=parent, attributes=_attributes(
-                "Query", self.items_table, **{"aws.dynamodb.index_name": ITEMS_BY_SENTIMENT})) as span:
+                "Query", self.items_table, **{"aws.dynamodb.index_name": ITEMS_BY_SENTIMENT_ANALYZED})) as span:
             out: list[dict] = []
-            kwargs: dict = {"TableName": self.items_table, "IndexName": ITEMS_BY_SENTIMENT,
-                            "KeyConditionExpression": "sentiment = :s AND #ts > :w",
-                            "ExpressionAttributeNames": {"#ts": "timestamp"},
+            kwargs: dict = {"TableName": self.items_table, "IndexName": ITEMS_BY_SENTIMENT_ANALYZED,
+                            "KeyConditionExpression": "sentiment = :s AND #at > :w",
+                            "ExpressionAttributeNames": {"#at": ANALYZED_AT},
                             "ExpressionAttributeValues": {":s": {"S": sentiment}, ":w": {"S": after}}}
             for _ in range(MAX_PAGES):
                 page = self.client().query(**kwargs)

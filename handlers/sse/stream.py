@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 from contract import metrics as metric_names
 from contract import streaming
 from contract.data import SENTIMENTS
-from handlers.sse import events, wire
+from handlers.sse import events, metrics, wire
 from handlers.sse.feed import FeedEvent
 from handlers.sse.log import current_trace_id, get_logger
 from handlers.sse.pool import PoolExhausted, Slot
@@ -104,6 +104,7 @@ class SSEStream:
                 span.fail(PoolExhausted(f"{pool.current}/{pool.max} connections in use"))
             else:
                 span.annotate(connection_id=slot.connection_id)
+        metrics.record_linkage(self.st, self.buffer, log)  # after the first span: the log line has the new root
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._record_acquire(None)

@@ -13,7 +13,7 @@ from typing import Optional
 from contract import metrics as m
 from contract.data import FAILURE_PATH_OWNER
 from contract.xray import MAX_DOCUMENT_BYTES, MAX_ERROR_MESSAGE
-from offline.e2e import iam_fit
+from offline.e2e import collector_log, iam_fit
 from offline.e2e.flows import FAILS_THE_INVOCATION, FOREIGN_ORIGIN, Evidence
 from offline.e2e.runtime import Invocation
 from offline.e2e.system import System, flatten
@@ -268,6 +268,43 @@ def log_filter_fit(system: System, ev: Evidence) -> Check:
     return Check("log-filter fit: the fallback line matches the metric filter", len(matched) == len(lines),
                  [f"{len(lines)} fallback lines from {inv.function}; the declared pattern "
                   f"{filters[0].inputs['pattern']!r} matches {len(matched)}"])
+
+
+def collector_log_fit(system: System) -> Check:
+    """Issue 9 (lost SSE spans go unnoticed): the collector's export-failure lines, put into the streaming
+    function's declared log group, are exactly what its declared filter counts, and an alarm watches that count."""
+    name = "collector-log fit: the collector's export failures are counted and alarmed"
+    problems: list[str] = []
+    fn = system.functions["sse-streaming"]
+    group = f"/aws/lambda/{fn.name}"
+    filters = [f for f in system.decl.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+               if f.inputs["logGroupName"] == group
+               and f.inputs["metricTransformation"]["name"] == m.COLLECTOR_EXPORT_FAILURES]
+    if len(filters) != 1:
+        return Check(name, False, [f"{len(filters)} filters on {group} count {m.COLLECTOR_EXPORT_FAILURES}"])
+    declared = filters[0].inputs
+    logs = system.account.client("logs")
+    stream = "e2e-collector"
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    import time as _time
+    now = int(_time.time() * 1000)
+    lines = [*collector_log.EXPORT_FAILURES, *collector_log.HEALTHY]
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)])
+    matched = {e["message"] for e in logs.filter_log_events(logGroupName=group, logStreamNames=[stream],
+                                                            filterPattern=declared["pattern"])["events"]}
+    missed = [line[:80] for line in collector_log.EXPORT_FAILURES if line not in matched]
+    counted = [line[:80] for line in collector_log.HEALTHY if line in matched]
+    problems += [f"not counted: {line}" for line in missed] + [f"counted though healthy: {line}" for line in counted]
+    ns = declared["metricTransformation"]["namespace"]
+    alarms = [a.inputs for a in system.decl.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+              if a.inputs.get("namespace") == ns and a.inputs.get("metricName") == m.COLLECTOR_EXPORT_FAILURES]
+    if not alarms or not all(a.get("alarmActions") for a in alarms):
+        problems.append(f"no alarm with actions watches {ns} {m.COLLECTOR_EXPORT_FAILURES}")
+    return Check(name, not problems, problems or [
+        f"{group}: pattern {declared['pattern']!r} counts {len(collector_log.EXPORT_FAILURES)} of "
+        f"{len(collector_log.EXPORT_FAILURES)} failure lines and 0 of {len(collector_log.HEALTHY)} healthy ones "
+        f"into {ns} {m.COLLECTOR_EXPORT_FAILURES}; alarm {alarms[0].get('name')}"])
 
 
 def cors_fit(ev: Evidence) -> Check:

@@ -73,8 +73,8 @@ def run(stack: str, keep: bool = False, program: Path = REPO, return_system: boo
             C.sc004_sc019_silent_paths(system, ev), C.sc025_documents_bounded(system),
             C.sc026_warm_invocations_own_trace(system), C.iam_fit_check(system), C.environment_fit(system),
             C.sc010_sc023_sc024_streaming_spans(system, ev), C.streaming_slots(ev),
-            C.metric_fit(system), C.log_filter_fit(system, ev), C.cors_fit(ev), C.public_access_fit(system),
-            C.trust_fit(system)]
+            C.metric_fit(system), C.log_filter_fit(system, ev), C.collector_log_fit(system), C.cors_fit(ev),
+            C.public_access_fit(system), C.trust_fit(system)]
         return (results, system) if return_system else results
     finally:
         if gateway:

@@ -28,8 +28,8 @@ def _check(prod, prefix: str) -> C.Check:
 
 @pytest.mark.parametrize("prefix", [
     "every function ran", "SC-001/SC-008", "SC-001 API", "SC-003/SC-012", "SC-011", "SC-004/SC-019", "SC-025",
-    "SC-026", "IAM fit", "environment fit", "metric fit", "log-filter fit", "CORS fit", "public access fit",
-    "trust fit"])
+    "SC-026", "IAM fit", "environment fit", "metric fit", "log-filter fit", "collector-log fit", "CORS fit",
+    "public access fit", "trust fit"])
 def test_e2e_check_holds(prod, prefix):
     check = _check(prod, prefix)
     assert check.ok, "\n".join([check.name, *check.evidence])

@@ -16,7 +16,7 @@ from components.streaming_lambda import ImageSource, StreamingTracedLambda, Stre
 from components.traced_lambda import TracedLambda, TracedLambdaArgs
 from contract.alarms import CLASS_TAG, TREAT_MISSING_DATA, AlarmClass
 from contract.api import ROUTES, Route
-from contract.metrics import METRIC_FALLBACK_METRIC
+from contract.metrics import COLLECTOR_EXPORT_FAILURES, METRIC_FALLBACK_METRIC, fallback_namespace
 from tests.infra.conftest import StackView, is_unknown
 
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
@@ -187,3 +187,49 @@ def test_dlq_depth_alarms_keep_their_state_when_sqs_stops_reporting(prod: StackV
     assert len(dlq_alarms) >= 4  # the async functions' DLQs and the SNS subscriptions' DLQs
     assert {a["treatMissingData"] for a in dlq_alarms} == {TREAT_MISSING_DATA[AlarmClass.BACKLOG]} == {"ignore"}
     assert {a["tags"][CLASS_TAG] for a in dlq_alarms} == {AlarmClass.BACKLOG.value}
+def _counted(pattern: str, lines: tuple[str, ...]) -> set[str]:
+    """The lines CloudWatch Logs' filter ``pattern`` selects, asked of moto's Logs (a quoted term is a phrase match)."""
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    now = int(time.time() * 1000)  # Logs refuses events older than its retention window
+    with mock_aws():
+        logs = boto3.client("logs", region_name="us-east-1")
+        logs.create_log_group(logGroupName="g")
+        logs.create_log_stream(logGroupName="g", logStreamName="s")
+        logs.put_log_events(logGroupName="g", logStreamName="s",
+                            logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)])
+        return {e["message"] for e in logs.filter_log_events(logGroupName="g", filterPattern=pattern)["events"]}
+
+
+def test_issue9_collector_export_failures_are_counted_and_alarmed(stack: StackView):
+    """Issue 9, lost SSE spans go unnoticed: the collector config named a metric filter nobody declared. Now the
+    streaming function's log group has a filter counting the collector's export-failure lines, with default 0,
+    and an errors-class alarm with actions watches its count."""
+    from offline.e2e import collector_log
+
+    (fn,) = [f for f in stack.functions() if f.urn in stack.streaming_function_urns()]
+    group = f"/aws/lambda/{fn.inputs['name']}"
+    (flt,) = [f for f in stack.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+              if f.inputs["logGroupName"] == group]
+    transform = flt.inputs["metricTransformation"]
+    assert transform["name"] == COLLECTOR_EXPORT_FAILURES and transform["defaultValue"] == "0"
+    assert transform["namespace"] == fallback_namespace(fn.inputs["name"])
+    (alarm,) = [a for a in stack.alarms() if a.inputs.get("metricName") == COLLECTOR_EXPORT_FAILURES]
+    assert alarm.inputs["namespace"] == transform["namespace"] and alarm.inputs["alarmActions"]
+    assert alarm.inputs["tags"][CLASS_TAG] == AlarmClass.ERRORS
+    assert alarm.inputs["treatMissingData"] == TREAT_MISSING_DATA[AlarmClass.ERRORS]
+    counted = _counted(flt.inputs["pattern"], collector_log.EXPORT_FAILURES + collector_log.HEALTHY)
+    assert counted == set(collector_log.EXPORT_FAILURES)
+
+
+def test_issue9_collector_config_names_no_undeclared_metric_filter():
+    """The collector config's comment promised an ``ADOTExportFailure`` filter that did not exist; what it names
+    now is the phrase the declared filter matches."""
+    from pathlib import Path
+
+    config = (Path(__file__).resolve().parents[2] / "handlers" / "sse" / "collector" / "config.yaml").read_text()
+    assert "ADOTExportFailure" not in config and "COLLECTOR_EXPORT_FAILURE_PHRASE" in config
+    assert "level: warn" in config  # the failure lines are error level; the retry line (info) stays out

@@ -162,13 +162,15 @@ def test_fr043_sc019_one_alarm_per_silent_failure_path(stack: StackView):
 
 
 def test_d5_metric_fallback_filter_counts_the_json_line(prod: StackView):
-    filters = prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
-    assert {f.inputs["pattern"] for f in filters} == {m.METRIC_FALLBACK_FILTER_PATTERN}
+    filters = [f for f in prod.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+               if f.inputs["metricTransformation"]["name"] == m.METRIC_FALLBACK_METRIC]
+    assert len(filters) == 2 and {f.inputs["pattern"] for f in filters} == {m.METRIC_FALLBACK_FILTER_PATTERN}
     for f in filters:
         t = f.inputs["metricTransformation"]
         assert t["defaultValue"] == "0" and t["value"] == "1"
-        (alarm,) = [a for a in prod.alarms() if a.inputs.get("namespace") == t["namespace"]]
-        assert alarm.inputs["metricName"] == t["name"] == m.METRIC_FALLBACK_METRIC
+        (alarm,) = [a for a in prod.alarms() if a.inputs.get("namespace") == t["namespace"]
+                    and a.inputs.get("metricName") == t["name"]]
+        assert alarm.inputs["treatMissingData"] == "notBreaching"
 
 
 def test_fr044_sc022_dashboard_lists_every_alarm(prod: StackView):

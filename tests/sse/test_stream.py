@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from contract import metrics as metric_names
-from contract.data import ITEMS, ITEMS_BY_SENTIMENT, USERS, configuration_key
+from contract.data import ITEMS, ITEMS_BY_SENTIMENT_ANALYZED, USERS, configuration_key
 from contract.streaming import EXPORTER_TIMEOUT_S, LAMBDA_CONTEXT_HEADER, SERVICE_NAME
 from contract.xray import ANNOTATION_BUDGET_SSE, ANNOTATION_KEY, EXCEPTION_ANNOTATION_COST, TRACE_HEADER
 from handlers.sse.feed import EventId
@@ -88,7 +88,7 @@ def test_fr088_fr115_sc023_spans_carry_the_request_root_and_parent(sse_app, rece
             assert by_id[span.parent_span_id].name == "dynamodb_poll"
             assert span.attributes["db.system"] == "dynamodb"
             assert span.attributes["aws.dynamodb.table_names"] == [ITEMS.physical_name(ENVIRONMENT)]
-            assert span.attributes["aws.dynamodb.index_name"] == ITEMS_BY_SENTIMENT
+            assert span.attributes["aws.dynamodb.index_name"] == ITEMS_BY_SENTIMENT_ANALYZED
             assert span.kind == 3  # CLIENT
         if span.name == "CloudWatch.PutMetricData":
             assert span.attributes["rpc.service"] == "CloudWatch"
