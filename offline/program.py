@@ -122,7 +122,7 @@ def _start_runtime(stack: StackConfig, preview: bool) -> tuple[RecordingMonitor,
     pulumi_settings.reset_options()  # else a second run re-parents onto the previous root Stack
     pulumi.runtime.set_all_config(dict(stack.config), list(stack.secret_keys))
     mocks = ProviderMocks(preview=preview, region=stack.region)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, config=stack.config)
     pm.set_mocks(mocks, project=stack.project, stack=stack.stack, preview=preview, monitor=monitor,
                  organization="organization")
     return monitor, mocks
