@@ -225,6 +225,66 @@ def _computed_outputs(typ: str, outputs: dict, *, arn: str, region: str, account
         outputs["endpoint"] = f"cognito-idp.{region}.amazonaws.com/{provider_id}"
 
 
+class InvokeArgumentUnknown(ValueError):
+    """A plain invoke (``aws.iam.get_role(name=bucket.id)``) got an argument that is unknown in preview."""
+
+    def __init__(self, token: str, paths: list[str], where: str = ""):
+        self.token, self.paths, self.where = token, paths, where
+        fn = _snake(token.rsplit(":", 1)[-1])
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"{token} ({fn}){at} was called with {', '.join(paths)} unknown: in preview the value comes from a resource "
+            f"not created yet, and a plain invoke needs known arguments; call {fn}_output(...) instead, which "
+            f"waits for it (or pass a known value)")
+
+
+def unknown_paths(value: Any, prefix: str = "") -> list[str]:
+    """Paths (``statements[0].resources[0]``) of the values unknown in preview inside an invoke's arguments."""
+    if value is UNKNOWN or (isinstance(value, str) and value == UNKNOWN) or type(value).__name__ == "Unknown":
+        return [prefix or "(the arguments)"]
+    out: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            out += unknown_paths(v, f"{prefix}[{i}]")
+    return out
+
+
+def _ami(inputs: dict, region: str, account: str) -> dict:
+    """``aws.ec2.get_ami`` as EC2 answers it: an AMI id of its form (``ami-`` and 17 hex digits), a name that
+    matches the ``name`` filter, the owner asked for, an EBS-backed HVM image with its root volume."""
+    filters = {f.get("name"): list(f.get("values") or []) for f in inputs.get("filters") or [] if isinstance(f, dict)}
+    key = json.dumps([inputs.get("owners"), filters, inputs.get("nameRegex")], sort_keys=True)
+    image_id = f"ami-{hashlib.sha256(key.encode()).hexdigest()[:17]}"
+    pattern = (filters.get("name") or ["offline-image-*"])[0]
+    name = pattern.replace("*", "2026.1.20260101.0").replace("?", "0")
+    owners = [str(o) for o in inputs.get("owners") or []]
+    owner_id = next((o for o in owners if o.isdigit()), "137112412989")  # Amazon's own AMI account
+    arch = (filters.get("architecture") or ["arm64" if "arm64" in pattern else "x86_64"])[0]
+    snapshot = f"snap-{hashlib.sha256((key + 'snap').encode()).hexdigest()[:17]}"
+    return {
+        "id": image_id, "imageId": image_id, "name": name, "ownerId": owner_id, "architecture": arch,
+        "arn": f"arn:aws:ec2:{region}::image/{image_id}",
+        "imageOwnerAlias": "amazon" if "amazon" in owners or not owners else "",
+        "imageLocation": f"{'amazon' if 'amazon' in owners else owner_id}/{name}",
+        "creationDate": "2026-01-01T00:00:00.000Z", "deprecationTime": "2028-01-01T00:00:00.000Z",
+        "description": name, "state": "available", "imageType": "machine", "public": True,
+        "rootDeviceName": "/dev/xvda", "rootDeviceType": "ebs", "rootSnapshotId": snapshot,
+        "virtualizationType": (filters.get("virtualization-type") or ["hvm"])[0], "hypervisor": "xen",
+        "enaSupport": True, "sriovNetSupport": "simple", "bootMode": "uefi-preferred", "imdsSupport": "v2.0",
+        "platformDetails": "Linux/UNIX", "usageOperation": "RunInstances", "region": region,
+        "blockDeviceMappings": [{"deviceName": "/dev/xvda", "noDevice": "", "virtualName": "", "ebs": {
+            "delete_on_termination": "true", "encrypted": "false", "iops": "3000", "snapshot_id": snapshot,
+            "throughput": "125", "volume_size": "8", "volume_type": "gp3"}}],
+    }
+
+
+#: Data sources whose answers programs read closely, shaped as AWS answers them (others: ``_lookup``).
+_DATA_SOURCE_SHAPES: dict[str, typing.Callable[[dict, str, str], dict]] = {"aws:ec2/getAmi:getAmi": _ami}
+
+
 class ProviderMocks(pm.Mocks):
     """Emulates what the AWS provider computes, so ordinary programs run unchanged.
 
@@ -334,6 +394,16 @@ class ProviderMocks(pm.Mocks):
         with self._lock:
             self.invokes.append((args.token, dict(args.args)))
         token = args.token
+        unknown = unknown_paths(args.args)
+        if unknown:
+            # The SDK checks a plain invoke's arguments for unknowns, but not inside lists of plain values, so
+            # these reach the provider; what it would answer is the provider's business, which offline has none
+            # of: say where the unknown is rather than answer with a guess.
+            raise InvokeArgumentUnknown(token, unknown)
+        if token in _DATA_SOURCE_SHAPES:
+            result = self._lookup(token, dict(args.args))
+            result.update(_DATA_SOURCE_SHAPES[token](dict(args.args), self.region, self.account))
+            return result
         if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region,
                     "description": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
