@@ -146,6 +146,8 @@ def _engine_message(err: Any) -> str:
     'foo: foo must be one of the following: "bar", "baz"', 'foo: foo does not match: "bar"'."""
     field = ".".join(str(p) for p in err.path)
     value, arg = err.instance, err.validator_value
+    if isinstance(arg, float) and arg.is_integer():
+        arg = int(arg)  # the schema came through a protobuf Struct, where every number is a double
     if err.validator == "required":
         missing = next((r for r in arg if isinstance(value, dict) and r not in value), "")
         return f"{'.'.join(filter(None, [field, missing]))} is required"

@@ -12,6 +12,7 @@ import json
 import os
 import runpy
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +131,7 @@ _SDK_INVOKE = pulumi.runtime.invoke
 
 def _caller_outside_sdks() -> str:
     """``file:line`` of the innermost frame that is the program's, not an SDK's (site-packages) or ours."""
-    frame = sys._getframe(2)
+    frame: Optional[types.FrameType] = sys._getframe(2)
     here = os.path.dirname(os.path.abspath(__file__))
     while frame is not None:
         name = frame.f_code.co_filename
