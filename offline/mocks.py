@@ -502,6 +502,20 @@ def _default_provider_name(version: str) -> str:
     return f"default_{re.sub(r'[^0-9A-Za-z]', '_', version)}" if version else "default"
 
 
+def _with_unknown_inputs(outputs: Any, inputs: Any) -> Any:
+    """The outputs as the engine records them in preview: an input that was unknown stays an unknown output
+    (the SDK's mock monitor drops it, as it deserializes the inputs without unknowns)."""
+    missing = [k for k, v in inputs.fields.items() if k not in outputs.fields and v.WhichOneof("kind") == "string_value"
+               and v.string_value == UNKNOWN]
+    if not missing:
+        return outputs
+    merged = struct_pb2.Struct()
+    merged.CopyFrom(outputs)
+    for key in missing:
+        merged[key] = UNKNOWN
+    return merged
+
+
 class RecordingMonitor(pm.MockMonitor):
     """A mock monitor that records each registration the way the engine sees it."""
 
@@ -618,7 +632,7 @@ class RecordingMonitor(pm.MockMonitor):
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             inputs=rpc.deserialize_properties(inputs_struct, keep_unknowns=True),
             inputs_struct=inputs_struct,
-            outputs_struct=resp.object,
+            outputs_struct=_with_unknown_inputs(resp.object, request.object),
             outputs=rpc.deserialize_properties(resp.object, keep_unknowns=True),
             protect=bool(request.protect),
             provider=request.provider,

@@ -176,12 +176,16 @@ def test_violation_lines_as_the_cli_lists_them(result):
 
 
 def test_unknown_values(result):
-    """pulumi-policy TestUnknownValues (resource half): reading an input unknown in preview gives the SDK's
-    advisory "can't run policy ... during preview", on the resource analyzed."""
-    (d,) = [d for d in result.diagnostics if d.policy == "unknown-values"]
-    assert (d.level, d.urn) == ("advisory", urn("aws:sns/topic:Topic", "unknown-input"))
-    assert d.message == ("can't run policy 'unknown-values' from policy pack 'engine-probe@v0.0.1' during preview: "
-                         "string value at .displayName can't be known during preview")
+    """pulumi-policy TestUnknownValues: reading a value unknown in preview gives the SDK's advisory "can't run
+    policy ... during preview", for a resource policy on the resource analyzed (its inputs), for a stack policy
+    on the Stack (the resource's outputs keep the unknown input unknown, as the engine records them)."""
+    found = {d.policy: d for d in result.diagnostics if d.policy in ("unknown-values", "unknown-values-stack")}
+    assert {p: (d.level, d.urn) for p, d in found.items()} == {
+        "unknown-values": ("advisory", urn("aws:sns/topic:Topic", "unknown-input")),
+        "unknown-values-stack": ("advisory", ROOT)}
+    for policy, d in found.items():
+        assert d.message == (f"can't run policy '{policy}' from policy pack 'engine-probe@v0.0.1' during preview: "
+                             "string value at .displayName can't be known during preview")
 
 
 def test_remote_component(result):

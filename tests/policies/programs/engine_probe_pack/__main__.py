@@ -55,6 +55,12 @@ def unknown_values(args, report_violation):
         report_violation(f"displayName is {args.props['displayName']}")
 
 
+def unknown_values_stack(args, report_violation):
+    for r in args.resources:
+        if r.name == "unknown-input":
+            report_violation(f"displayName is {r.props['displayName']}")
+
+
 def configured(args, report_violation):
     pass
 
@@ -73,6 +79,7 @@ PolicyPack(
         _advisory(StackValidationPolicy, "report-with-urn", report_with_urn),
         _advisory(ResourceValidationPolicy, "custom-urn-from-resource", custom_urn_from_resource),
         _advisory(ResourceValidationPolicy, "unknown-values", unknown_values),
+        _advisory(StackValidationPolicy, "unknown-values-stack", unknown_values_stack),
         _advisory(ResourceValidationPolicy, "configured-resource", configured, config_schema=SCHEMA),
         _advisory(StackValidationPolicy, "configured-stack", configured, config_schema=SCHEMA),
     ],
