@@ -251,3 +251,23 @@ def test_config_errors_in_the_engines_words(schema, required, settings, error):
     with pytest.raises(PackError) as err:
         reconcile_config(info, {"resource-validation": settings})
     assert str(err.value) == f"validating policy config: config-policy 0.0.1  resource-validation: {error}"
+
+
+@pytest.mark.parametrize("policy,error", [
+    ('ResourceValidationPolicy(name="all", description="d", validate=lambda a, r: None)',
+     'Invalid policy name "all"; "all" is a reserved name'),
+    ('ResourceValidationPolicy(name="p", description="d", validate=lambda a, r: None, '
+     'config_schema=PolicyConfigSchema({"enforcementLevel": {"type": "string"}}))',
+     "enforcementLevel cannot be explicitly specified in properties"),
+    ('ResourceValidationPolicy(name="p", description="d", validate=lambda a, r: None, '
+     'config_schema=PolicyConfigSchema({"foo": {"type": "string"}}, required=["enforcementLevel"]))',
+     '"enforcementLevel" cannot be specified in required'),
+])
+def test_invalid_policy(tmp_path, policy, error):
+    """pulumi-policy TestInvalidPolicy: a pack that declares an invalid policy fails with the SDK's own reason."""
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (tmp_path / "__main__.py").write_text(
+        "from pulumi_policy import PolicyConfigSchema, PolicyPack, ResourceValidationPolicy\n"
+        f"PolicyPack(name='invalid-policy', policies=[{policy}])\n")
+    with pytest.raises(PackError, match=re.escape(error)):
+        run_preview(PROGRAM, STACK, pack_dir=tmp_path)
