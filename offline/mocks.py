@@ -394,12 +394,12 @@ class ProviderMocks(pm.Mocks):
         with self._lock:
             self.invokes.append((args.token, dict(args.args)))
         token = args.token
-        unknown = unknown_paths(args.args)
-        if unknown:
-            # The SDK checks a plain invoke's arguments for unknowns, but not inside lists of plain values, so
-            # these reach the provider; what it would answer is the provider's business, which offline has none
-            # of: say where the unknown is rather than answer with a guess.
-            raise InvokeArgumentUnknown(token, unknown)
+        if unknown_paths(args.args):
+            # The SDK answers an invoke whose arguments are unknown with an unknown result, but its check misses
+            # unknowns inside lists of plain values (``statements[0].resources[0]``), which reach the provider:
+            # in preview a data source read with unknown arguments gives unknown results. (A plain invoke never
+            # gets here: ``offline.program`` refuses it, saying where.)
+            return {key: UNKNOWN for key in _output_types(_invoke_result_class(token))}
         if token in _DATA_SOURCE_SHAPES:
             result = self._lookup(token, dict(args.args))
             result.update(_DATA_SOURCE_SHAPES[token](dict(args.args), self.region, self.account))

@@ -271,3 +271,11 @@ def test_invalid_policy(tmp_path, policy, error):
         f"PolicyPack(name='invalid-policy', policies=[{policy}])\n")
     with pytest.raises(PackError, match=re.escape(error)):
         run_preview(PROGRAM, STACK, pack_dir=tmp_path)
+
+
+def test_output_invoke_with_unknown_argument_is_unknown_in_preview(result):
+    """The output form of a data source read with an argument unknown in preview (``resources=[topic.arn]``)
+    answers unknown in preview, as the SDK answers it, instead of failing the run."""
+    doc = as_json(result)
+    (publish,) = [r for r in doc["resources"] if r["name"] == "publish"]
+    assert publish["unknownInputs"] == ["policy"]

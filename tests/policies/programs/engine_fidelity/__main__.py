@@ -46,3 +46,7 @@ ami = aws.ec2.get_ami(most_recent=True, owners=["amazon"],
                       filters=[{"name": "name", "values": ["al2023-ami-2023.*-x86_64"]}])
 aws.ec2.Instance("web", ami=ami.id, instance_type="t3.micro")
 pulumi.export("amiName", ami.name)
+
+# The output form of an invoke whose argument is unknown in preview (inside a list of plain values).
+document = aws.iam.get_policy_document_output(statements=[{"actions": ["sns:Publish"], "resources": [plain.arn]}])
+aws.iam.Policy("publish", policy=document.json)
