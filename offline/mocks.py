@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
+from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pm
 from pulumi.runtime import rpc
 
@@ -50,8 +51,21 @@ class ResourceRecord:
     outputs_struct: Any = field(repr=False, default=None)  # wire Struct sent to AnalyzeStack
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
-    provider: str = ""
+    provider: str = ""  # the provider reference the program sent ("<urn>::<id>"), empty for a default provider
     id: str = ""  # the provider id (known after create; empty in preview)
+    # The resource options the engine hands a policy (AnalyzerResourceOptions) besides parent and protect.
+    ignore_changes: list[str] = field(default_factory=list)
+    delete_before_replace: Optional[bool] = None  # None: not set (the engine's deleteBeforeReplaceDefined)
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    custom_timeouts: Optional[tuple[float, float, float]] = None  # create, update, delete in seconds
+    #: The provider resource the engine resolves for this one: the explicit provider's record, or the default
+    #: provider the engine registers for the package (``default_provider``); None for providers and components.
+    provider_resource: Optional[ResourceRecord] = field(default=None, repr=False, compare=False)
+    default_provider: bool = False  # this record is a default provider the engine registered itself
+    remote: bool = False  # a remote (multi-language) component, constructed by its provider
+    #: Wire messages built once per record by the policy driver (options, provider), shared by Analyze and
+    #: AnalyzeStack.
+    wire_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @functools.cache
@@ -211,6 +225,66 @@ def _computed_outputs(typ: str, outputs: dict, *, arn: str, region: str, account
         outputs["endpoint"] = f"cognito-idp.{region}.amazonaws.com/{provider_id}"
 
 
+class InvokeArgumentUnknown(ValueError):
+    """A plain invoke (``aws.iam.get_role(name=bucket.id)``) got an argument that is unknown in preview."""
+
+    def __init__(self, token: str, paths: list[str], where: str = ""):
+        self.token, self.paths, self.where = token, paths, where
+        fn = _snake(token.rsplit(":", 1)[-1])
+        at = f" at {where}" if where else ""
+        super().__init__(
+            f"{token} ({fn}){at} was called with {', '.join(paths)} unknown: in preview the value comes from a resource "
+            f"not created yet, and a plain invoke needs known arguments; call {fn}_output(...) instead, which "
+            f"waits for it (or pass a known value)")
+
+
+def unknown_paths(value: Any, prefix: str = "") -> list[str]:
+    """Paths (``statements[0].resources[0]``) of the values unknown in preview inside an invoke's arguments."""
+    if value is UNKNOWN or (isinstance(value, str) and value == UNKNOWN) or type(value).__name__ == "Unknown":
+        return [prefix or "(the arguments)"]
+    out: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            out += unknown_paths(v, f"{prefix}[{i}]")
+    return out
+
+
+def _ami(inputs: dict, region: str, account: str) -> dict:
+    """``aws.ec2.get_ami`` as EC2 answers it: an AMI id of its form (``ami-`` and 17 hex digits), a name that
+    matches the ``name`` filter, the owner asked for, an EBS-backed HVM image with its root volume."""
+    filters = {f.get("name"): list(f.get("values") or []) for f in inputs.get("filters") or [] if isinstance(f, dict)}
+    key = json.dumps([inputs.get("owners"), filters, inputs.get("nameRegex")], sort_keys=True)
+    image_id = f"ami-{hashlib.sha256(key.encode()).hexdigest()[:17]}"
+    pattern = (filters.get("name") or ["offline-image-*"])[0]
+    name = pattern.replace("*", "2026.1.20260101.0").replace("?", "0")
+    owners = [str(o) for o in inputs.get("owners") or []]
+    owner_id = next((o for o in owners if o.isdigit()), "137112412989")  # Amazon's own AMI account
+    arch = (filters.get("architecture") or ["arm64" if "arm64" in pattern else "x86_64"])[0]
+    snapshot = f"snap-{hashlib.sha256((key + 'snap').encode()).hexdigest()[:17]}"
+    return {
+        "id": image_id, "imageId": image_id, "name": name, "ownerId": owner_id, "architecture": arch,
+        "arn": f"arn:aws:ec2:{region}::image/{image_id}",
+        "imageOwnerAlias": "amazon" if "amazon" in owners or not owners else "",
+        "imageLocation": f"{'amazon' if 'amazon' in owners else owner_id}/{name}",
+        "creationDate": "2026-01-01T00:00:00.000Z", "deprecationTime": "2028-01-01T00:00:00.000Z",
+        "description": name, "state": "available", "imageType": "machine", "public": True,
+        "rootDeviceName": "/dev/xvda", "rootDeviceType": "ebs", "rootSnapshotId": snapshot,
+        "virtualizationType": (filters.get("virtualization-type") or ["hvm"])[0], "hypervisor": "xen",
+        "enaSupport": True, "sriovNetSupport": "simple", "bootMode": "uefi-preferred", "imdsSupport": "v2.0",
+        "platformDetails": "Linux/UNIX", "usageOperation": "RunInstances", "region": region,
+        "blockDeviceMappings": [{"deviceName": "/dev/xvda", "noDevice": "", "virtualName": "", "ebs": {
+            "delete_on_termination": "true", "encrypted": "false", "iops": "3000", "snapshot_id": snapshot,
+            "throughput": "125", "volume_size": "8", "volume_type": "gp3"}}],
+    }
+
+
+#: Data sources whose answers programs read closely, shaped as AWS answers them (others: ``_lookup``).
+_DATA_SOURCE_SHAPES: dict[str, typing.Callable[[dict, str, str], dict]] = {"aws:ec2/getAmi:getAmi": _ami}
+
+
 class ProviderMocks(pm.Mocks):
     """Emulates what the AWS provider computes, so ordinary programs run unchanged.
 
@@ -320,6 +394,16 @@ class ProviderMocks(pm.Mocks):
         with self._lock:
             self.invokes.append((args.token, dict(args.args)))
         token = args.token
+        if unknown_paths(args.args):
+            # The SDK answers an invoke whose arguments are unknown with an unknown result, but its check misses
+            # unknowns inside lists of plain values (``statements[0].resources[0]``), which reach the provider:
+            # in preview a data source read with unknown arguments gives unknown results. (A plain invoke never
+            # gets here: ``offline.program`` refuses it, saying where.)
+            return {key: UNKNOWN for key in _output_types(_invoke_result_class(token))}
+        if token in _DATA_SOURCE_SHAPES:
+            result = self._lookup(token, dict(args.args))
+            result.update(_DATA_SOURCE_SHAPES[token](dict(args.args), self.region, self.account))
+            return result
         if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region,
                     "description": self.region, "endpoint": f"ec2.{self.region}.amazonaws.com"}
@@ -394,13 +478,55 @@ def _render_policy_document(doc: dict) -> str:
     return json.dumps({"Version": doc.get("version", "2012-10-17"), "Statement": statements})
 
 
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)")
+
+
+def go_duration_seconds(text: str) -> float:
+    """A custom timeout as the engine reads it (Go's ``time.ParseDuration``: "1m30s", "2h", "90s") in seconds;
+    0 for an empty string. Raises ValueError for anything else, as the engine refuses it."""
+    text = text.strip()
+    if not text or text == "0":
+        return 0.0
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    parts = _DURATION_PART.findall(body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise ValueError(f"invalid duration {text!r}: use a number with a unit (ns, us, ms, s, m, h), e.g. '5m'")
+    return sign * sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def _default_provider_name(version: str) -> str:
+    """The engine's name for the default provider of a package version: ``default_7_51_1`` (``default``
+    when the SDK sends no version)."""
+    return f"default_{re.sub(r'[^0-9A-Za-z]', '_', version)}" if version else "default"
+
+
+def _with_unknown_inputs(outputs: Any, inputs: Any) -> Any:
+    """The outputs as the engine records them in preview: an input that was unknown stays an unknown output
+    (the SDK's mock monitor drops it, as it deserializes the inputs without unknowns)."""
+    missing = [k for k, v in inputs.fields.items() if k not in outputs.fields and v.WhichOneof("kind") == "string_value"
+               and v.string_value == UNKNOWN]
+    if not missing:
+        return outputs
+    merged = struct_pb2.Struct()
+    merged.CopyFrom(outputs)
+    for key in missing:
+        merged[key] = UNKNOWN
+    return merged
+
+
 class RecordingMonitor(pm.MockMonitor):
     """A mock monitor that records each registration the way the engine sees it."""
 
-    def __init__(self, mocks: pm.Mocks):
+    def __init__(self, mocks: pm.Mocks, config: Optional[dict[str, str]] = None):
         super().__init__(mocks)
         self.records: list[ResourceRecord] = []
-        self._urns: set[str] = set()
+        #: The default providers the engine would register, in registration order (package@version -> record):
+        #: not in ``records`` (the program did not declare them), but in what the engine sends to the pack.
+        self.default_providers: dict[str, ResourceRecord] = {}
+        self._by_urn: dict[str, ResourceRecord] = {}
+        self._config = dict(config or {})
         self._lock = threading.Lock()
 
     # A Resource passed as an input (``role=role_resource`` where an ARN is expected, as public programs do)
@@ -442,11 +568,60 @@ class RecordingMonitor(pm.MockMonitor):
                 type_ = f"{qualified}${type_}"
         return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
+    def _default_provider(self, package: str, version: str) -> ResourceRecord:
+        """The provider the engine registers for ``package`` at ``version`` when a resource names none: URN
+        ``pulumi:providers:<pkg>::default_<version>``, no parent, its inputs the package's stack config
+        (``aws:region`` -> ``region``) and ``version``. Called with the lock held."""
+        key = f"{package}@{version}"
+        found = self.default_providers.get(key)
+        if found is not None:
+            return found
+        name = _default_provider_name(version)
+        inputs: dict[str, Any] = {k.split(":", 1)[1]: v for k, v in self._config.items()
+                                  if k.split(":", 1)[0] == package}
+        if version:
+            inputs["version"] = version
+        struct = struct_pb2.Struct()
+        struct.update(inputs)
+        record = ResourceRecord(
+            type=f"pulumi:providers:{package}", name=name, custom=True, parent="", dependencies=[],
+            property_dependencies={}, inputs=inputs, inputs_struct=struct, outputs_struct=struct, outputs=inputs,
+            urn=f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::pulumi:providers:{package}::{name}",
+            default_provider=True)
+        self.default_providers[key] = record
+        return record
+
+    def _register_remote_component(self, request):
+        """A remote component in preview: its provider's ``Construct`` would run the component (children and
+        all) and answer with outputs that are mostly unknown in preview. Offline there is no provider to
+        construct it, so the answer carries no outputs: the SDK then resolves every output that is not an
+        input as unknown, as it does for a real preview."""
+        from pulumi.runtime.proto import resource_pb2
+
+        urn = self.make_urn(request.parent, request.type, request.name)
+        self.resources[urn] = pm.MockMonitor.ResourceRegistration(urn, "", {})
+        return resource_pb2.RegisterResourceResponse(urn=urn, id="", object=struct_pb2.Struct())
+
     def RegisterResource(self, request):
-        resp = super().RegisterResource(request)
+        remote = bool(request.remote) and bool(getattr(self.mocks, "preview", False))
+        resp = self._register_remote_component(request) if remote else super().RegisterResource(request)
         event_loops.keep_this_threads_loop()
         if request.type == "pulumi:pulumi:Stack":
             return resp
+        inputs_struct = request.object
+        is_provider = request.type.startswith("pulumi:providers:")
+        if is_provider and request.version and "version" not in inputs_struct.fields:
+            # The engine adds the plugin version the SDK asked for to a provider's inputs.
+            inputs_struct = struct_pb2.Struct()
+            inputs_struct.CopyFrom(request.object)
+            inputs_struct["version"] = request.version
+        timeouts = None
+        if request.HasField("customTimeouts"):
+            t = request.customTimeouts
+            try:
+                timeouts = (go_duration_seconds(t.create), go_duration_seconds(t.update), go_duration_seconds(t.delete))
+            except ValueError as exc:
+                raise ValueError(f"resource '{request.name}' ({request.type}): custom_timeouts: {exc}") from None
         record = ResourceRecord(
             type=request.type,
             name=request.name,
@@ -455,18 +630,28 @@ class RecordingMonitor(pm.MockMonitor):
             parent=request.parent,
             dependencies=list(request.dependencies),
             property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
-            inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
-            inputs_struct=request.object,
-            outputs_struct=resp.object,
+            inputs=rpc.deserialize_properties(inputs_struct, keep_unknowns=True),
+            inputs_struct=inputs_struct,
+            outputs_struct=_with_unknown_inputs(resp.object, request.object),
             outputs=rpc.deserialize_properties(resp.object, keep_unknowns=True),
             protect=bool(request.protect),
             provider=request.provider,
             id=resp.id,
+            ignore_changes=list(request.ignoreChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace) if request.deleteBeforeReplaceDefined else None,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            custom_timeouts=timeouts,
+            remote=bool(request.remote),
         )
+        package = request.type.split(":", 1)[0]
         with self._lock:
-            if record.urn in self._urns:
+            if record.urn in self._by_urn:
                 # The engine refuses duplicate URNs; the SDK's mocks silently accept them.
                 raise ValueError(f"Duplicate resource URN '{record.urn}'; try giving it a unique name")
-            self._urns.add(record.urn)
+            if request.provider:
+                record.provider_resource = self._by_urn.get(request.provider.rsplit("::", 1)[0])
+            elif request.custom and not is_provider and package != "pulumi":  # builtins have no provider
+                record.provider_resource = self._default_provider(package, request.version)
+            self._by_urn[record.urn] = record
             self.records.append(record)
         return resp

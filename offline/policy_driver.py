@@ -144,6 +144,44 @@ def _normalize(entries: dict, origin: str) -> dict[str, tuple[Optional[str], dic
     return out
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
+               type(None): "null"}
+
+
+def _engine_message(err: Any) -> str:
+    """A schema error in the words the engine uses (it validates with gojsonschema): "foo is required",
+    "foo: Invalid type. Expected: string, given: integer", "foo: String length must be less than or equal to 3",
+    'foo: foo must be one of the following: "bar", "baz"', 'foo: foo does not match: "bar"'."""
+    field = ".".join(str(p) for p in err.path)
+    value, arg = err.instance, err.validator_value
+    if isinstance(arg, float) and arg.is_integer():
+        arg = int(arg)  # the schema came through a protobuf Struct, where every number is a double
+    if err.validator == "required":
+        missing = next((r for r in arg if isinstance(value, dict) and r not in value), "")
+        return f"{'.'.join(filter(None, [field, missing]))} is required"
+    text: str
+    if err.validator == "type":
+        expected = arg if isinstance(arg, str) else "/".join(arg)
+        text = f"Invalid type. Expected: {expected}, given: {_JSON_TYPES.get(type(value), 'unknown')}"
+    elif err.validator == "maxLength":
+        text = f"String length must be less than or equal to {arg}"
+    elif err.validator == "minLength":
+        text = f"String length must be greater than or equal to {arg}"
+    elif err.validator == "enum":
+        text = f"{field or '(root)'} must be one of the following: {', '.join(json.dumps(v) for v in arg)}"
+    elif err.validator == "const":
+        text = f"{field or '(root)'} does not match: {json.dumps(arg)}"
+    elif err.validator == "maximum":
+        text = f"Must be less than or equal to {arg}"
+    elif err.validator == "minimum":
+        text = f"Must be greater than or equal to {arg}"
+    elif err.validator == "pattern":
+        text = f"Does not match pattern '{arg}'"
+    else:
+        text = err.message
+    return f"{field or '(root)'}: {text}"
+
+
 def reconcile_config(info: PackInfo, user_config: dict, *,
                      warn: Optional[Callable[[str], object]] = None) -> dict[str, tuple[str, dict]]:
     """Schema defaults, then the pack's initial config, then the user's file; validated per policy."""
@@ -168,8 +206,10 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
             settings[name].update(props)
 
     by_name = {p.name: p for p in info.policies}
-    for name, props in settings.items():
+    errors: list[str] = []
+    for name in sorted(settings):
         policy = by_name[name]
+        props = settings[name]
         if not policy.schema:
             if warn and props:
                 given = ", ".join(repr(k) for k in sorted(props))
@@ -178,15 +218,15 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
         doc: dict[str, Any] = {"type": "object", "properties": policy.schema}
         if policy.required:
             doc["required"] = list(policy.required)
-        errors = sorted(jsonschema.Draft7Validator(doc).iter_errors(props), key=lambda e: list(e.path))
-        if errors:
-            err = errors[0]
-            where = ".".join(str(p) for p in err.path) or "(root)"
-            raise PackError(f"invalid config for policy '{name}': {where}: {err.message}")
-        if warn:
+        found = sorted(_engine_message(e) for e in jsonschema.Draft7Validator(doc).iter_errors(props))
+        # The engine's form, one line per error of every policy: "<pack> <version>  <policy>: <error>".
+        errors += [f"validating policy config: {info.name} {info.version}  {name}: {m}" for m in found]
+        if warn and not found:
             for key in sorted(set(props) - set(policy.schema)):  # the pack gets it, as from the engine, and ignores it
                 warn(f"policy '{name}' has no setting '{key}' (its settings: {', '.join(sorted(policy.schema)) or 'none'})"
                      f"; it has no effect")
+    if errors:
+        raise PackError("\nerror: ".join(errors))  # printed after "error: ", as the CLI prints each one
     return {name: (level, settings[name]) for name, level in levels.items()}
 
 
@@ -213,6 +253,56 @@ def parse_info(resp: Any, pack_dir: Optional[Path]) -> PackInfo:
         initial[key] = entry
     version = pack_version(pack_dir) if pack_dir else resp.version
     return PackInfo(resp.name, version, policies, initial)
+
+
+_DEFAULTS_LOCK = threading.Lock()
+
+
+def _options(record: Any) -> Any:
+    """``AnalyzerResourceOptions`` as the engine fills them, built once per record (Analyze, Remediate and
+    AnalyzeStack share it). Aliases stay empty: the engine sends only aliases that matched a resource of the
+    previous deployment, and an offline preview has none."""
+    cache = getattr(record, "wire_cache", None)
+    if cache is not None and "options" in cache:
+        return cache["options"]
+    pb = analyzer_pb2
+    opts = pb.AnalyzerResourceOptions(
+        parent=record.parent, protect=record.protect,
+        ignoreChanges=list(getattr(record, "ignore_changes", ()) or ()),
+        additionalSecretOutputs=list(getattr(record, "additional_secret_outputs", ()) or ()))
+    dbr = getattr(record, "delete_before_replace", None)
+    if dbr is not None:
+        opts.deleteBeforeReplace, opts.deleteBeforeReplaceDefined = dbr, True
+    timeouts = getattr(record, "custom_timeouts", None)
+    if timeouts is not None:
+        opts.customTimeouts.create, opts.customTimeouts.update, opts.customTimeouts.delete = timeouts
+    if cache is not None:
+        cache["options"] = opts
+    return opts
+
+
+def _provider(record: Any) -> Any:
+    """The ``AnalyzerProviderResource`` of the record's provider (explicit or default) on its inputs, as the
+    engine sends it; None for providers, components and the Stack."""
+    prov = getattr(record, "provider_resource", None)
+    if prov is None:
+        return None
+    cache = record.wire_cache
+    if "provider" not in cache:
+        cache["provider"] = analyzer_pb2.AnalyzerProviderResource(
+            type=prov.type, properties=prov.inputs_struct, urn=prov.urn, name=prov.name)
+    return cache["provider"]
+
+
+def _with_default_providers(records: Iterable[Any]) -> Iterable[Any]:
+    """The records with each default provider just before its first user, where the engine registers it."""
+    emitted: set[str] = set()
+    for r in records:
+        prov = getattr(r, "provider_resource", None)
+        if prov is not None and prov.default_provider and prov.urn not in emitted:
+            emitted.add(prov.urn)
+            yield prov
+        yield r
 
 
 class Analyzer:
@@ -244,14 +334,14 @@ class Analyzer:
                                   properties=_struct(props))
             for name, (level, props) in config.items()}))
 
-    def _diagnostics(self, resp: Any, default_urn: str) -> list[Diagnostic]:
+    def _diagnostics(self, resp: Any, urn_of: Callable[[str], str]) -> list[Diagnostic]:
         version = self.info.version if self.info else ""
         out = []
         for d in resp.diagnostics:
             pack = f"{d.policyPackName}@v{version or d.policyPackVersion}"
             level = LEVELS.get(d.enforcementLevel, "advisory")
             out.append(Diagnostic(d.policyName, pack, "mandatory" if level == "remediate" else level,
-                                  d.urn or default_urn, d.message, d.description))
+                                  urn_of(d.urn), d.message, d.description))
         return out
 
     @staticmethod
@@ -263,7 +353,7 @@ class Analyzer:
         pb = analyzer_pb2
         resp = self._call("Remediate", pb.AnalyzeRequest(
             type=record.type, properties=record.inputs_struct, urn=record.urn, name=record.name,
-            options=pb.AnalyzerResourceOptions(parent=record.parent, protect=record.protect)))
+            options=_options(record), provider=_provider(record)))
         props, applied = record.inputs_struct, []
         version = self.info.version if self.info else ""
         for rem in resp.remediations:
@@ -279,26 +369,49 @@ class Analyzer:
         return props, applied
 
     def analyze(self, record: Any, properties: Any = None) -> tuple[list[Diagnostic], list[dict]]:
+        """Analyze one resource on its inputs. A violation is the analyzed resource's, whatever URN the pack
+        reported with it (the engine: ``OnPolicyViolation(r.URN, d)``). The first resource of a package that
+        names no provider brings its default provider, which the engine registers (and analyzes) first."""
         pb = analyzer_pb2
+        diags: list[Diagnostic] = []
+        not_applicable: list[dict] = []
+        default = getattr(record, "provider_resource", None)
+        if default is not None and default.default_provider and self._first_use(default.urn):
+            diags, not_applicable = self.analyze(default)
         resp = self._call("Analyze", pb.AnalyzeRequest(
             type=record.type, properties=properties if properties is not None else record.inputs_struct,
-            urn=record.urn, name=record.name,
-            options=pb.AnalyzerResourceOptions(parent=record.parent, protect=record.protect)))
-        return self._diagnostics(resp, record.urn), self._not_applicable(resp, record.urn)
+            urn=record.urn, name=record.name, options=_options(record), provider=_provider(record)))
+        return (diags + self._diagnostics(resp, lambda _urn: record.urn),
+                not_applicable + self._not_applicable(resp, record.urn))
+
+    def _first_use(self, urn: str) -> bool:
+        with _DEFAULTS_LOCK:
+            seen: set[str] = self.__dict__.setdefault("_defaults_analyzed", set())
+            if urn in seen:
+                return False
+            seen.add(urn)
+            return True
 
     def analyze_stack(self, records: list, root_urn: str) -> tuple[list[Diagnostic], list[dict]]:
+        """The whole stack on its outputs, in registration order, default providers included where the engine
+        registers them (just before their first user). A violation reported with the URN of a resource of the
+        stack is that resource's; with no URN, or one that is not in the stack, it is the root Stack's (the
+        engine: ``DefaultRootStackURN``)."""
         pb = analyzer_pb2
         resources = []
-        for r in records:
+        urns: set[str] = set()
+        for r in _with_default_providers(records):
+            urns.add(r.urn)
             props = r.outputs_struct if r.outputs_struct is not None else r.inputs_struct
             resources.append(pb.AnalyzerResource(
                 type=r.type, properties=props, urn=r.urn, name=r.name,
-                options=pb.AnalyzerResourceOptions(parent=r.parent, protect=r.protect), parent=r.parent,
+                options=_options(r), provider=_provider(r), parent=r.parent,
                 dependencies=list(r.dependencies),
                 propertyDependencies={k: pb.AnalyzerPropertyDependencies(urns=v)
                                       for k, v in r.property_dependencies.items() if v}))
         resp = self._call("AnalyzeStack", pb.AnalyzeStackRequest(resources=resources))
-        return self._diagnostics(resp, root_urn), self._not_applicable(resp, root_urn)
+        return (self._diagnostics(resp, lambda urn: urn if urn in urns else root_urn),
+                self._not_applicable(resp, root_urn))
 
     def close(self) -> None:
         pass

@@ -114,7 +114,7 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
                 pack_dir: os.PathLike | str = DEFAULT_PACK, pack_config: Optional[os.PathLike | str] = None,
                 update: bool = False, progress: bool = False,
                 analyzer_factory: Optional[Callable[..., Analyzer]] = None,
-                watch: Optional[Watch] = None) -> PreviewResult:
+                watch: Optional[Watch] = None, tags: Optional[dict[str, str]] = None) -> PreviewResult:
     """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason.
 
     ``watch`` is told what the run is doing at each step (the CLI's ``--timeout`` names what hung from it)."""
@@ -123,6 +123,7 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
     timings: dict[str, float] = {}
     program_dir = Path(program_dir).resolve()
     cfg = load_stack_config(program_dir, stack)           # fails fast: no Pulumi.yaml, no stack file
+    cfg.tags.update(tags or {})                            # the stack's tags, as `pulumi stack tag set` sets them
     user_config = load_config_file(pack_config)
     factory: Callable[..., Analyzer] = analyzer_factory or PolicyPackProcess
     analyzer = factory(pack_dir, project=cfg.project, stack=cfg.stack, dry_run=not update,
@@ -184,7 +185,7 @@ class _StreamingAnalysis:
         cfg = self.cfg
         with self.watch.call("ConfigureStack (its first call)"):
             self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update,
-                                                      cfg.config, cfg.secret_keys)
+                                                      cfg.config, cfg.secret_keys, cfg.tags)
         self.config = reconcile_config(self.info, self.user_config,
                                        warn=lambda m: print(f"warning: {m}", file=sys.stderr))
         with self.watch.call("Configure"):

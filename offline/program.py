@@ -12,6 +12,7 @@ import json
 import os
 import runpy
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,14 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import mocks as pm
 from pulumi.runtime import resource as pulumi_resource
+from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from offline import event_loops
-from offline.mocks import DEFAULT_REGION, ProviderMocks, RecordingMonitor, ResourceRecord
+from offline.mocks import DEFAULT_REGION, InvokeArgumentUnknown, ProviderMocks, RecordingMonitor, ResourceRecord, unknown_paths
 from offline.yaml_file import load_mapping
 
 
@@ -41,6 +43,10 @@ class StackConfig:
     main: Path
     config: dict[str, str]
     secret_keys: list[str] = field(default_factory=list)
+    #: The stack's tags, sent to the pack in ConfigureStack (``args.stack_tags`` in policies): the tags the CLI
+    #: puts on every stack from Pulumi.yaml (``pulumi:project``, ``pulumi:runtime``, ``pulumi:description``),
+    #: then the user's (``pulumi stack tag set`` in the CLI; ``run_preview(tags=...)`` offline).
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def region(self) -> str:
@@ -106,7 +112,10 @@ def load_stack_config(program_dir: os.PathLike | str, stack: str) -> StackConfig
         config[full], secret = _config_value(value)
         if secret:
             secrets.append(full)
-    return StackConfig(project=name, stack=stack, main=main, config=config, secret_keys=secrets)
+    tags = {"pulumi:project": name, "pulumi:runtime": runtime_name}
+    if project.get("description"):
+        tags["pulumi:description"] = str(project["description"])
+    return StackConfig(project=name, stack=stack, main=main, config=config, secret_keys=secrets, tags=tags)
 
 
 def _skip_source_positions() -> None:
@@ -117,12 +126,39 @@ def _skip_source_positions() -> None:
         pulumi_resource._get_stack_trace = source_pb2.StackTrace
 
 
+_SDK_INVOKE = pulumi.runtime.invoke
+
+
+def _caller_outside_sdks() -> str:
+    """``file:line`` of the innermost frame that is the program's, not an SDK's (site-packages) or ours."""
+    frame: Optional[types.FrameType] = sys._getframe(2)
+    here = os.path.dirname(os.path.abspath(__file__))
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "site-packages" not in name and not name.startswith(here):
+            return f"{os.path.relpath(name)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "the program"
+
+
+def _checked_invoke(tok: str, props: Any, opts: Any = None, typ: Any = None, package_ref: Any = None) -> Any:
+    """The SDK's plain invoke, refusing an argument that is unknown in preview with where it is. The SDK answers
+    such an invoke with no value (so the generated function fails with "get can only be used with classes
+    decorated with @input_type or @output_type"), or, inside a list of plain values, sends the unknown on."""
+    serialized = _sync_await(rpc.serialize_properties(props or {}, {}))
+    unknown = unknown_paths(rpc.deserialize_properties(serialized, keep_unknowns=True))
+    if unknown:
+        raise InvokeArgumentUnknown(tok, unknown, where=_caller_outside_sdks())
+    return _SDK_INVOKE(tok, props, opts, typ, package_ref)
+
+
 def _start_runtime(stack: StackConfig, preview: bool) -> tuple[RecordingMonitor, ProviderMocks]:
     _skip_source_positions()
+    pulumi.runtime.invoke = _checked_invoke  # generated data-source functions call it through the package
     pulumi_settings.reset_options()  # else a second run re-parents onto the previous root Stack
     pulumi.runtime.set_all_config(dict(stack.config), list(stack.secret_keys))
     mocks = ProviderMocks(preview=preview, region=stack.region)
-    monitor = RecordingMonitor(mocks)
+    monitor = RecordingMonitor(mocks, config=stack.config)
     pm.set_mocks(mocks, project=stack.project, stack=stack.stack, preview=preview, monitor=monitor,
                  organization="organization")
     return monitor, mocks

@@ -105,6 +105,15 @@ def _type_of(urn: str) -> str:
     return urn.split("::")[2].rsplit("$", 1)[-1] if urn.count("::") >= 3 else ""
 
 
+def violation_lines(d: Diagnostic) -> list[str]:
+    """One violation as the CLI lists it under its pack: ``- [level]  policy  (type: name)``, then the message
+    (the pack's description line, then what it reported), indented under it."""
+    head = f"        - [{d.level}]  {d.policy}"
+    if d.urn:
+        head += f"  ({_type_of(d.urn)}: {d.urn.rsplit('::', 1)[-1]})"
+    return [head] + [f"          {text}" for text in d.message.splitlines()]
+
+
 def render_text(result: PreviewResult) -> str:
     s = result.run.stack
     lines = [f"Previewing {'update' if result.run.preview else 'post-update policy run'} ({s.stack}) of "
@@ -131,7 +140,9 @@ def render_text(result: PreviewResult) -> str:
     for d in result.diagnostics:
         by_level.setdefault(d.level, []).append(d)
     if not result.diagnostics:
-        lines.append(f"    {result.pack_name}@v{result.pack_version}: all policies passed")
+        every_disabled = bool(result.config) and all(level == "disabled" for level, _ in result.config.values())
+        verdict = "every policy is disabled, nothing was checked" if every_disabled else "all policies passed"
+        lines.append(f"    {result.pack_name}@v{result.pack_version}: {verdict}")
     titles = {"mandatory": "Mandatory violations", "remediate": "Remediations applied",
               "advisory": "Advisory violations"}
     for level in LEVEL_ORDER:
@@ -140,10 +151,7 @@ def render_text(result: PreviewResult) -> str:
             continue
         lines.append(f"    {titles[level]} ({len(diags)}):")
         for d in diags:
-            name = d.urn.rsplit("::", 1)[-1] if d.urn else "(stack)"
-            lines.append(f"      [{level}]  {d.pack}  {d.policy}  ({_type_of(d.urn)}: {name})")
-            for text in d.message.splitlines():
-                lines.append(f"          {text}")
+            lines += violation_lines(d)
     lines.append("")
     outputs = _masked_outputs(result.run)
     if outputs:
