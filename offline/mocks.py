@@ -52,6 +52,9 @@ class ResourceRecord:
     protect: bool = False
     provider: str = ""
     id: str = ""  # the provider id (known after create; empty in preview)
+    # Where the program registered it: the SDK sends the first user frame with every registration (sourcePosition).
+    source_uri: str = ""
+    source_line: int = 0
 
 
 @functools.cache
@@ -462,6 +465,8 @@ class RecordingMonitor(pm.MockMonitor):
             protect=bool(request.protect),
             provider=request.provider,
             id=resp.id,
+            source_uri=request.sourcePosition.uri,
+            source_line=request.sourcePosition.line,
         )
         with self._lock:
             if record.urn in self._urns:

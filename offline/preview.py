@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from offline.mocks import ResourceRecord
-from offline.policy_driver import Analyzer, Diagnostic, PackInfo, PolicyPackProcess, load_config_file, reconcile_config
+from offline.policy_driver import (
+    Analyzer,
+    Diagnostic,
+    PackInfo,
+    PolicyInfo,
+    PolicyPackProcess,
+    load_config_file,
+    reconcile_config,
+)
 from offline.program import ProgramError, RunResult, StackConfig, load_stack_config, run_program
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +46,7 @@ class PreviewResult:
     config: dict[str, tuple[str, dict]]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    policies: list[PolicyInfo] = field(default_factory=list)  # the pack's, with descriptions (SARIF rules)
 
     @property
     def root_urn(self) -> str:
@@ -151,7 +160,7 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
         not_applicable += na
         timings["analyze_stack"] = time.perf_counter() - t
     return PreviewResult(run, info.name, info.version, diagnostics, not_applicable, config,
-                         time.perf_counter() - started, timings)
+                         time.perf_counter() - started, timings, info.policies)
 
 
 class _StreamingAnalysis:
