@@ -109,11 +109,11 @@ def _registered() -> Optional[int]:
     return len(records) if records is not None else None
 
 
-def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunResult:
+def _run_program_quietly(program_dir: Path, stack: str, preview: bool, source_positions: bool = False) -> RunResult:
     """Run the program; its own prints go to stderr so ``--json`` stdout stays one JSON object."""
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            return run_program(program_dir, stack, preview=preview)
+            return run_program(program_dir, stack, preview=preview, source_positions=source_positions)
         except ProgramError:
             raise
         except SystemExit as exc:  # a program calling sys.exit() must not end the runner silently
@@ -124,7 +124,7 @@ def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunRes
 
 def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
                 pack_dir: os.PathLike | str = DEFAULT_PACK, pack_config: Optional[os.PathLike | str] = None,
-                update: bool = False, progress: bool = False,
+                update: bool = False, progress: bool = False, source_positions: bool = False,
                 analyzer_factory: Optional[Callable[..., Analyzer]] = None) -> PreviewResult:
     """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason."""
     started = time.perf_counter()
@@ -142,7 +142,7 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
         prog.set("running the program", _registered)
         t = time.perf_counter()
         try:
-            run = _run_program_quietly(program_dir, stack, preview=not update)
+            run = _run_program_quietly(program_dir, stack, preview=not update, source_positions=source_positions)
         except BaseException:
             streamer.abort()
             raise

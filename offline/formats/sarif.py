@@ -86,7 +86,7 @@ def _result(f: Finding, rule_index: dict[str, int], root: Path) -> om.Result:
     suppressions = None
     if f.suppression is not None:
         s = f.suppression
-        suppressions = [om.Suppression(kind=s.kind, status="accepted", justification=s.reason,
+        suppressions = [om.Suppression(kind=s.kind, justification=s.reason,
                                        properties={"expires": s.expires, "source": s.source})]
     return om.Result(rule_id=f.policy, rule_index=rule_index.get(f.policy, -1), level=LEVELS.get(f.level, "warning"),
                      message=om.Message(text=f.message), locations=[_location(f, root)], suppressions=suppressions,
