@@ -27,10 +27,10 @@ class Source:
     line: int
 
     def relative(self, base: Path | None = None) -> str:
-        """The path relative to ``base`` (default: the working directory, as CI checks out) when under it."""
-        base = (base or Path.cwd()).resolve()
+        """The path relative to ``base`` (an absolute path; default: the working directory, as CI checks it out)
+        when under it; compared as written, as the SDK writes absolute paths."""
         try:
-            return self.path.relative_to(base).as_posix()
+            return self.path.relative_to(base or Path.cwd()).as_posix()
         except ValueError:
             return self.path.as_posix()
 

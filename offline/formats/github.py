@@ -21,14 +21,14 @@ _COMMANDS = {"mandatory": gha.error, "remediate": gha.error, "advisory": gha.war
 
 def _annotate(f: Finding) -> None:
     src = f.source
-    where = {"file": src.relative(), "line": src.line} if src is not None else {}
+    file, line = (src.relative(), src.line) if src is not None else (None, None)
     resource = f"{f.type} {f.name}".strip()
     if f.suppression is not None:
         s = f.suppression
         gha.notice(f"{resource}: suppressed until {s.expires} ({s.source}): {s.reason}\n{f.message}",
-                   title=f"{f.policy} (suppressed)", **where)
+                   title=f"{f.policy} (suppressed)", file=file, line=line)
     else:
-        _COMMANDS.get(f.level, gha.warning)(f"{resource}: {f.message}", title=f.policy, **where)
+        _COMMANDS.get(f.level, gha.warning)(f"{resource}: {f.message}", title=f.policy, file=file, line=line)
 
 
 def render(result: PreviewResult) -> str:

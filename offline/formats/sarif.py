@@ -28,25 +28,37 @@ SRCROOT = "SRCROOT"
 _EXPLICIT = frozenset({"level"})
 
 
+_FIELDS: dict[type, tuple[tuple[str, str, Any], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, str, Any], ...]:
+    """(attribute, SARIF property, default) of a sarif-om class, once per class; a kept-explicit field's default
+    is None."""
+    if cls not in _FIELDS:
+        out = []
+        for f in attr.fields(cls):
+            default = f.default.factory() if isinstance(f.default, attr.Factory) else f.default  # type: ignore[arg-type]
+            out.append((f.name, f.metadata.get("schema_property_name", f.name), None if f.name in _EXPLICIT else default))
+        _FIELDS[cls] = tuple(out)
+    return _FIELDS[cls]
+
+
 def _jsonable(obj: Any) -> Any:
     """sarif-om objects as SARIF JSON: schema property names, unset (default) fields left out. (jschema-to-python's
     ``to_json`` does the same but also drops a level equal to the default, and deep-copies every object.)"""
-    if attr.has(type(obj)):
-        out = {}
-        for f in attr.fields(type(obj)):
-            value = getattr(obj, f.name)
-            if value is None:
-                continue
-            default = f.default.factory() if isinstance(f.default, attr.Factory) else f.default  # type: ignore[arg-type]
-            if value == default and f.name not in _EXPLICIT:
-                continue
-            out[f.metadata.get("schema_property_name", f.name)] = _jsonable(value)
-        return out
+    if obj is None or isinstance(obj, (str, int, float)):
+        return obj
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
-    return obj
+    out = {}
+    for name, prop, default in _fields(type(obj)):  # a sarif-om (attrs) object
+        value = getattr(obj, name)
+        if value is None or (default is not None and value == default):
+            continue
+        out[prop] = _jsonable(value)
+    return out
 
 
 def _first_sentence(text: str) -> str:
@@ -111,4 +123,5 @@ def as_sarif(result: PreviewResult, *, docs_base: str | None = None, root: Path 
 
 
 def render(result: PreviewResult, *, docs_base: str | None = None) -> str:
-    return json.dumps(as_sarif(result, docs_base=docs_base), indent=1)
+    # Compact: with an indent the json module encodes in Python, several times slower on a large stack's log.
+    return json.dumps(as_sarif(result, docs_base=docs_base), separators=(",", ":"))

@@ -103,7 +103,7 @@ def find(policy: str, cfg: Mapping[str, Any], props: dict, *names: Any) -> Suppr
     if value is not None:
         return _from_tag(policy, value)
     for i, entry in enumerate(cfg.get(SUPPRESSIONS_KEY) or []):
-        if isinstance(entry, dict) and matches_any([entry.get("resource")], *names):
+        if isinstance(entry, dict) and matches_any([str(entry.get("resource") or "")], *names):
             return Suppression(policy, KIND_EXTERNAL, f"config {SUPPRESSIONS_KEY}[{i}]",
                                str(entry.get("reason") or ""), str(entry.get("expires") or ""))
     return None

@@ -102,6 +102,10 @@ def test_without_the_servicer_a_suppressed_finding_keeps_its_level():
     from policies.xray_rules.suppressions import guarded
 
     reported: list[tuple[str, str | None]] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append((message, urn))
+
     props = {"tags": {f"policy-suppress:{TRACING}": "known expires=2099-12-31"}}
-    guarded(lambda m, u=None: reported.append((m, u)), TRACING, {}, lambda _urn: (props, ("fn",)))("bad")
+    guarded(report, TRACING, {}, lambda _urn: (props, ("fn",)))("bad", None)
     assert len(reported) == 1 and parse(reported[0][0])[0] is not None and reported[0][0].endswith("bad")
