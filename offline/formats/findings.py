@@ -82,6 +82,7 @@ def split(result: PreviewResult) -> tuple[list[Finding], list[Finding]]:
         marker, message = parse(d.message)
         if marker is not None and d.level == "advisory":
             level = result.config.get(d.policy, ("advisory", {}))[0]
+            level = "mandatory" if level == "remediate" else level  # what is left after a remediation is mandatory
             suppressed.append(Finding(d.policy, level, d.urn, message, d, marker, records.get(d.urn)))
         else:
             violations.append(Finding(d.policy, d.level, d.urn, d.message, d, None, records.get(d.urn)))
