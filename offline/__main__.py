@@ -27,7 +27,7 @@ def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="the same as --format json")
     p.add_argument("--source-positions", action="store_true",
                    help="record the program line that registers each resource (file and line in SARIF and GitHub "
-                        "annotations); costs about a fifth of the program's run time on a large stack")
+                        "annotations); costs about 0.8 ms per resource, a tenth of the program's CPU time")
     p.add_argument("--docs-url", default=None, metavar="BASE",
                    help="URL of docs/policies/ for SARIF rules' helpUri, e.g. a repository's blob URL "
                         "(default: file: URIs of this checkout's pages)")

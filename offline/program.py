@@ -114,8 +114,9 @@ _SDK_STACK_TRACE = getattr(pulumi_resource, "_get_stack_trace", None)
 
 def _source_positions(capture: bool) -> None:
     """Registration captures a full ``traceback.extract_stack`` (reading source lines) per resource so the
-    engine can print ``file:line`` in diagnostics. It is about a fifth of the run time of a large stack, so the
-    offline runtime registers without it unless asked (``--source-positions``: SARIF/GitHub file and line)."""
+    engine can print ``file:line`` in diagnostics. That is about 0.8 ms per resource, a tenth of the program's CPU
+    time (2,004 synthetic resources: 1.6 of 15.4 CPU s), so the offline runtime registers without it unless asked
+    (``--source-positions``: SARIF/GitHub file and line)."""
     if _SDK_STACK_TRACE is not None:
         pulumi_resource._get_stack_trace = _SDK_STACK_TRACE if capture else source_pb2.StackTrace
 
