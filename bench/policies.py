@@ -5,7 +5,9 @@ The preview figures are the wall time of a fresh ``python -m offline preview`` p
 the overhead ratio divides it by the same program in a fresh process under the mocks alone (no pack),
 measured in this run (best of ``REPEATS`` each, to damp noise from other work on the machine). The growth
 figure times ``AnalyzeStack`` alone, in this process through the pack's own servicer, at 1x and 4x the
-resources: the stack index is built once, so the time should grow 4x (nested scans would make it 16x).
+resources: the stack index is built once, so the time should grow 4x (nested scans would make it 16x). The SARIF
+figure renders ``--format sarif`` for ``SARIF_RESULTS`` findings (a fifth of them suppressed, each with a source
+position), in this process: what a large stack's CI step adds after the preview.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ REPEATS = 2
 STACK_REPEATS = 5
 #: Functions in the small and the large stack of the growth figure (each with its Errors alarm and its role).
 STACK_SIZES = (150, 600)
+#: Findings in the SARIF rendering figure.
+SARIF_RESULTS = 5000
 
 _MOCKS_ONLY = r'''
 import sys
@@ -108,8 +112,41 @@ def stack_policy_growth() -> list[tuple[str, object, str]]:
     return figures
 
 
+def sarif_rendering() -> list[tuple[str, object, str]]:
+    """``--format sarif`` of ``SARIF_RESULTS`` findings on as many resources (best of ``STACK_REPEATS``)."""
+    from contract.suppression import KIND_IN_SOURCE, Marker, marker_line
+    from offline.formats import sarif
+    from offline.policy_driver import Diagnostic
+    from offline.preview import PreviewResult
+    from offline.program import RunResult, StackConfig
+
+    records = _functions_with_alarms(SARIF_RESULTS // 3 + 1)[:SARIF_RESULTS]
+    source = (REPO / "__main__.py").as_uri()
+    diagnostics = []
+    for i, r in enumerate(records):
+        r.source_uri, r.source_line = source, i + 1
+        policy = "lambda-tracing-active" if i % 2 else "alarm-missing-data-class"
+        message = f"{policy} description.\nResource '{r.name}' breaks the rule; change it so (FR-013)."
+        if i % 5 == 0:
+            marker = Marker(KIND_IN_SOURCE, f"tag policy-suppress:{policy}", "2099-12-31", "accepted for the bench")
+            diagnostics.append(Diagnostic(policy, "xray-exclusive-tracing@v0.1.0", "advisory", r.urn,
+                                          f"{marker_line(marker)}\n{message}"))
+        else:
+            diagnostics.append(Diagnostic(policy, "xray-exclusive-tracing@v0.1.0", "mandatory", r.urn, message))
+    result = PreviewResult(RunResult(StackConfig("bench", "sarif", REPO, {}), records, {}, True), "xray-exclusive-tracing",
+                           "0.1.0", diagnostics, [], {"lambda-tracing-active": ("mandatory", {}),
+                                                      "alarm-missing-data-class": ("advisory", {})}, 0.0)
+    runs, size = [], 0
+    for _ in range(STACK_REPEATS):
+        t = time.perf_counter()
+        size = len(sarif.render(result))
+        runs.append(time.perf_counter() - t)
+    return [(f"SARIF rendering cost for {SARIF_RESULTS:,} results (sarif-om objects to JSON)", min(runs), "s"),
+            (f"SARIF rendering, {SARIF_RESULTS:,} results: document size", size / 1e6, "MB")]
+
+
 def measure() -> list[tuple[str, object, str]]:
-    figures: list[tuple[str, object, str]] = stack_policy_growth()
+    figures: list[tuple[str, object, str]] = stack_policy_growth() + sarif_rendering()
     with_pack, doc = preview(REPO, "prod")
     without = mocks_only(REPO, "prod")
     n = doc["summary"]["resources"]

@@ -66,6 +66,9 @@ class ResourceRecord:
     #: Wire messages built once per record by the policy driver (options, provider), shared by Analyze and
     #: AnalyzeStack.
     wire_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Where the program registered it: the SDK sends the first user frame with every registration (sourcePosition).
+    source_uri: str = ""
+    source_line: int = 0
 
 
 @functools.cache
@@ -642,6 +645,8 @@ class RecordingMonitor(pm.MockMonitor):
             additional_secret_outputs=list(request.additionalSecretOutputs),
             custom_timeouts=timeouts,
             remote=bool(request.remote),
+            source_uri=request.sourcePosition.uri,
+            source_line=request.sourcePosition.line,
         )
         package = request.type.split(":", 1)[0]
         with self._lock:

@@ -21,7 +21,15 @@ from typing import Any, Optional, TextIO
 
 from offline.guard import Watch
 from offline.mocks import ResourceRecord
-from offline.policy_driver import Analyzer, Diagnostic, PackInfo, PolicyPackProcess, load_config_file, reconcile_config
+from offline.policy_driver import (
+    Analyzer,
+    Diagnostic,
+    PackInfo,
+    PolicyInfo,
+    PolicyPackProcess,
+    load_config_file,
+    reconcile_config,
+)
 from offline.program import ProgramError, RunResult, StackConfig, load_stack_config, run_program
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,6 +47,7 @@ class PreviewResult:
     config: dict[str, tuple[str, dict]]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    policies: list[PolicyInfo] = field(default_factory=list)  # the pack's, with descriptions (SARIF rules)
 
     @property
     def root_urn(self) -> str:
@@ -97,11 +106,11 @@ def _registered() -> Optional[int]:
     return len(records) if records is not None else None
 
 
-def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunResult:
+def _run_program_quietly(program_dir: Path, stack: str, preview: bool, source_positions: bool = False) -> RunResult:
     """Run the program; its own prints go to stderr so ``--json`` stdout stays one JSON object."""
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            return run_program(program_dir, stack, preview=preview)
+            return run_program(program_dir, stack, preview=preview, source_positions=source_positions)
         except ProgramError:
             raise
         except SystemExit as exc:  # a program calling sys.exit() must not end the runner silently
@@ -112,7 +121,7 @@ def _run_program_quietly(program_dir: Path, stack: str, preview: bool) -> RunRes
 
 def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
                 pack_dir: os.PathLike | str = DEFAULT_PACK, pack_config: Optional[os.PathLike | str] = None,
-                update: bool = False, progress: bool = False,
+                update: bool = False, progress: bool = False, source_positions: bool = False,
                 analyzer_factory: Optional[Callable[..., Analyzer]] = None,
                 watch: Optional[Watch] = None, tags: Optional[dict[str, str]] = None) -> PreviewResult:
     """Run the program and the pack; raises ``ProgramError`` or ``PackError`` with a one-line reason.
@@ -137,7 +146,8 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
         t = time.perf_counter()
         try:
             with watch.running_program(program_dir):
-                run = _run_program_quietly(program_dir, stack, preview=not update)
+                run = _run_program_quietly(program_dir, stack, preview=not update,
+                                           source_positions=source_positions)
             if not run.records:
                 raise ProgramError(f"the program {cfg.main} registered no resources, so there is nothing to check: "
                                    f"does it declare its stack when run as __main__ (Pulumi.yaml 'main')?")
@@ -159,7 +169,7 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
         not_applicable += na
         timings["analyze_stack"] = time.perf_counter() - t
     return PreviewResult(run, info.name, info.version, diagnostics, not_applicable, config,
-                         time.perf_counter() - started, timings)
+                         time.perf_counter() - started, timings, info.policies)
 
 
 class _StreamingAnalysis:

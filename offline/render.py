@@ -1,4 +1,8 @@
-"""The preview result as the Pulumi CLI shows it (``render_text``) or as one JSON object (``as_json``).
+"""The preview result as the Pulumi CLI shows it (``render_text``) or as one JSON object (``as_json``); the other
+formats CI reads (SARIF, JUnit, GitHub annotations) are in ``offline.formats``.
+
+Suppressed findings (``offline.formats.findings``) are not violations: JSON lists them under ``suppressed``, the
+text as a count with their names.
 
 Unknown values print as the CLI prints them (``output<string>``; in JSON, the engine's unknown sentinel with
 their paths listed), secret stack outputs as ``[secret]``.
@@ -9,13 +13,11 @@ import copy
 import json
 from typing import Any
 
+from offline.formats.findings import LEVEL_ORDER, Finding, count, split
 from offline.mocks import UNKNOWN
 from offline.policy_driver import Diagnostic
 from offline.preview import PreviewResult
 from offline.program import SECRET_MASK, RunResult
-
-#: Diagnostics are listed by level in this order, as the CLI lists them.
-LEVEL_ORDER = ("mandatory", "remediate", "advisory")
 
 
 def _unknown_paths(value: Any, prefix: str = "") -> list[str]:
@@ -63,8 +65,7 @@ def as_json(result: PreviewResult) -> dict:
                   "propertyDependencies": {k: v for k, v in r.property_dependencies.items() if v},
                   "unknownInputs": _unknown_paths(r.inputs)}
                  for r in result.run.records]
-    diags = sorted(result.diagnostics, key=lambda d: (LEVEL_ORDER.index(d.level) if d.level in LEVEL_ORDER else 9,
-                                                      d.policy, d.urn))
+    violations, suppressed = split(result)
     return {
         "project": result.run.stack.project, "stack": result.run.stack.stack,
         "mode": "preview" if result.run.preview else "update",
@@ -75,10 +76,14 @@ def as_json(result: PreviewResult) -> dict:
         # listed in unknownOutputs.
         "outputs": _jsonable(_masked_outputs(result.run)),
         "unknownOutputs": _unknown_paths(result.run.outputs),
-        "policies": [d.as_json() for d in diags],
+        "policies": [f.diagnostic.as_json() for f in violations],
+        "suppressed": [{"policy": f.policy, "urn": f.urn, "level": f.level, "reason": f.suppression.reason,
+                        "expires": f.suppression.expires, "kind": f.suppression.kind, "source": f.suppression.source,
+                        "message": f.message} for f in suppressed if f.suppression is not None],
         "notApplicable": result.not_applicable,
-        "summary": {"resources": len(resources), "mandatory": result.count("mandatory"),
-                    "advisory": result.count("advisory"), "remediated": result.count("remediate"),
+        "summary": {"resources": len(resources), "mandatory": count(violations, "mandatory"),
+                    "advisory": count(violations, "advisory"), "remediated": count(violations, "remediate"),
+                    "suppressed": len(suppressed),
                     "seconds": round(result.seconds, 3), "exitCode": result.exit_code,
                     "timings": {k: round(v, 3) for k, v in result.timings.items()}},
     }
@@ -136,22 +141,29 @@ def render_text(result: PreviewResult) -> str:
     walk(result.root_urn, "")
     lines.append("")
     lines.append("Policies:")
-    by_level: dict[str, list[Diagnostic]] = {}
-    for d in result.diagnostics:
-        by_level.setdefault(d.level, []).append(d)
-    if not result.diagnostics:
+    violations, suppressed = split(result)
+    by_level: dict[str, list[Finding]] = {}
+    for f in violations:
+        by_level.setdefault(f.level, []).append(f)
+    if not violations:
         every_disabled = bool(result.config) and all(level == "disabled" for level, _ in result.config.values())
         verdict = "every policy is disabled, nothing was checked" if every_disabled else "all policies passed"
         lines.append(f"    {result.pack_name}@v{result.pack_version}: {verdict}")
     titles = {"mandatory": "Mandatory violations", "remediate": "Remediations applied",
               "advisory": "Advisory violations"}
     for level in LEVEL_ORDER:
-        diags = sorted(by_level.get(level, []), key=lambda d: (d.policy, d.urn))
-        if not diags:
+        found = by_level.get(level, [])
+        if not found:
             continue
-        lines.append(f"    {titles[level]} ({len(diags)}):")
-        for d in diags:
-            lines += violation_lines(d)
+        lines.append(f"    {titles[level]} ({len(found)}):")
+        for f in found:
+            lines += violation_lines(f.diagnostic)
+    if suppressed:
+        lines.append(f"    Suppressed ({len(suppressed)}), not violations while their suppressions hold:")
+        for f in suppressed:
+            assert f.suppression is not None  # split() puts only marked findings here
+            lines.append(f"      [suppressed {f.level}]  {f.policy}  ({_type_of(f.urn)}: {f.name})  "
+                         f"until {f.suppression.expires} by {f.suppression.source}: {f.suppression.reason}")
     lines.append("")
     outputs = _masked_outputs(result.run)
     if outputs:
@@ -162,7 +174,8 @@ def render_text(result: PreviewResult) -> str:
     lines.append(f"Resources:\n    + {len(result.run.records) + 1} to create")
     lines.append("")
     verdict = "FAILED" if result.exit_code else "passed"
-    lines.append(f"Summary: policy check {verdict}: {result.count('mandatory')} mandatory, "
-                 f"{result.count('advisory')} advisory, {result.count('remediate')} remediated; "
+    lines.append(f"Summary: policy check {verdict}: {count(violations, 'mandatory')} mandatory, "
+                 f"{count(violations, 'advisory')} advisory, {count(violations, 'remediate')} remediated, "
+                 f"{len(suppressed)} suppressed; "
                  f"{len(result.run.records)} resources; {result.seconds:.1f} s")
     return "\n".join(lines)

@@ -14,12 +14,14 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema
 
+from .suppressions import SUPPRESSIONS, SUPPRESSIONS_KEY
 from .values import matches_any, plain
 
 #: A policy's effective config: its schema defaults overlaid with what the engine configured.
 Config = dict[str, Any]
 
-#: Every policy can exempt resources by glob patterns on the logical or the physical name.
+#: Every policy can exempt resources by glob patterns on the logical or the physical name (the whole policy; one
+#: finding is suppressed with a reason and an expiry instead, ``suppressions``).
 EXEMPT_KEY = "exemptNames"
 EXEMPT = {
     "type": "array", "items": {"type": "string"}, "default": [],
@@ -38,8 +40,8 @@ def json_map(mapping: Mapping[str, Iterable[Any]]) -> dict[str, list[Any]]:
 
 
 def schema(properties: Mapping[str, Any]) -> PolicyConfigSchema:
-    """A policy's schema: its own properties plus the shared ``exemptNames``."""
-    return PolicyConfigSchema(properties={EXEMPT_KEY: EXEMPT, **properties})
+    """A policy's schema: its own properties plus the shared ``exemptNames`` and ``suppressions``."""
+    return PolicyConfigSchema(properties={EXEMPT_KEY: EXEMPT, SUPPRESSIONS_KEY: SUPPRESSIONS, **properties})
 
 
 def defaults(config_schema: PolicyConfigSchema) -> Config:

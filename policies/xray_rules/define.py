@@ -5,6 +5,8 @@ A policy names what it judges and says what is wrong with it; ``resource_policy`
 
 - the effective config (schema defaults overlaid with the engine's config, ``config``);
 - ``exemptNames``: an exempted resource never reaches the check;
+- ``suppressions``: each finding goes through ``suppressions.guarded`` (a tag or a config entry with a reason and
+  an expiry turns it into a reported, non-failing one);
 - preview-time unknowns: props are read ``plain`` (an unknown is the ``UNKNOWN`` marker, never an
   ``UnknownValueError`` that the SDK would turn into an advisory "can't run" diagnostic), and
   ``Resource.known`` marks the policy not applicable for a value the post-update run will know;
@@ -27,6 +29,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from . import suppressions
 from .call_scope import index_for
 from .config import Config, defaults, effective_config, exempt, schema
 from .stack_index import Node, StackIndex
@@ -93,10 +96,19 @@ def resource_policy(*, name: str, level: EnforcementLevel, describe: Describe, t
     config_schema = schema(config)
     judged_types = frozenset(types)
 
+    suppressions.install()
+
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         resource = _judged(args, judged_types, config_schema)
-        if resource is not None:
-            check(resource, report_violation)
+        if resource is None:
+            return
+
+        def on(urn: str | None) -> tuple[dict, tuple[Any, ...]] | None:
+            if urn is not None and urn != args.urn:
+                return None
+            return resource.props, (resource.name, resource.props.get("name"))
+
+        check(resource, suppressions.guarded(report_violation, name, resource.config, on))
 
     def remediation(args: ResourceValidationArgs) -> Mapping[str, Any] | None:
         resource = _judged(args, judged_types, config_schema)
@@ -113,12 +125,18 @@ def stack_policy(*, name: str, level: EnforcementLevel, describe: Describe, subj
                  config: Mapping[str, Any], check: StackCheck) -> StackValidationPolicy:
     """A policy judged on the whole stack at once (``AnalyzeStack``), reporting on the resource to change."""
     config_schema = schema(config)
+    suppressions.install()
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         cfg = effective_config(args, config_schema)
         index = index_for(args.resources)
         judged = [node for node in subjects(index, cfg) if not exempt(cfg, node.logical, node.physical)]
-        check(Stack(index=index, config=cfg, subjects=judged), report_violation)
+
+        def on(urn: str | None) -> tuple[dict, tuple[Any, ...]] | None:
+            node = index.by_urn.get(urn) if urn else None
+            return (node.props, (node.logical, node.physical)) if node is not None else None
+
+        check(Stack(index=index, config=cfg, subjects=judged), suppressions.guarded(report_violation, name, cfg, on))
 
     return StackValidationPolicy(name=name, description=describe(defaults(config_schema)), enforcement_level=level,
                                  validate=validate, config_schema=config_schema)
