@@ -29,6 +29,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a stack tag: give it as KEY=VALUE")
+    return key.strip(), value
+
+
 def _preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", default="prod", help="stack whose Pulumi.<stack>.yaml config is used (default: prod)")
     p.add_argument("--program", default=None, help="directory of the Pulumi program (default: this repository)")
@@ -47,6 +54,9 @@ def _preview_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: file: URIs of this checkout's pages)")
     p.add_argument("--update", action="store_true", help="emulate values computed at create time (ids, ARNs) as "
                                                          "known, like the policy run after `pulumi up`")
+    p.add_argument("--tag", type=_tag, action="append", default=[], metavar="KEY=VALUE",
+                   help="a stack tag the pack sees, as `pulumi stack tag set KEY VALUE` sets it (repeatable; "
+                        "pulumi:project, pulumi:runtime and pulumi:description come from Pulumi.yaml)")
     p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                    help=f"end a run that takes longer (a program or a policy that hangs), exit 2 naming what hung "
                         f"(default: {DEFAULT_TIMEOUT:g})")
@@ -65,7 +75,7 @@ def _preview(args: argparse.Namespace) -> int:
     try:
         result = run_preview(Path(args.program or REPO), args.stack, pack_dir=Path(args.policy_pack or DEFAULT_PACK),
                              pack_config=args.policy_pack_config, update=args.update, progress=True, watch=watch,
-                             source_positions=args.source_positions)
+                             source_positions=args.source_positions, tags=dict(args.tag))
     except (ProgramError, PackError) as exc:
         guard.claim()  # waits for good if the run is being ended (a hang, a signal): that reason is the one line
         print(f"error: {guard.one_line(str(exc))}", file=sys.stderr)

@@ -279,3 +279,22 @@ def test_output_invoke_with_unknown_argument_is_unknown_in_preview(result):
     doc = as_json(result)
     (publish,) = [r for r in doc["resources"] if r["name"] == "publish"]
     assert publish["unknownInputs"] == ["policy"]
+
+
+def test_stack_tags_from_the_command_line():
+    """pulumi-policy TestStackTags through the CLI: ``--tag KEY=VALUE`` (repeatable) sets the stack's tags as
+    ``pulumi stack tag set`` does; a tag without ``=`` is refused with exit 2 and one line."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "offline", "preview", "--program", str(PROGRAM), "--stack", STACK,
+           "--policy-pack", str(PACK), "--json", "--tag", "team=payments", "--tag", "tier=gold"]
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)
+    (observed,) = [p for p in doc["policies"] if p["policy"] == "observe-stack"]
+    tags = json.loads(observed["message"].split("\n", 1)[1])["stack_tags"]
+    assert tags["team"] == "payments" and tags["tier"] == "gold" and tags["pulumi:project"] == PROJECT
+    bad = subprocess.run(cmd[:-4] + ["--tag", "no-equals-sign"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr and "Traceback" not in bad.stderr
