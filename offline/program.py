@@ -247,8 +247,11 @@ def _no_os_exit():
 
 @contextlib.contextmanager
 def _program_context(directory: Path):
-    """cwd and import path as the language host sets them for the program."""
-    old_cwd, old_path = os.getcwd(), list(sys.path)
+    """cwd and import path as the language host sets them for the program. Afterwards the modules the program
+    imported from its own directory are forgotten: a program may have packages named like the runner's (its own
+    ``contract``), and the runner's later imports must find the runner's, as the language host's process would
+    never mix the two."""
+    old_cwd, old_path, before = os.getcwd(), list(sys.path), set(sys.modules)
     os.chdir(directory)
     sys.path.insert(0, str(directory))
     try:
@@ -256,6 +259,11 @@ def _program_context(directory: Path):
     finally:
         os.chdir(old_cwd)
         sys.path[:] = old_path
+        root = str(directory.resolve())
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if file and os.path.realpath(file).startswith(root + os.sep):
+                del sys.modules[name]
 
 
 def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview: bool = True,

@@ -147,7 +147,9 @@ def test_issue11_script_leaves_a_program_its_own_contract_package(installed: Ins
     (program / "contract" / "__init__.py").write_text("OWNER = 'billing team'\n")
     (program / "Pulumi.yaml").write_text("name: own-contract\nruntime: python\n")
     (program / "Pulumi.ci.yaml").write_text("config:\n  aws:region: us-east-1\n")
-    (program / "__main__.py").write_text("import pulumi\nimport contract\n\npulumi.export('owner', contract.OWNER)\n")
+    (program / "__main__.py").write_text("import pulumi\nimport pulumi_aws as aws\nimport contract\n\n"
+                                         "aws.sqs.Queue('work', tags={'owner': contract.OWNER})\n"
+                                         "pulumi.export('owner', contract.OWNER)\n")  # a program registers something
     done = _script(installed, "preview", "--stack", "ci", "--json", cwd=program)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outputs"] == {"owner": "billing team"}
