@@ -84,9 +84,11 @@ def test_tracing_exemption_by_name_pattern():
     assert found == []
 
 
-def test_absence_alarm_unknown_treatment_is_not_applicable():
-    with pytest.raises(_NotApplicableError):
-        run_resource("absence-alarm-breaching", ALARM, {"tags": {CLASS_TAG: ABSENCE}, "treatMissingData": U})
+def test_absence_alarm_unknown_treatment_is_judged_when_known():
+    """absence-alarm-breaching is a stack policy (it reads the stack's log metric filters): an unknown
+    treatment is no violation, the run after the update judges it."""
+    assert run_stack("absence-alarm-breaching",
+                     [res(ALARM, "a", {"tags": {CLASS_TAG: ABSENCE}, "treatMissingData": U})]) == []
 
 
 @pytest.mark.parametrize("props,violates", [
@@ -100,7 +102,7 @@ def test_absence_alarm_unknown_treatment_is_not_applicable():
 def test_absence_by_shape_or_tag(props, violates):
     """absence-alarm-breaching (D6): by tag, or untagged by shape (LessThan* on Sum/SampleCount/Minimum),
     including a metric-math alarm."""
-    assert bool(run_resource("absence-alarm-breaching", ALARM, props)) is violates
+    assert bool(run_stack("absence-alarm-breaching", [res(ALARM, "a", props)])) is violates
 
 
 def test_missing_data_class_map_is_configurable():
