@@ -34,7 +34,8 @@ class Metric:
 
     @property
     def is_percentile(self) -> bool:
-        return isinstance(self.stat, str) and bool(_PERCENTILE.match(self.stat))
+        """A percentile statistic, or one unknown at preview (it may be one)."""
+        return self.stat is UNKNOWN or (isinstance(self.stat, str) and bool(_PERCENTILE.match(self.stat)))
 
 
 _UNKNOWN_QUERY = Metric(namespace=UNKNOWN, name=UNKNOWN, dimensions=UNKNOWN, stat=UNKNOWN, source="metricQueries")

@@ -63,8 +63,8 @@ def check_error_alarm(stack: Stack, report: ReportViolation) -> None:
         return (m.namespace in (cfg["namespace"], UNKNOWN)) and (m.name in (cfg["metricName"], UNKNOWN))
 
     linked, orphans = stack.index.alarms_by_function(is_errors)
-    unlinked_unknown = [a for a in orphans
-                        if any(m.dimension(metrics.FUNCTION_DIMENSION) is UNKNOWN for m in A.metrics(a.props))]
+    unlinked_unknown = [a for a in orphans if any(is_errors(m) and m.dimension(metrics.FUNCTION_DIMENSION) is UNKNOWN
+                                                  for m in A.metrics(a.props))]
     for fn in stack.subjects:
         if any(m.name == cfg["metricName"] for _, m in linked.get(fn.urn, [])):
             continue
