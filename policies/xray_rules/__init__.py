@@ -1,8 +1,8 @@
 """Rules of the ``xray-exclusive-tracing`` pack, importable without a gRPC server.
 
 One module per concern, each defining its policies through ``define`` (the prologue they share):
-``tracing``, ``topics``, ``alarms``, ``streaming``, ``function_urls``, ``iam``, ``cost``, ``dashboard``. The pack's order is the order
-of ``CONCERNS``, then each module's own order. Reading props lives in ``values`` and ``alarm_props``,
+``tracing``, ``topics``, ``alarms``, ``streaming``, ``function_urls``, ``iam``, ``cost``, ``dashboard``. The
+pack's order is the order of ``CONCERNS``, then each module's own order. Reading props lives in ``values`` and ``alarm_props``,
 the stack-wide lookups in ``stack_index`` (built once per ``AnalyzeStack`` call, ``call_scope``), the
 defaults in ``contract`` (``policies/contract`` links to the repository's package).
 """

@@ -2,7 +2,6 @@
 both invoke actions (docs/aws-facts.md PRM-7, D13 in docs/decisions.md)."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationPolicy
@@ -60,13 +59,9 @@ def check_url_permissions(stack: Stack, report: ReportViolation) -> None:
             continue  # the function is not known yet and not related by dependencies: judged after the update
         mine = [perm for name in names for perm, q in by_target.get(name, [])
                 if UNKNOWN in (q, qualifier) or q == qualifier]
-
-        def having(test: Callable[[Node], bool]) -> list[Node]:
-            return [perm for perm in mine if test(perm)]
-
-        invoke = having(_grants_invoke)
+        invoke = [perm for perm in mine if _grants_invoke(perm)]
         missing = []
-        if not having(_grants_url):
+        if not any(_grants_url(perm) for perm in mine):
             missing.append(f"aws.lambda_.Permission(action='{URL_ACTION}', principal='{PUBLIC}', "
                            f"function_url_auth_type='{NONE_AUTH}')")
         if not invoke:

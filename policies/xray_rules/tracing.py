@@ -14,7 +14,6 @@ from .resource_types import FUNCTION, REST_STAGE, STATE_MACHINE, XRAY_GROUP, XRA
 from .stack_index import ACTIVE
 from .values import UNKNOWN, describe, dig, is_unknown
 
-
 # -- lambda-tracing-active ------------------------------------------------------------------------
 
 def _tracing_mode(props: dict) -> Any:

@@ -104,16 +104,19 @@ def _otel(**env):
     return run_stack("streaming-otel-config", [fn, _SSE_URL])
 
 
-@pytest.mark.parametrize("endpoint", ["http://localhost:43180/v1/traces", "http://localhost:4318.evil.example/v1/traces",
-                                      "http://localhost:4318", "http://localhost:4318/v1/metrics",
-                                      "https://localhost:4318/v1/traces", "localhost:4318/v1/traces"])
+_C = streaming.COLLECTOR_ENDPOINT  # http://localhost:4318
+
+
+@pytest.mark.parametrize("endpoint", [f"{_C}0/v1/traces", f"{_C}.evil.example/v1/traces", _C, f"{_C}/v1/metrics",
+                                      "https" + _C.removeprefix("http") + "/v1/traces",
+                                      _C.removeprefix("http://") + "/v1/traces"])
 def test_traces_endpoint_that_is_not_the_collectors_traces_path_is_reported(endpoint):
     found = _otel(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint)
     assert len(found) == 1 and "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in found[0][1] and "/v1/traces" in found[0][1]
 
 
-@pytest.mark.parametrize("endpoint", ["http://localhost:4318/v1/traces", "http://127.0.0.1:4318/v1/traces/",
-                                      "http://LOCALHOST:4318/v1/traces", U])
+@pytest.mark.parametrize("endpoint", [f"{_C}/v1/traces", f"{streaming.COLLECTOR_ENDPOINTS[-1]}/v1/traces/",
+                                      f"{_C.upper().replace('HTTP', 'http')}/v1/traces", U])
 def test_collector_traces_endpoint_passes(endpoint):
     assert _otel(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint) == []
 
