@@ -1,5 +1,5 @@
 """SNS topics that feed traced functions: Active tracing on the topic, and an X-Ray resource policy that lets
-SNS write its segments (docs/aws-facts.md PRM-14, SNS-TR-1)."""
+SNS write its segments (docs/aws-facts.md PRM-14, TRC-2, TRC-3)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
