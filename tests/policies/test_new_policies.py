@@ -9,6 +9,7 @@ import pytest
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE as U
 
+from policies.xray_rules import build_policies
 from tests.policies.conftest import REPO, violations
 from tests.policies.test_rules_inprocess import FN, URL, res, run_resource, run_stack
 
@@ -198,3 +199,13 @@ def test_iam_and_unknown_auth_urls_are_not_judged():
     for auth in ("AWS_IAM", U):
         url = res(URL, "api-url", {"functionName": "api-fn", "authorizationType": auth})
         assert run_stack("function-url-public-permissions", [_api(), url]) == []
+
+
+def test_every_policy_has_its_page_and_a_row_in_the_readme():
+    """Issue 11: the pack's docs list what it runs; a new policy comes with its page."""
+    docs = REPO / "docs" / "policies"
+    readme = (docs / "README.md").read_text()
+    names = [p.name for p in build_policies()]
+    assert [n for n in names if not (docs / f"{n}.md").is_file()] == []
+    assert [n for n in names if f"[`{n}`]({n}.md)" not in readme] == []
+    assert f"The {len(names)} policies" in readme
