@@ -18,6 +18,7 @@ COST_BUDGET = "COST"
 MONTHLY = "MONTHLY"
 #: The cost filter that selects one service's spend.
 SERVICE_FILTER = "Service"
+EXPRESSION_SERVICE_KEY = "SERVICE"   # the same filter in a budget's filter_expression
 
 
 def _budgets(index: StackIndex, cfg: Config) -> list[Node]:
@@ -44,13 +45,36 @@ def _why_not_counted(budget: Node, service: str) -> str | None:
     limit = as_number(props.get("limitAmount"))
     if limit is not UNKNOWN and (limit is None or limit <= 0):
         return f"limit_amount is {describe(props.get('limitAmount'))}"
-    filters = as_list(props.get("costFilters"))
-    if service and filters is not UNKNOWN:
-        values = [as_list(f.get("values")) for f in filters if isinstance(f, dict) and f.get("name") in
-                  (SERVICE_FILTER, UNKNOWN)]
-        if not any(v is UNKNOWN or service in v or UNKNOWN in v for v in values):
-            return f"it has no cost filter {SERVICE_FILTER}={service!r}"
+    if service and not _selects(props, service):
+        return f"it has no cost filter {SERVICE_FILTER}={service!r}"
     return None
+
+
+def _selects(props: dict, service: str) -> bool:
+    """Whether the budget's ``cost_filters`` (or its ``filter_expression``) select ``service`` (unknown: may)."""
+    filters = as_list(props.get("costFilters"))
+    if filters is UNKNOWN:
+        return True
+    values = [as_list(f.get("values")) for f in filters if isinstance(f, dict) and f.get("name") in
+              (SERVICE_FILTER, UNKNOWN)]
+    return any(v is UNKNOWN or service in v or UNKNOWN in v for v in values) or _expression_selects(
+        props.get("filterExpression"), service)
+
+
+def _expression_selects(expression: object, service: str) -> bool:
+    """A filter expression with a SERVICE dimension on ``service``, alone or among its and/or operands (a ``not``
+    never selects it)."""
+    if expression is UNKNOWN:
+        return True
+    if not isinstance(expression, dict):
+        return False
+    dims = expression.get("dimensions")
+    if isinstance(dims, dict) and dims.get("key") in (EXPRESSION_SERVICE_KEY, UNKNOWN):
+        values = as_list(dims.get("values"))
+        if values is UNKNOWN or service in values or UNKNOWN in values:
+            return True
+    operands = [as_list(expression.get(key)) for key in ("ands", "ors")]
+    return any(o is UNKNOWN or any(_expression_selects(e, service) for e in o) for o in operands)
 
 
 def _subscribed(note: dict) -> bool:

@@ -162,6 +162,16 @@ def test_a_notification_nobody_receives_does_not_count():
     assert run_stack("tracing-cost-budget", [TRACED, _budget(notifications=emailed)]) == []
 
 
+def test_budget_on_xray_by_filter_expression_counts():
+    """The newer filter_expression form of the same Service filter (alone, or inside an AND)."""
+    dims = {"dimensions": {"key": "SERVICE", "values": [cost.XRAY_BUDGET_SERVICE]}}
+    assert run_stack("tracing-cost-budget", [TRACED, _budget(costFilters=None, filterExpression=dims)]) == []
+    anded = {"ands": [dims, {"dimensions": {"key": "REGION", "values": ["us-east-1"]}}]}
+    assert run_stack("tracing-cost-budget", [TRACED, _budget(costFilters=None, filterExpression=anded)]) == []
+    negated = {"not": dims}
+    assert run_stack("tracing-cost-budget", [TRACED, _budget(costFilters=None, filterExpression=negated)])
+
+
 def test_account_wide_budget_counts_when_the_service_filter_is_off():
     assert run_stack("tracing-cost-budget", [TRACED, _budget(costFilters=[])], config={"service": ""}) == []
 
