@@ -141,7 +141,7 @@ class StackIndex:
     permissions: list[Node] = field(default_factory=list)        # aws.lambda_.Permission
     topics: list[Node] = field(default_factory=list)
     subscriptions: list[Node] = field(default_factory=list)
-    #: REST API stages and state machines with tracing on, X-Ray resources: what makes X-Ray spend money.
+    #: Topics, REST API stages and state machines with tracing on, and X-Ray resources: what spends on X-Ray.
     traced_services: int = 0
     xray_resources: int = 0
     xray_resource_policies: list[Node] = field(default_factory=list)
