@@ -26,6 +26,9 @@ LAMBDA_DEFAULT_TIMEOUT_S = 3.0
 #: What CloudWatch does with missing data when an alarm does not say.
 CLOUDWATCH_DEFAULT_TREATMENT = "missing"
 
+#: A latency alarm fires when latency is high: a ceiling. A floor (LessThan*) on Duration watches something else.
+CEILINGS = ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold")
+
 CLASS_TAG = {"type": "string", "default": contract_alarms.CLASS_TAG,
              "description": "Tag key that carries the alarm class (D6)."}
 ABSENCE_TREATMENT = contract_alarms.TREAT_MISSING_DATA[AlarmClass.ABSENCE]
@@ -33,6 +36,16 @@ ABSENCE_TREATMENT = contract_alarms.TREAT_MISSING_DATA[AlarmClass.ABSENCE]
 
 def _functions(index: StackIndex, cfg: Config) -> list[Node]:
     return index.functions
+
+
+def _metric_alarms(index: StackIndex, cfg: Config) -> list[Node]:
+    return [a for a in index.alarms if a.resource.resource_type == METRIC_ALARM]
+
+
+def _ceiling(alarm: Node) -> bool:
+    """Whether the alarm fires on high values (an unknown comparison may)."""
+    comparison = alarm.props.get("comparisonOperator")
+    return comparison is UNKNOWN or comparison in CEILINGS
 
 
 def _percent(fraction: float) -> str:
@@ -50,8 +63,8 @@ def check_error_alarm(stack: Stack, report: ReportViolation) -> None:
         return (m.namespace in (cfg["namespace"], UNKNOWN)) and (m.name in (cfg["metricName"], UNKNOWN))
 
     linked, orphans = stack.index.alarms_by_function(is_errors)
-    unlinked_unknown = [a for a in orphans
-                        if any(m.dimension(metrics.FUNCTION_DIMENSION) is UNKNOWN for m in A.metrics(a.props))]
+    unlinked_unknown = [a for a in orphans if any(is_errors(m) and m.dimension(metrics.FUNCTION_DIMENSION) is UNKNOWN
+                                                  for m in A.metrics(a.props))]
     for fn in stack.subjects:
         if any(m.name == cfg["metricName"] for _, m in linked.get(fn.urn, [])):
             continue
@@ -79,6 +92,8 @@ def check_latency_alarm(stack: Stack, report: ReportViolation) -> None:
         lambda m: m.namespace == LAMBDA_NAMESPACE and m.name == LAMBDA_DURATION and m.is_percentile)
     stream_metrics = set(cfg["streamingLatencyMetrics"])
     stream_alarms, _ = index.alarms_by_function(lambda m: m.name in stream_metrics and m.is_percentile)
+    durations = {urn: [(a, m) for a, m in found if _ceiling(a)] for urn, found in durations.items()}
+    stream_alarms = {urn: [(a, m) for a, m in found if _ceiling(a)] for urn, found in stream_alarms.items()}
     low, high = float(cfg["minFraction"]), float(cfg["maxFraction"])
     suggested = contract_alarms.DEFAULT_LATENCY_FRACTION
     for fn in stack.subjects:
@@ -107,7 +122,7 @@ def check_latency_alarm(stack: Stack, report: ReportViolation) -> None:
             continue
         alarm = found[0][0]
         shown = ", ".join(describe(t) for t in thresholds)
-        report(f"Duration alarm '{A.alarm_name(alarm.props, alarm.logical)}' of function '{fn.label()}' has threshold "
+        report(f"Duration alarm '{A.alarm_label(alarm.props, alarm.logical)}' of function '{fn.label()}' has threshold "
                f"{shown} ms, outside {low:.0%}-{high:.0%} of the {timeout:g} s timeout "
                f"({low * timeout * 1000:,.0f}-{high * timeout * 1000:,.0f} ms). Derive it from the timeout "
                f"({suggested:.0%} = {suggested * timeout * 1000:,.0f} ms) instead of typing it (D7, FR-061).",
@@ -116,30 +131,36 @@ def check_latency_alarm(stack: Stack, report: ReportViolation) -> None:
 
 # -- absence-alarm-breaching ----------------------------------------------------------------------
 
-def check_absence_breaching(alarm: Resource, report: ReportViolation) -> None:
-    cfg, props = alarm.config, alarm.props
-    klass = alarm.known(A.tag(props, cfg["classTag"]), f"tag {cfg['classTag']}")
-    if klass is not None:
-        if klass != cfg["absenceClass"]:
-            return  # a tagged alarm of another class is judged by alarm-missing-data-class
-        why = f"it is tagged {cfg['classTag']}={klass}"
-    else:
-        shape = A.absence_shaped(props, comparisons=cfg["shapeComparisons"], statistics=cfg["shapeStatistics"])
-        if not shape:
-            return
-        why = f"it has the shape of an absence alarm ({shape}) and no {cfg['classTag']} tag"
-    treat = alarm.known(props.get("treatMissingData"), "treatMissingData")
-    if treat != ABSENCE_TREATMENT:
-        report(f"Alarm '{A.alarm_name(props, alarm.name)}' is an absence alarm ({why}) but treatMissingData is "
-               f"{describe(treat)} (AWS default '{CLOUDWATCH_DEFAULT_TREATMENT}'): silence is the failure it exists "
-               f"to catch. Set treat_missing_data='{ABSENCE_TREATMENT}' (D6, FR-020, FR-045).", None)
+def _absence_reason(alarm: Node, cfg: Config, log_filter_metrics: set) -> str | None:
+    """Why this alarm is an absence alarm (its tag, or untagged its shape); None if it is not or not known yet."""
+    props = alarm.props
+    klass = A.tag(props, cfg["classTag"])
+    if klass is UNKNOWN:
+        return None  # judged when the tags are known
+    if klass is not None:  # a tagged alarm of another class is judged by alarm-missing-data-class
+        return f"it is tagged {cfg['classTag']}={klass}" if klass == cfg["absenceClass"] else None
+    shape = A.absence_shaped(props, comparisons=cfg["shapeComparisons"], statistics=cfg["shapeStatistics"],
+                             log_filter_metrics=log_filter_metrics)
+    return f"it has the shape of an absence alarm ({shape}) and no {cfg['classTag']} tag" if shape else None
+
+
+def check_absence_breaching(stack: Stack, report: ReportViolation) -> None:
+    cfg = stack.config
+    for alarm in stack.subjects:
+        why = _absence_reason(alarm, cfg, stack.index.filter_metrics)
+        treat = alarm.props.get("treatMissingData")
+        if why is None or treat is UNKNOWN or treat == ABSENCE_TREATMENT:
+            continue
+        report(f"Alarm '{A.alarm_label(alarm.props, alarm.logical)}' is an absence alarm ({why}) but treatMissingData "
+               f"is {describe(treat)} (AWS default '{CLOUDWATCH_DEFAULT_TREATMENT}'): silence is the failure it "
+               f"exists to catch. Set treat_missing_data='{ABSENCE_TREATMENT}' (D6, FR-020, FR-045).", alarm.urn)
 
 
 # -- alarm-missing-data-class ---------------------------------------------------------------------
 
 def check_missing_data_class(alarm: Resource, report: ReportViolation) -> None:
     cfg, props = alarm.config, alarm.props
-    name = A.alarm_name(props, alarm.name)
+    name = A.alarm_label(props, alarm.name)
     classes = cfg.get("classes") or {}
     klass = alarm.known(A.tag(props, cfg["classTag"]), f"tag {cfg['classTag']}")
     if klass is None:
@@ -175,7 +196,7 @@ def check_alarm_actions(alarm: Resource, report: ReportViolation) -> None:
         if not actions:  # an element that is unknown (a topic ARN in preview) still counts as an action
             problems.append(f"{py} is empty")
     if problems:
-        report(f"Alarm '{A.alarm_name(props, alarm.name)}': {', '.join(problems)}. Set actions_enabled=True and send "
+        report(f"Alarm '{A.alarm_label(props, alarm.name)}': {', '.join(problems)}. Set actions_enabled=True and send "
                f"alarm_actions (and ok_actions) to the alarm SNS topic, or nobody is told (D8).", None)
 
 
@@ -207,8 +228,8 @@ def policies() -> list[Policy]:
                                 f"{_percent(d['minFraction'])}–{_percent(d['maxFraction'])}% of its timeout "
                                 f"(a streaming function: a percentile of "
                                 f"{' or '.join(d['streamingLatencyMetrics'])}).")),
-        resource_policy(
-            name="absence-alarm-breaching", level=M, types=[METRIC_ALARM], check=check_absence_breaching,
+        stack_policy(
+            name="absence-alarm-breaching", level=M, subjects=_metric_alarms, check=check_absence_breaching,
             config={
                 "classTag": CLASS_TAG,
                 "absenceClass": {"type": "string", "default": AlarmClass.ABSENCE.value},
@@ -219,7 +240,8 @@ def policies() -> list[Policy]:
                 "shapeStatistics": {"type": "array", "items": {"type": "string"},
                                     "default": json_list(contract_alarms.ABSENCE_STATISTICS),
                                     "description": "Statistics that make an untagged floor alarm absence-shaped "
-                                                   "(counts)."},
+                                                   "(counts; a metric published by a log metric filter of the "
+                                                   "stack never is, D6)."},
             },
             describe=lambda d: (f"An absence alarm (heartbeat, canary, throughput floor) must treat missing data as "
                                 f"{ABSENCE_TREATMENT}.")),
@@ -238,8 +260,9 @@ def policies() -> list[Policy]:
             describe=lambda d: f"An alarm's treat_missing_data must match its alarm class (tag {d['classTag']})."),
         resource_policy(
             name="alarm-has-actions", level=M, types=[METRIC_ALARM, COMPOSITE_ALARM], check=check_alarm_actions,
-            config={"requireOkActions": {"type": "boolean", "default": False,
+            config={"requireOkActions": {"type": "boolean", "default": True,
                                          "description": "Also require ok_actions (D8 wires both to the alarm "
-                                                        "topic)."}},
-            describe=lambda d: "Every alarm must have actions enabled and at least one alarm action."),
+                                                        "topic: the OK closes the incident)."}},
+            describe=lambda d: ("Every alarm must have actions enabled and at least one alarm action"
+                                + (" and one OK action." if d["requireOkActions"] else "."))),
     ]

@@ -15,12 +15,12 @@ from .stack_index import Grant
 from .values import UNKNOWN, as_list
 
 
-def _statements(doc: Any) -> list[dict]:
+def statements(doc: Any) -> list[dict]:
     statements = as_list(doc.get("Statement")) if isinstance(doc, dict) else []
     return [] if statements is UNKNOWN else [s for s in statements if isinstance(s, dict)]
 
 
-def _action_matches(patterns: Any, action: str) -> Any:
+def action_matches(patterns: Any, action: str) -> Any:
     patterns = as_list(patterns)
     if patterns is UNKNOWN:
         return UNKNOWN
@@ -47,19 +47,19 @@ def missing_actions(grants: Iterable[Grant], *, actions: list[str],
                 unknown.append(grant.origin)
             elif isinstance(arn, str):
                 granted = managed.get(arn.rsplit("/", 1)[-1], [])
-                allowed |= {a for a in actions if _action_matches(granted, a) is True}
+                allowed |= {a for a in actions if action_matches(granted, a) is True}
             continue
         if grant.document is UNKNOWN:
             unknown.append(grant.origin)
             continue
-        for st in _statements(grant.document):
+        for st in statements(grant.document):
             if not _covers_any_resource(st.get("Resource", "*" if "NotResource" in st else None)):
                 continue
             for action in actions:
                 if "Action" in st:
-                    hit = _action_matches(st["Action"], action)
+                    hit = action_matches(st["Action"], action)
                 elif "NotAction" in st:
-                    hit = _action_matches(st["NotAction"], action)
+                    hit = action_matches(st["NotAction"], action)
                     hit = UNKNOWN if hit is UNKNOWN else not hit
                 else:
                     continue
@@ -73,5 +73,5 @@ def missing_actions(grants: Iterable[Grant], *, actions: list[str],
 def granting_all(managed: Mapping[str, list[str]], actions: list[str]) -> str | None:
     """The managed policy to suggest for ``actions``: one that grants them all, preferring one that grants
     exactly them (least privilege), then by name (config maps arrive in no particular order)."""
-    fits = [name for name, granted in managed.items() if all(_action_matches(granted, a) is True for a in actions)]
+    fits = [name for name, granted in managed.items() if all(action_matches(granted, a) is True for a in actions)]
     return min(fits, key=lambda name: (set(managed[name]) != set(actions), name), default=None)

@@ -25,15 +25,26 @@ from .resource_types import (
     FUNCTION,
     FUNCTION_URL,
     IAM_POLICY,
+    LOG_METRIC_FILTER,
     METRIC_ALARM,
+    PERMISSION,
+    REST_STAGE,
     ROLE,
     ROLE_POLICY,
     ROLE_POLICY_ATTACHMENT,
+    STATE_MACHINE,
+    TOPIC,
+    TOPIC_SUBSCRIPTION,
+    XRAY_PREFIX,
+    XRAY_RESOURCE_POLICY,
 )
-from .values import UNKNOWN, as_list, parse_json, plain
+from .values import UNKNOWN, as_list, dig, parse_json, plain
 
 _WANTED = {FUNCTION, FUNCTION_URL, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, IAM_POLICY, BUDGET, DASHBOARD,
-           METRIC_ALARM, COMPOSITE_ALARM}
+           METRIC_ALARM, COMPOSITE_ALARM, PERMISSION, TOPIC, TOPIC_SUBSCRIPTION, REST_STAGE, STATE_MACHINE,
+           LOG_METRIC_FILTER}
+#: Lambda's value for an actively traced function (``tracing_config.mode``).
+ACTIVE = "Active"
 
 
 def function_key(value: Any) -> str | None:
@@ -45,6 +56,24 @@ def function_key(value: Any) -> str | None:
     if value.startswith("arn:"):
         return None
     return value.split(":")[0]
+
+
+def function_qualifier(value: Any) -> str | None:
+    """The version or alias inside ``name:qualifier`` or a qualified (full or partial) ARN; None if unqualified."""
+    if not isinstance(value, str) or not value:
+        return None
+    rest = value.split(":function:", 1)[1] if ":function:" in value else value
+    parts = rest.split(":")
+    return parts[1] if len(parts) > 1 and parts[1] else None
+
+
+def topic_key(value: Any) -> str | None:
+    """The topic name inside a topic ARN (``arn:aws:sns:region:account:name``) or a name; None if not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    if value.startswith("arn:"):
+        return value.rsplit(":", 1)[-1] if ":sns:" in value else None
+    return value
 
 
 def role_key(value: Any) -> str | None:
@@ -109,8 +138,18 @@ class StackIndex:
     roles: list[Node] = field(default_factory=list)
     budgets: list[Node] = field(default_factory=list)
     dashboards: list[Node] = field(default_factory=list)
+    permissions: list[Node] = field(default_factory=list)        # aws.lambda_.Permission
+    topics: list[Node] = field(default_factory=list)
+    subscriptions: list[Node] = field(default_factory=list)
+    #: Topics, REST API stages and state machines with tracing on, and X-Ray resources: what spends on X-Ray.
+    traced_services: int = 0
+    xray_resources: int = 0
+    xray_resource_policies: list[Node] = field(default_factory=list)
+    #: (namespace, metric name) of every metric a log metric filter of the stack publishes (D6).
+    filter_metrics: set[tuple[Any, Any]] = field(default_factory=set)
     by_urn: dict[str, Node] = field(default_factory=dict)
     fn_by_key: dict[str, Node] = field(default_factory=dict)
+    topic_by_key: dict[str, Node] = field(default_factory=dict)
     role_by_key: dict[str, Node] = field(default_factory=dict)
     iam_policy_by_arn: dict[str, Node] = field(default_factory=dict)
     grants: dict[str, list[Grant]] = field(default_factory=dict)  # role urn -> grants
@@ -122,10 +161,13 @@ class StackIndex:
         buckets = {FUNCTION: index.functions, METRIC_ALARM: index.alarms, COMPOSITE_ALARM: index.alarms,
                    FUNCTION_URL: index.urls, ROLE: index.roles, BUDGET: index.budgets,
                    DASHBOARD: index.dashboards, ROLE_POLICY: index._role_users,
-                   ROLE_POLICY_ATTACHMENT: index._role_users}
+                   ROLE_POLICY_ATTACHMENT: index._role_users, PERMISSION: index.permissions, TOPIC: index.topics,
+                   TOPIC_SUBSCRIPTION: index.subscriptions, XRAY_RESOURCE_POLICY: index.xray_resource_policies}
         for resource in resources:
             rtype = resource.resource_type
-            if rtype not in _WANTED:
+            if rtype.startswith(XRAY_PREFIX):
+                index.xray_resources += 1
+            elif rtype not in _WANTED:
                 continue
             node = Node(resource, plain(resource.props))
             index.by_urn[resource.urn] = node
@@ -145,6 +187,20 @@ class StackIndex:
                 arn = node.props.get("arn")
                 if isinstance(arn, str):
                     index.iam_policy_by_arn[arn] = node
+            elif rtype == TOPIC:
+                for value in (node.physical, node.props.get("arn")):
+                    key = topic_key(value)
+                    if key:
+                        index.topic_by_key.setdefault(key, node)
+                index.traced_services += node.props.get("tracingConfig") == ACTIVE
+            elif rtype == REST_STAGE:
+                index.traced_services += node.props.get("xrayTracingEnabled") is True
+            elif rtype == STATE_MACHINE:
+                index.traced_services += dig(node.props, "tracingConfiguration", "enabled") is True
+            elif rtype == LOG_METRIC_FILTER:
+                transformation = node.props.get("metricTransformation")
+                if isinstance(transformation, dict):
+                    index.filter_metrics.add((transformation.get("namespace"), transformation.get("name")))
         index._collect_grants()
         return index
 
@@ -164,22 +220,34 @@ class StackIndex:
         if key:
             target = table.get(key)
             return [target] if target else []
-        if value is UNKNOWN or value is None:
+        if value is UNKNOWN:  # an absent value (None) refers to nothing, whatever else the property depends on
             by_prop = self._nodes(node.pdeps(*prop_keys), rtype)
             if by_prop:
                 return by_prop
-            if value is UNKNOWN:
-                deps = self._nodes(node.deps(), rtype)
-                return deps if len(deps) == 1 else []  # a weaker signal: only when unambiguous
+            deps = self._nodes(node.deps(), rtype)
+            return deps if len(deps) == 1 else []  # a weaker signal: only when unambiguous
         return []
 
     def functions_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
         return self.link(node, value, prop_keys=prop_keys, rtype=FUNCTION, key_fn=function_key, table=self.fn_by_key)
 
+    def topics_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
+        return self.link(node, value, prop_keys=prop_keys, rtype=TOPIC, key_fn=topic_key, table=self.topic_by_key)
+
     def roles_of(self, node: Node, value: Any, *prop_keys: str) -> list[Node]:
         return self.link(node, value, prop_keys=prop_keys, rtype=ROLE, key_fn=role_key, table=self.role_by_key)
 
     # -- functions --------------------------------------------------------------------------------
+    @staticmethod
+    def tracing_mode(fn: Node) -> Any:
+        """A function's ``tracingConfig.mode``: a string, ``UNKNOWN``, or None (Lambda's default, PassThrough)."""
+        return dig(fn.props, "tracingConfig", "mode")
+
+    @cached_property
+    def traced_functions(self) -> list[Node]:
+        """Functions with Active tracing, or whose mode is not known yet (they may be)."""
+        return [fn for fn in self.functions if self.tracing_mode(fn) in (ACTIVE, UNKNOWN)]
+
     @cached_property
     def streaming(self) -> dict[str, list[Node]]:
         """Function URN -> its RESPONSE_STREAM URLs (the env lives on the function, the mode on the URL)."""

@@ -3,6 +3,7 @@ collector extension, never by the ADOT exec wrapper (D1-D3 in docs/decisions.md)
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationPolicy
 
@@ -18,6 +19,27 @@ ENDPOINT_VAR = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT_VAR = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 TRACES_TIMEOUT_VAR = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"
 TIMEOUT_VAR = "OTEL_EXPORTER_OTLP_TIMEOUT"
+PROTOCOL_VAR = "OTEL_EXPORTER_OTLP_PROTOCOL"
+TRACES_PROTOCOL_VAR = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+#: OTLP/HTTP: the SDK appends this to the base endpoint; a per-signal traces endpoint is used as given.
+TRACES_PATH = "/v1/traces"
+
+#: (scheme, host, port, path) of an endpoint URL, compared field by field, never as a string prefix.
+UrlKey = tuple[str, str | None, int | None, str]
+
+
+def _url_key(value: Any) -> UrlKey | None:
+    """An endpoint URL, parsed (host lower-cased, port defaulted by scheme, no trailing slash); None if it is none."""
+    if not isinstance(value, str):
+        return None
+    try:
+        url = urlsplit(value.strip())
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    except ValueError:  # a port that is not a number
+        return None
+    if not url.scheme or not url.hostname:
+        return None
+    return url.scheme, url.hostname, port, url.path.rstrip("/")
 
 
 def _streaming_functions(index: StackIndex, cfg: Config) -> list[Node]:
@@ -56,14 +78,24 @@ def _otel_problems(env: dict, cfg: Config) -> list[str]:
         value = env.get(var)
         if value is UNKNOWN:
             continue
-        normalized = value.rstrip("/") if isinstance(value, str) else value
-        if normalized not in [a.rstrip("/") for a in allowed]:
+        if var == ENDPOINT_VAR:
+            ok = _url_key(value) is not None and _url_key(value) in {_url_key(a) for a in allowed}
+        else:
+            ok = value in allowed
+        if not ok:
             problems.append(f"{var}={describe(value)} (want {' or '.join(allowed)})")
+    endpoints = [key for key in map(_url_key, expected.get(ENDPOINT_VAR) or []) if key]
     traces_endpoint = env.get(TRACES_ENDPOINT_VAR)
-    endpoints = expected.get(ENDPOINT_VAR) or []
-    if isinstance(traces_endpoint, str) and not any(traces_endpoint.startswith(e) for e in endpoints):
-        problems.append(f"{TRACES_ENDPOINT_VAR}={traces_endpoint!r} (want the collector on "
-                        f"{streaming.COLLECTOR_ENDPOINT})")
+    if traces_endpoint is not None and traces_endpoint is not UNKNOWN:
+        wanted = {(scheme, host, port, path + TRACES_PATH) for scheme, host, port, path in endpoints}
+        if _url_key(traces_endpoint) not in wanted:
+            problems.append(f"{TRACES_ENDPOINT_VAR}={describe(traces_endpoint)} (want the collector's traces path, "
+                            f"{streaming.COLLECTOR_ENDPOINT}{TRACES_PATH}: the SDK uses this variable as given)")
+    traces_protocol = env.get(TRACES_PROTOCOL_VAR)
+    protocols = expected.get(PROTOCOL_VAR)
+    if traces_protocol is not None and traces_protocol is not UNKNOWN and protocols and traces_protocol not in protocols:
+        problems.append(f"{TRACES_PROTOCOL_VAR}={describe(traces_protocol)} (want {' or '.join(protocols)}: it "
+                        f"overrides {PROTOCOL_VAR} for traces)")
     timeout = env.get(TRACES_TIMEOUT_VAR, env.get(TIMEOUT_VAR))
     limit = float(cfg["maxExporterTimeoutSeconds"])
     number = as_number(timeout)

@@ -1,4 +1,5 @@
-"""Tracing itself: every function traced actively, X-Ray names within X-Ray's limit."""
+"""Tracing itself: every function traced actively, every REST API stage and state machine sending traces,
+X-Ray names within X-Ray's limit."""
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
@@ -9,11 +10,9 @@ from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationP
 from contract import xray
 
 from .define import Resource, resource_policy
-from .resource_types import FUNCTION, XRAY_GROUP, XRAY_RULE
-from .values import UNKNOWN, describe, is_unknown
-
-ACTIVE = "Active"
-
+from .resource_types import FUNCTION, REST_STAGE, STATE_MACHINE, XRAY_GROUP, XRAY_RULE
+from .stack_index import ACTIVE
+from .values import UNKNOWN, describe, dig, is_unknown
 
 # -- lambda-tracing-active ------------------------------------------------------------------------
 
@@ -45,6 +44,27 @@ def remediate_tracing_active(fn: Resource) -> Mapping[str, Any] | None:
     return props
 
 
+# -- apigateway-stage-tracing --------------------------------------------------------------------
+
+def check_stage_tracing(stage: Resource, report: ReportViolation) -> None:
+    enabled = stage.known(stage.props.get("xrayTracingEnabled"), "xrayTracingEnabled")
+    if enabled is not True:
+        report(f"API Gateway stage '{stage.name}' has xrayTracingEnabled {describe(enabled)} (API Gateway's default "
+               f"is off): a request without an upstream trace starts none there, its sampling rules never apply and "
+               f"the API is missing from the trace map. Set xray_tracing_enabled=True on the aws.apigateway.Stage.",
+               None)
+
+
+# -- stepfunctions-tracing-enabled ----------------------------------------------------------------
+
+def check_state_machine_tracing(machine: Resource, report: ReportViolation) -> None:
+    enabled = machine.known(dig(machine.props, "tracingConfiguration", "enabled"), "tracingConfiguration.enabled")
+    if enabled is not True:
+        report(f"Step Functions state machine '{machine.name}' has tracingConfiguration.enabled {describe(enabled)}: "
+               f"executions started without an upstream trace send nothing to X-Ray. Set "
+               f"tracing_configuration={{'enabled': True}} and allow its role the X-Ray write actions.", None)
+
+
 # -- xray-name-limits -----------------------------------------------------------------------------
 
 #: The name property of each X-Ray resource with a name limit, as Pulumi spells it in props and in Python.
@@ -66,6 +86,14 @@ def policies() -> list[ResourceValidationPolicy]:
             name="lambda-tracing-active", level=EnforcementLevel.MANDATORY, types=[FUNCTION], config={},
             describe=lambda d: f"Every Lambda function must use X-Ray {ACTIVE} tracing.",
             check=check_tracing_active, remediate=remediate_tracing_active),
+        resource_policy(
+            name="apigateway-stage-tracing", level=EnforcementLevel.MANDATORY, types=[REST_STAGE], config={},
+            describe=lambda d: "Every API Gateway REST API stage must have X-Ray tracing enabled.",
+            check=check_stage_tracing),
+        resource_policy(
+            name="stepfunctions-tracing-enabled", level=EnforcementLevel.MANDATORY, types=[STATE_MACHINE], config={},
+            describe=lambda d: "Every Step Functions state machine must have X-Ray tracing enabled.",
+            check=check_state_machine_tracing),
         resource_policy(
             name="xray-name-limits", level=EnforcementLevel.MANDATORY, types=list(_NAME_KEYS),
             config={"maxLength": {"type": "integer", "minimum": 1, "default": xray.MAX_NAME_LENGTH,

@@ -22,7 +22,8 @@ POLICY_NAMES = {
     "lambda-tracing-active", "lambda-error-alarm", "lambda-latency-alarm", "streaming-no-exec-wrapper",
     "streaming-otel-config", "absence-alarm-breaching", "alarm-missing-data-class", "alarm-has-actions",
     "xray-write-permissions", "xray-name-limits", "tracing-cost-budget", "dashboard-shows-all-alarms",
-    "canary-role-isolated"}
+    "canary-role-isolated", "apigateway-stage-tracing", "stepfunctions-tracing-enabled", "sns-topic-tracing-active",
+    "function-url-public-permissions"}
 
 
 def _policies() -> dict:
@@ -30,10 +31,10 @@ def _policies() -> dict:
 
 
 def test_policies_come_concern_by_concern():
-    """One module per concern, in the order tracing, alarms, streaming, IAM, cost, dashboard; the pack
-    lists their policies in that order, each concern's together."""
+    """One module per concern, in the order tracing, topics, alarms, streaming, function URLs, IAM, cost,
+    dashboard; the pack lists their policies in that order, each concern's together."""
     assert [c.__name__.rsplit(".", 1)[-1] for c in CONCERNS] == [
-        "tracing", "alarms", "streaming", "iam", "cost", "dashboard"]
+        "tracing", "topics", "alarms", "streaming", "function_urls", "iam", "cost", "dashboard"]
     names = [p.name for p in build_policies()]
     assert sorted(names) == sorted(POLICY_NAMES)
     concern_of = {p.name: i for i, c in enumerate(CONCERNS) for p in c.policies()}

@@ -84,9 +84,11 @@ def test_tracing_exemption_by_name_pattern():
     assert found == []
 
 
-def test_absence_alarm_unknown_treatment_is_not_applicable():
-    with pytest.raises(_NotApplicableError):
-        run_resource("absence-alarm-breaching", ALARM, {"tags": {CLASS_TAG: ABSENCE}, "treatMissingData": U})
+def test_absence_alarm_unknown_treatment_is_judged_when_known():
+    """absence-alarm-breaching is a stack policy (it reads the stack's log metric filters): an unknown
+    treatment is no violation, the run after the update judges it."""
+    assert run_stack("absence-alarm-breaching",
+                     [res(ALARM, "a", {"tags": {CLASS_TAG: ABSENCE}, "treatMissingData": U})]) == []
 
 
 @pytest.mark.parametrize("props,violates", [
@@ -100,7 +102,7 @@ def test_absence_alarm_unknown_treatment_is_not_applicable():
 def test_absence_by_shape_or_tag(props, violates):
     """absence-alarm-breaching (D6): by tag, or untagged by shape (LessThan* on Sum/SampleCount/Minimum),
     including a metric-math alarm."""
-    assert bool(run_resource("absence-alarm-breaching", ALARM, props)) is violates
+    assert bool(run_stack("absence-alarm-breaching", [res(ALARM, "a", props)])) is violates
 
 
 def test_missing_data_class_map_is_configurable():
@@ -112,9 +114,9 @@ def test_missing_data_class_map_is_configurable():
 
 def test_alarm_actions_with_unknown_topic_arn_count_as_actions():
     """alarm-has-actions: in preview the topic ARN is unknown, but the action is there."""
-    assert run_resource("alarm-has-actions", ALARM, {"alarmActions": [U]}) == []
-    assert run_resource("alarm-has-actions", ALARM, {"alarmActions": U}) == []
-    assert run_resource("alarm-has-actions", ALARM, {"alarmActions": [U], "actionsEnabled": False})
+    assert run_resource("alarm-has-actions", ALARM, {"alarmActions": [U], "okActions": [U]}) == []
+    assert run_resource("alarm-has-actions", ALARM, {"alarmActions": U, "okActions": U}) == []
+    assert run_resource("alarm-has-actions", ALARM, {"alarmActions": [U], "okActions": [U], "actionsEnabled": False})
     assert run_resource("alarm-has-actions", ALARM, {})
 
 
@@ -223,11 +225,15 @@ def test_budget_percentage_thresholds_of_the_limit():
     """tracing-cost-budget: percentages of the limit count as the amounts they are (here each default
     threshold as a percentage of a limit at the highest one)."""
     limit = max(cost.BUDGET_THRESHOLDS_USD)
-    notes = [{"threshold": t / limit * 100, "thresholdType": "PERCENTAGE"} for t in cost.BUDGET_THRESHOLDS_USD]
-    budget = res("aws:budgets/budget:Budget", "b", {"limitAmount": str(limit), "notifications": notes})
-    assert run_stack("tracing-cost-budget", [budget]) == []
+    notes = [{"threshold": t / limit * 100, "thresholdType": "PERCENTAGE", "subscriberSnsTopicArns": [U]}
+             for t in cost.BUDGET_THRESHOLDS_USD]
+    budget = res("aws:budgets/budget:Budget", "b", {
+        "budgetType": "COST", "timeUnit": "MONTHLY", "limitAmount": str(limit), "notifications": notes,
+        "costFilters": [{"name": "Service", "values": [cost.XRAY_BUDGET_SERVICE]}]})
+    traced = _fn("api", tracingConfig={"mode": "Active"})
+    assert run_stack("tracing-cost-budget", [traced, budget]) == []
     more = [*cost.BUDGET_THRESHOLDS_USD, 2 * limit]
-    found = run_stack("tracing-cost-budget", [budget], config={"thresholdsUsd": more})
+    found = run_stack("tracing-cost-budget", [traced, budget], config={"thresholdsUsd": more})
     assert found and f"${2 * limit:g}" in found[0][1]
 
 

@@ -77,10 +77,20 @@ class Kit:
         self.duration_alarm(name, fn.name, timeout)
         return fn
 
+    def public_url_permissions(self, name: str, fn, *, url: bool = True, invoke: bool = True, qualifier=None):
+        """The two grants a NONE Function URL needs (docs/aws-facts.md PRM-7)."""
+        if url:
+            aws.lambda_.Permission(f"{name}-url-public", action="lambda:InvokeFunctionUrl", principal="*",
+                                   function=fn.name, function_url_auth_type="NONE", qualifier=qualifier, opts=self.opts)
+        if invoke:
+            aws.lambda_.Permission(f"{name}-url-invoke", action="lambda:InvokeFunction", principal="*",
+                                   function=fn.name, invoked_via_function_url=True, qualifier=qualifier, opts=self.opts)
+
     def streaming(self, name: str, *, env: dict | None = None, latency_alarm: bool = True) -> aws.lambda_.Function:
         fn = self.function(name, image=True, timeout=900, env=env if env is not None else dict(OTEL_ENV))
         aws.lambda_.FunctionUrl(f"{name}-url", function_name=fn.name, authorization_type="NONE",
                                 invoke_mode="RESPONSE_STREAM", opts=self.opts)
+        self.public_url_permissions(name, fn)
         self.error_alarm(name, fn.name)
         if latency_alarm:
             self.alarm(f"{name}-event-latency", alarm_class="latency", treat="missing",

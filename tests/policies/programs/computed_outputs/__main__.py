@@ -11,7 +11,8 @@ import pulumi_aws as aws
 http = aws.apigatewayv2.Api("http", protocol_type="HTTP")
 live = aws.apigatewayv2.Stage("live", api_id=http.id, auto_deploy=True)
 rest = aws.apigateway.RestApi("rest")
-rest_stage_url = aws.apigateway.Stage("v1", rest_api=rest.id, deployment="dep-1", stage_name="v1").invoke_url
+rest_stage_url = aws.apigateway.Stage("v1", rest_api=rest.id, deployment="dep-1", stage_name="v1",
+                                     xray_tracing_enabled=True).invoke_url
 
 # Data sources: any program's lookups of existing infrastructure.
 vpc = aws.ec2.get_vpc(default=True)
