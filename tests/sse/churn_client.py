@@ -1,0 +1,65 @@
+"""Churning SSE clients in a process of their own (so their load never starves the test's own reads):
+
+    python -m tests.sse.churn_client <stream url> <clients> (--seconds S | --cycles N)
+
+Each client connects, reads up to the stream's ``connected`` event (it then holds a slot), closes, and
+again, until the time is up or it made its cycles. Prints one JSON object: the statuses got, by count,
+and the errors (a refused or broken connection is an error, not a status). Used by ``test_churn.py`` and
+``bench/sse.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+
+import httpx
+
+
+async def connect_and_close(client: httpx.AsyncClient, url: str) -> int:
+    """One cycle; the status the stream answered."""
+    async with client.stream("GET", url) as response:
+        if response.status_code == 200:
+            async for line in response.aiter_lines():
+                if line == "event: connected":
+                    break
+        return response.status_code
+
+
+async def churn(url: str, clients: int, seconds: float | None, cycles: int | None) -> dict:
+    statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    end = time.monotonic() + seconds if seconds is not None else None
+
+    async def one_client() -> None:
+        # A connection per cycle: closing a stream mid-body closes its connection, so none is reused.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+            made = 0
+            while (end is None or time.monotonic() < end) and (cycles is None or made < cycles):
+                made += 1
+                try:
+                    statuses[await connect_and_close(client, url)] += 1
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return {"statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": dict(errors),
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url")
+    parser.add_argument("clients", type=int)
+    limit = parser.add_mutually_exclusive_group(required=True)
+    limit.add_argument("--seconds", type=float)
+    limit.add_argument("--cycles", type=int, help="per client")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(churn(args.url, args.clients, args.seconds, args.cycles))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
