@@ -5,17 +5,23 @@
 Each client connects, reads up to the stream's ``connected`` event (it then holds a slot), closes, and
 again, until the time is up or it made its cycles. Prints one JSON object: the statuses got, by count,
 and the errors (a refused or broken connection is an error, not a status). Used by ``test_churn.py`` and
-``bench/sse.py``.
+``bench/sse.py`` through ``Churn``, with ``Usage`` sampling the app process meanwhile.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def connect_and_close(client: httpx.AsyncClient, url: str) -> int:
@@ -48,6 +54,49 @@ async def churn(url: str, clients: int, seconds: float | None, cycles: int | Non
     await asyncio.gather(*(one_client() for _ in range(clients)))
     return {"statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": dict(errors),
             "seconds": round(time.monotonic() - started, 3)}
+
+
+@dataclass
+class Usage:
+    """Threads and RSS of one process, sampled from ``/proc/<pid>/status``."""
+
+    pid: int
+    samples: list[tuple[int, int]] = field(default_factory=list)
+
+    def sample(self) -> tuple[int, int]:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
+        now = int(fields["Threads"]), int(fields["VmRSS"].split()[0])
+        self.samples.append(now)
+        return now
+
+    @property
+    def max_threads(self) -> int:
+        return max(t for t, _ in self.samples)
+
+
+class Churn:
+    """``churn_client`` running in its own process against ``url``; ``result()`` waits for its figures."""
+
+    def __init__(self, url: str, clients: int, *limit: str):
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.sse.churn_client", f"{url}/api/v2/stream",
+                                      str(clients), *limit], cwd=REPO, stdout=subprocess.PIPE, text=True)
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def result(self, timeout: float = 120) -> dict:
+        out, _ = self.proc.communicate(timeout=timeout)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"churn client exited {self.proc.returncode} (its stderr is above)")
+        return json.loads(out.strip().splitlines()[-1])
+
+    def __enter__(self) -> Churn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.running():
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def main() -> None:

@@ -9,20 +9,16 @@ IO pool and the flush worker exist by then).
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
 from standins.otlp_receiver import Blackhole
-from tests.sse.harness import REPO, SSE, AppProcess, new_parent, new_root, put_item, trace_header
+from tests.sse.churn_client import Churn, Usage
+from tests.sse.harness import SSE, AppProcess, new_parent, new_root, put_item, trace_header
 
 CLIENTS = 20
 #: Room for every churning client twice over (and the watching stream): a 503 means slots came back late.
@@ -41,51 +37,9 @@ RSS_SLACK_KB = 50 * 1024
 MAX_EVENT_GAP_S = 2.5
 
 
-@dataclass
-class Usage:
-    """Threads and RSS of one process, sampled from ``/proc/<pid>/status``."""
-
-    pid: int
-    samples: list[tuple[int, int]] = field(default_factory=list)
-
-    def sample(self) -> tuple[int, int]:
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines())
-        now = int(fields["Threads"]), int(fields["VmRSS"].split()[0])
-        self.samples.append(now)
-        return now
-
-    @property
-    def max_threads(self) -> int:
-        return max(t for t, _ in self.samples)
-
-
 def _pid(app: AppProcess) -> int:
     assert app.proc is not None
     return app.proc.pid
-
-
-class Churn:
-    """``churn_client`` running in its own process against ``url``; ``result()`` waits for its figures."""
-
-    def __init__(self, url: str, clients: int, *limit: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.sse.churn_client", f"{url}/api/v2/stream",
-                                      str(clients), *limit], cwd=REPO, stdout=subprocess.PIPE, text=True)
-
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def result(self, timeout: float = 120) -> dict:
-        out, _ = self.proc.communicate(timeout=timeout)
-        assert self.proc.returncode == 0, f"churn client exited {self.proc.returncode}"
-        return json.loads(out.strip().splitlines()[-1])
-
-    def __enter__(self) -> Churn:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.running():
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def _churned(url: str, usage: Usage, clients: int, *limit: str) -> dict:
