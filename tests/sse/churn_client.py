@@ -37,11 +37,13 @@ async def connect_and_close(client: httpx.AsyncClient, url: str) -> int:
 async def churn(url: str, clients: int, seconds: float | None, cycles: int | None) -> dict:
     statuses: Counter[int] = Counter()
     errors: Counter[str] = Counter()
-    end = time.monotonic() + seconds if seconds is not None else None
+    # One client for all: building one per task costs a TLS context each, seconds on a loaded machine. Each
+    # cycle is a new connection anyway (closing a stream mid-body closes its connection).
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), limits=httpx.Limits(max_connections=clients)) as client:
+        started = time.monotonic()
+        end = started + seconds if seconds is not None else None
 
-    async def one_client() -> None:
-        # A connection per cycle: closing a stream mid-body closes its connection, so none is reused.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as client:
+        async def one_client() -> None:
             made = 0
             while (end is None or time.monotonic() < end) and (cycles is None or made < cycles):
                 made += 1
@@ -50,8 +52,7 @@ async def churn(url: str, clients: int, seconds: float | None, cycles: int | Non
                 except httpx.HTTPError as exc:
                     errors[type(exc).__name__] += 1
 
-    started = time.monotonic()
-    await asyncio.gather(*(one_client() for _ in range(clients)))
+        await asyncio.gather(*(one_client() for _ in range(clients)))
     return {"statuses": {str(k): v for k, v in sorted(statuses.items())}, "errors": dict(errors),
             "seconds": round(time.monotonic() - started, 3)}
 

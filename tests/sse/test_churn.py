@@ -33,8 +33,9 @@ CHURN_S = 6.0
 THREAD_SLACK = 10
 #: RSS growth allowed over the run (allocator noise; a leak per cycle is tens of MB over thousands).
 RSS_SLACK_KB = 50 * 1024
-#: A live stream's heartbeat comes every 0.5 s (harness); it may lag this much under churn (the issue: 8 s).
-MAX_EVENT_GAP_S = 2.5
+#: A live stream's heartbeat comes every 0.5 s (harness); under churn on a loaded machine it may lag this much, half the
+#: issue's 8 s stall.
+MAX_EVENT_GAP_S = 4.0
 
 
 def _pid(app: AppProcess) -> int:
@@ -62,7 +63,11 @@ def churn_app(collector, app_factory, receiver) -> Iterator[AppProcess]:
     """The app with a cap of ``CAP`` exporting to ``collector``."""
     hole = Blackhole() if collector == "blackhole" else None
     try:
-        yield app_factory(hole.endpoint if hole else receiver.endpoint, SSE_MAX_CONNECTIONS=str(CAP))
+        app = app_factory(hole.endpoint if hole else receiver.endpoint, SSE_MAX_CONNECTIONS=str(CAP))
+        try:
+            yield app
+        finally:
+            app.close()  # now, not at the session's end: each holds a port, a process and its pools
     finally:
         if hole:
             hole.close()
