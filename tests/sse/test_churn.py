@@ -87,13 +87,15 @@ def _wait_no_connections(url: str, timeout: float) -> int:
 
 
 def _warmed_up(app: AppProcess) -> tuple[Usage, int, int]:
-    """The app after a short concurrent churn (its IO pool and flush worker exist), and its baseline."""
+    """The app after a short concurrent churn, and its baseline: the most threads seen during that churn (its
+    IO pool and flush worker at their working size) and the RSS after it."""
     usage = Usage(_pid(app))
     warm = _churned(app.url, usage, CLIENTS, "--cycles", "5")
     assert warm["statuses"] == {"200": CLIENTS * 5}, warm
     assert _wait_no_connections(app.url, 10) == 0
+    threads = usage.max_threads
     usage.samples.clear()
-    threads, rss = usage.sample()
+    _, rss = usage.sample()
     return usage, threads, rss
 
 
