@@ -1,9 +1,12 @@
 """SSE figures: span throughput through the bootstrap to an OTLP receiver, end-of-stream
 flush time with a live, a refused and a black-holed collector, the cold import of the app with and
-without its OTel share, and what verifying a configuration stream's bearer JWT costs once its keys are cached.
+without its OTel share, what verifying a configuration stream's bearer JWT costs once its keys are cached, and
+churn (issue 10): how soon a disconnected client's slot is free, 503s in 1,000 connect/close cycles, and the
+app's threads while 20 clients churn against a black-holed collector.
 
 Everything runs in subprocesses with the function's environment, so the OTel state of this process (and
-of the other bench modules) is never touched: ``python -m bench.sse worker <what>`` prints one JSON object.
+of the other bench modules) is never touched: ``python -m bench.sse worker <what>`` prints one JSON object;
+the churn figures drive the app under uvicorn (``tests.sse.harness.AppProcess``) against a moto server.
 """
 from __future__ import annotations
 
@@ -138,6 +141,91 @@ def _jwt_verification_us(n: int = 2000) -> tuple[float, float]:
     return statistics.median(samples), statistics.quantiles(samples, n=20)[-1]
 
 
+# -- churn (issue 10): the app under uvicorn, its clients in processes of their own -----------------------
+RELEASE_SAMPLES = 60
+CHURN_CLIENTS = 20
+CHURN_S = 10.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _release_ms(url: str) -> tuple[list[float], list[float]]:
+    """Client closes a stream it holds -> ``/api/v2/stream/status`` first counts it gone (ms), per sample; and
+    the probe's own round trip (ms), the resolution of that figure. The probe sends ``Sampled=0`` so it
+    records, and waits for, no span of its own."""
+    import httpx
+
+    from tests.sse.harness import new_parent, new_root, trace_header
+
+    samples, round_trips = [], []
+    with httpx.Client(timeout=10) as probe:
+        def open_now() -> int:
+            headers = {"X-Amzn-Trace-Id": trace_header(new_root(), new_parent(), sampled=0)}
+            return probe.get(f"{url}/api/v2/stream/status", headers=headers).json()["connections"]
+
+        for _ in range(RELEASE_SAMPLES):
+            asked = time.perf_counter()
+            open_now()
+            round_trips.append((time.perf_counter() - asked) * 1000)
+        for _ in range(RELEASE_SAMPLES):
+            with httpx.Client(timeout=10) as client, client.stream("GET", f"{url}/api/v2/stream") as response:
+                for line in response.iter_lines():
+                    if line == "event: connected":
+                        break
+            gone = time.perf_counter()  # the connection is closed when the block exits
+            while open_now():
+                pass
+            samples.append((time.perf_counter() - gone) * 1000)
+    return samples, round_trips
+
+
+def _churn_figures() -> list[tuple[str, float | str, str]]:
+    from standins.moto_server import MotoServer
+    from standins.otlp_receiver import Blackhole, OtlpReceiver
+    from tests.sse.churn_client import Churn, Usage
+    from tests.sse.conftest import ensure_tables
+    from tests.sse.harness import ENVIRONMENT, AppProcess, function_environment
+
+    out: list[tuple[str, float | str, str]] = []
+    with MotoServer() as moto, OtlpReceiver() as rx, Blackhole() as hole:
+        tables = ensure_tables(moto, ENVIRONMENT)
+        for mode, endpoint in (("live", rx.endpoint), ("black-holed", hole.endpoint)):
+            app = AppProcess(function_environment(moto.endpoint, tables, endpoint, SSE_MAX_CONNECTIONS="42")).start()
+            try:
+                assert app.proc is not None
+                release, probe = _release_ms(app.url)
+                out.append((f"SSE slot free after client disconnect, {mode} collector (ms, p50)",
+                            _percentile(release, 0.5), f"p99 {_percentile(release, 0.99):.1f}; target <= 50 live, "
+                            f"<= exporter timeout dead; status probe round trip p50 "
+                            f"{_percentile(probe, 0.5):.1f} (the resolution); {len(release)} samples"))
+                usage = Usage(app.proc.pid)
+                usage.sample()
+                baseline = usage.samples[0][0]
+                if mode == "live":
+                    with Churn(app.url, 1, "--cycles", "1000") as churn:
+                        got = churn.result(600)
+                    refused = got["statuses"].get("503", 0)
+                    out.append(("SSE 1,000 sequential connect/close cycles: 503s (cap 42)", float(refused),
+                                f"target 0; {got['statuses']}, errors {got['errors']}, "
+                                f"{1000 / got['seconds']:.0f} cycles/s"))
+                    continue
+                with Churn(app.url, CHURN_CLIENTS, "--seconds", str(CHURN_S)) as churn:
+                    while churn.running():
+                        usage.sample()
+                        time.sleep(0.1)
+                    got = churn.result()
+                cycles = sum(got["statuses"].values())
+                out.append((f"SSE threads, {CHURN_CLIENTS} clients churning {CHURN_S:.0f} s, black-holed collector",
+                            float(usage.max_threads), f"peak; {baseline} before; {cycles:,} cycles, "
+                            f"503s {got['statuses'].get('503', 0)}, errors {got['errors']} (issue 10 saw 293)"))
+            finally:
+                app.close()
+    return out
+
+
 # -- the figures ---------------------------------------------------------------------------------------
 def measure() -> list[tuple[str, float | str, str]]:
     out: list[tuple[str, float | str, str]] = []
@@ -165,6 +253,7 @@ def measure() -> list[tuple[str, float | str, str]]:
     median_us, p95_us = _jwt_verification_us(n)
     out.append(("JWT verification cost per request (cached keys) (µs, median)", float(median_us),
                 f"over {n:,} verifications of a moto ID token; p95 {p95_us:.0f} µs"))
+    out += _churn_figures()
     return out
 
 

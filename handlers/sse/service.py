@@ -1,9 +1,10 @@
 """The process's one service: settings, tracing, the connection pool, the store and the shared feed.
 
 One uvicorn worker serves every stream of a Lambda environment, so these are per process. Built on first
-use (the lifespan builds it at startup: fail fast), never at import. Blocking work (boto3 calls, the span
-flush) runs in a bounded thread pool through ``run_io``, which keeps the calling task's context (the
-stream's trace id in its log lines).
+use (the lifespan builds it at startup: fail fast), never at import. Blocking boto3 calls run in a bounded
+thread pool through ``run_io``, which keeps the calling task's context (the stream's trace id in its log
+lines). The span flush runs on the telemetry's own single flush worker and is awaited, bounded, without a
+thread (``until_flushed``): closing streams never take the IO threads live streams poll with (issue 10).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import contextvars
 import functools
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -22,10 +23,19 @@ from handlers.sse.log import get_logger
 from handlers.sse.pool import ConnectionPool
 from handlers.sse.settings import Settings
 from handlers.sse.store import Store
-from handlers.sse.telemetry import StreamTracer, Telemetry, telemetry
+from handlers.sse.telemetry import StreamTracer, Telemetry, flushed, telemetry
 
 log = get_logger()
 _io = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sse-io")
+
+
+async def until_flushed(future: Optional[Future[bool]], bound_s: float) -> bool:
+    """Wait at most ``bound_s`` for a flush (None: nothing to flush). The flush is shared by every stream
+    that asked for it, so it is never cancelled here; ``asyncio.wait`` leaves it running on a timeout."""
+    if future is None:
+        return True
+    done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=bound_s)
+    return bool(done) and flushed(future)
 
 
 async def run_io(fn: Callable[..., Any], *args: Any) -> Any:
@@ -66,7 +76,7 @@ class Service:
         """Metrics, then spans, before a response completes (SC-024). Both bounded; neither raises."""
         if buffer is not None:
             await self.send_metrics(st, buffer)
-        await run_io(st.final_flush)
+        await until_flushed(st.close(), self.telemetry.exporter_timeout_s)
 
     def status(self) -> dict[str, Any]:
         """The body of ``/api/v2/stream/status``."""

@@ -7,11 +7,12 @@ Its ``__call__`` is the whole life of a stream, and the only place a slot is tak
 2. **open**: the 200 headers, ``retry: 3000`` (FR-088), the ``connected`` event, and what a known
    ``Last-Event-ID`` missed (FR-081);
 3. **stream**: poll the feed every ``SSE_POLL_INTERVAL_SECONDS`` and send what matches, a ``heartbeat`` every
-   ``SSE_HEARTBEAT_SECONDS``, until the client goes away or fewer than 3 s of the invocation remain;
+   ``SSE_HEARTBEAT_SECONDS``, until the client goes away (which cancels this step wherever it waits, so the
+   slot is back within a loop turn: issue 10) or fewer than 3 s of the invocation remain;
 4. **close** (in ``finally``, whatever ended the stream: the deadline, the client, an error, cancellation):
-   release the slot, record ``connection_release``, send the metrics and flush the spans, and only then
-   send ``event: deadline`` (FR-093/100) and end the response, i.e. before Lambda may freeze the
-   environment (FR-055, SC-024).
+   release the slot (before any flush: a slot never waits for the collector), record ``connection_release``,
+   send the metrics and flush the spans, and only then send ``event: deadline`` (FR-093/100) and end the
+   response, i.e. before Lambda may freeze the environment (FR-055, SC-024).
 
 The request was parsed before this object exists (``request.StreamRequest``), so nothing the client sent
 can fail a stream once it holds a slot.
@@ -64,18 +65,14 @@ class SSEStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         current_trace_id.set(self.st.trace_id)
-        disconnected = asyncio.Event()
-        watcher: Optional[asyncio.Task] = None
-        at_deadline = False
+        at_deadline = client_gone = False
         slot = self.svc.pool.try_acquire()
         if slot is None:
             await self._refuse(scope, receive, send)
             return
         try:  # from here on, the finally gives the slot back whatever happens
-            watcher = asyncio.create_task(self._watch(receive, disconnected))
             self._acquired(slot)
-            await self._open(send)
-            at_deadline = await self._stream(send, disconnected)
+            at_deadline, client_gone = await self._serve(receive, send)
         except asyncio.CancelledError:
             self.close_reason = "cancelled"
             raise
@@ -85,10 +82,33 @@ class SSEStream:
                 span.fail(exc)
             log.exception("stream failed", extra={"connection_id": slot.connection_id})
         finally:
-            if watcher is not None:
-                watcher.cancel()
             slot.release()
-            await self._close(send, slot, at_deadline, disconnected.is_set())
+            await self._close(send, slot, at_deadline, client_gone)
+
+    async def _serve(self, receive: Receive, send: Send) -> tuple[bool, bool]:
+        """Steps 2 and 3 in a task raced against the client's disconnect: ``(at_deadline, client_gone)``.
+
+        Issue 10: the client leaving cancels the stream wherever it waits (a poll, a metrics put, a send),
+        so the slot comes back within a loop turn of the disconnect instead of after that call returns.
+        """
+        body = asyncio.create_task(self._open_and_stream(send))
+        watcher = asyncio.create_task(self._watch(receive))
+        try:
+            await asyncio.wait({body, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when this task itself is cancelled
+            watcher.cancel()
+            if not body.done():
+                body.cancel()
+        if watcher.done() and not watcher.cancelled():
+            watcher.result()  # a failed receive is the stream's error
+            self.close_reason = "client_disconnect"
+            await asyncio.gather(body, return_exceptions=True)  # let the body unwind from where it was cancelled
+            return False, True
+        return body.result(), False
+
+    async def _open_and_stream(self, send: Send) -> bool:
+        await self._open(send)
+        return await self._stream(send)
 
     # -- 1. acquire -----------------------------------------------------------------------------------
     def _record_acquire(self, slot: Optional[Slot]) -> None:
@@ -137,8 +157,8 @@ class SSEStream:
             await self._dispatch(send, self._matching(self.svc.feed.events_after(self.last_seq)))
 
     # -- 3. stream ------------------------------------------------------------------------------------
-    async def _stream(self, send: Send, disconnected: asyncio.Event) -> bool:
-        """Until the client leaves (False) or the deadline is near (True)."""
+    async def _stream(self, send: Send) -> bool:
+        """Until the deadline is near (True); the client leaving cancels it (``_serve``)."""
         settings = self.svc.settings
         next_poll = time.monotonic()
         next_beat = time.monotonic() + settings.heartbeat_s
@@ -158,19 +178,12 @@ class SSEStream:
             remaining = self._remaining_s()
             if remaining is not None:
                 wait = min(wait, remaining - DEADLINE_MARGIN_S)
-            try:
-                await asyncio.wait_for(disconnected.wait(), timeout=max(0.0, wait))
-            except TimeoutError:
-                pass
-            if disconnected.is_set():
-                self.close_reason = "client_disconnect"
-                return False
+            await asyncio.sleep(max(0.0, wait))
 
     @staticmethod
-    async def _watch(receive: Receive, disconnected: asyncio.Event) -> None:
+    async def _watch(receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
-        disconnected.set()
 
     def _remaining_s(self) -> Optional[float]:
         deadline_ms = self.request.deadline_ms

@@ -10,8 +10,10 @@ is traced here instead: OTel SDK -> OTLP/HTTP -> the ADOT collector extension ->
   ``xray-lambda`` propagator only, so a W3C ``traceparent`` never wins (FR-052).
 - ``parentbased_always_on`` (FR-056): ``Sampled=0`` exports nothing. ``AwsXRayIdGenerator`` (FR-053).
 - ``force_flush`` ignores its timeout in SDK 1.45 and can export several batches in a row, so the flush
-  runs in a daemon thread joined for at most the exporter timeout (D3, FR-139): a dead collector delays
-  the end of a stream by that much and never raises.
+  runs on one worker thread (``flush.FlushWorker``: one flush running, at most one waiting, every request
+  joining the waiting one; issue 10) and a caller waits for it at most the exporter timeout (D3, FR-139):
+  a dead collector delays the end of a stream by that much, never raises and never costs a thread.
+  A stream that recorded no span (``Sampled=0``) has nothing of its own to send and does not wait.
 - X-Ray annotations are span attributes listed in ``aws.xray.annotations`` (the awsxray exporter indexes
   exactly those keys); keys and values are checked at the call site (D10), errors are bounded (FR-058).
 
@@ -26,10 +28,12 @@ without one, an X-Ray-format id is generated for them. Unset the variable to tur
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import traceback
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -53,6 +57,7 @@ from contract.xray import (
     MAX_STACK_FRAMES,
     TRACE_ID,
 )
+from handlers.sse.flush import FlushWorker
 
 #: The length of a span status description (the full message is on the exception event).
 MAX_STATUS_DESCRIPTION = 256
@@ -118,6 +123,7 @@ class Telemetry:
     enabled = True
     provider: Optional[TracerProvider] = None
     tracer: trace.Tracer
+    _flusher: Optional[FlushWorker] = None
 
     def __init__(self) -> None:
         self.propagator = AwsXRayLambdaPropagator()
@@ -152,6 +158,7 @@ class Telemetry:
             max_queue_size=int(_env("OTEL_BSP_MAX_QUEUE_SIZE", str(streaming.BSP_MAX_QUEUE_SIZE))))
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("sentiment.sse")
+        self._flusher = FlushWorker(self.provider.force_flush)
 
     def new_trace_id(self) -> str:
         """An X-Ray-format id for a stream without a usable header while tracing is off (FR-108): events,
@@ -172,22 +179,26 @@ class Telemetry:
     def flush(self, bound_s: Optional[float] = None) -> bool:
         """Export everything queued, waiting at most ``bound_s`` (default: the exporter timeout).
 
-        Returns True when the export finished within the bound. The export keeps running in its daemon
-        thread otherwise; it never raises (D3: a dead collector delays, it does not break the stream).
+        Returns True when the export finished within the bound. The export keeps running on the flush
+        worker otherwise; it never raises (D3: a dead collector delays, it does not break the stream).
         """
-        provider = self.provider
-        if not self.enabled or provider is None:
-            return True  # FR-108: nothing was recorded, nothing to send
-        done = threading.Event()
+        done, _ = wait([self.request_flush()], self.exporter_timeout_s if bound_s is None else bound_s)
+        return bool(done) and flushed(next(iter(done)))
 
-        def run() -> None:
-            try:
-                provider.force_flush()
-            finally:
-                done.set()
+    def request_flush(self) -> Future[bool]:
+        """The future of a flush that starts after this call (so it exports every span ended before it);
+        its result is True when the export finished. Wait for it with a bound; never cancel it (other
+        streams wait for the same flush)."""
+        if self._flusher is None:
+            done: Future[bool] = Future()
+            done.set_result(True)  # FR-108: nothing was recorded, nothing to send
+            return done
+        return self._flusher.request()
 
-        threading.Thread(target=run, name="otel-flush", daemon=True).start()
-        return done.wait(self.exporter_timeout_s if bound_s is None else bound_s)
+
+def flushed(future: Future[bool]) -> bool:
+    """A finished flush's outcome: True when it sent everything; an export error is False (D3: never raised)."""
+    return future.exception() is None and bool(future.result())
 
 
 class CaseInsensitiveCarrier(dict):
@@ -277,6 +288,8 @@ class StreamTracer:
         self.telemetry = telemetry
         self.parent = parent
         self.flush_fired = False
+        #: Spans this stream recorded (a ``Sampled=0`` request records none, so its flush has nothing to wait for).
+        self.recorded = 0
         remote = trace.get_current_span(parent).get_span_context()
         self.has_remote_parent = remote.is_valid
         self.trace_id: Optional[str] = xray_trace_id(remote.trace_id) if remote.is_valid else None
@@ -295,6 +308,7 @@ class StreamTracer:
             return
         span = self.telemetry.tracer.start_span(name, context=parent or self.parent, kind=kind,
                                                 attributes={k: v for k, v in (attributes or {}).items() if v is not None})
+        self.recorded += span.is_recording()
         if self.trace_id is None:
             # No usable header: this first span is the stream's root; the others hang below it.
             self.trace_id = xray_trace_id(span.get_span_context().trace_id)
@@ -303,17 +317,27 @@ class StreamTracer:
         try:
             yield handle
         except BaseException as exc:
-            if not isinstance(exc, GeneratorExit):
+            # A stream cancelled because its client left (or the server stops) is no fault of this span.
+            if not isinstance(exc, (GeneratorExit, asyncio.CancelledError)):
                 handle.fail(exc)
             raise
         finally:
             handle._write_annotations()
             span.end()
 
-    def final_flush(self) -> bool:
-        """The stream's last flush: afterwards no span starts. Bounded by the exporter timeout (D3)."""
+    def close(self) -> Optional[Future[bool]]:
+        """The stream's last flush requested: afterwards no span starts (FR-149). None when this stream
+        recorded nothing, so there is nothing of its own to wait for."""
         self.flush_fired = True
-        return self.telemetry.flush()
+        return self.telemetry.request_flush() if self.recorded else None
+
+    def final_flush(self) -> bool:
+        """``close`` and wait, blocking, at most the exporter timeout (D3)."""
+        future = self.close()
+        if future is None:
+            return True
+        done, _ = wait([future], self.telemetry.exporter_timeout_s)
+        return bool(done) and flushed(future)
 
 
 _telemetry: Optional[Telemetry] = None
