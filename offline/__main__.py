@@ -78,7 +78,9 @@ def _preview(args: argparse.Namespace) -> int:
                              source_positions=args.source_positions, tags=dict(args.tag))
     except (ProgramError, PackError) as exc:
         guard.claim()  # waits for good if the run is being ended (a hang, a signal): that reason is the one line
-        print(f"error: {guard.one_line(str(exc))}", file=sys.stderr)
+        # One line per error; a config with several errors lists each on its own line, as the engine does.
+        for part in str(exc).split("\nerror: "):
+            print(f"error: {guard.one_line(part)}", file=sys.stderr)
         return 2
     guard.claim()
     watch.stop()

@@ -298,3 +298,20 @@ def test_stack_tags_from_the_command_line():
     assert tags["team"] == "payments" and tags["tier"] == "gold" and tags["pulumi:project"] == PROJECT
     bad = subprocess.run(cmd[:-4] + ["--tag", "no-equals-sign"], cwd=repo, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_config_errors_are_one_line_each_on_the_command_line(tmp_path):
+    """pulumi-policy TestConfig scenario 15 through the CLI: each error on its own ``error:`` line (exit 2), so a
+    user who knows `pulumi preview` reads them at once and no line carries two errors."""
+    import subprocess
+    import sys
+
+    bad = {"foo": "this is too long", "bar": 3.14}
+    cfg = tmp_path / "policy-config.json"
+    cfg.write_text(json.dumps({"configured-resource": bad, "configured-stack": bad}))
+    proc = subprocess.run([sys.executable, "-m", "offline", "preview", "--program", str(PROGRAM), "--stack", STACK,
+                           "--policy-pack", str(PACK), "--policy-pack-config", str(cfg)],
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 4, proc.stderr
+    assert all(line.count("validating policy config:") == 1 for line in errors), errors
