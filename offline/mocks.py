@@ -241,17 +241,18 @@ class InvokeArgumentUnknown(ValueError):
             f"waits for it (or pass a known value)")
 
 
-def unknown_paths(value: Any, prefix: str = "") -> list[str]:
-    """Paths (``statements[0].resources[0]``) of the values unknown in preview inside an invoke's arguments."""
+def unknown_paths(value: Any, prefix: str = "", whole: str = "(the arguments)") -> list[str]:
+    """Paths (``statements[0].resources[0]``) of the values unknown in preview inside ``value`` (an invoke's
+    arguments, a resource's inputs, the stack's outputs); ``whole`` names the path of ``value`` itself."""
     if value is UNKNOWN or (isinstance(value, str) and value == UNKNOWN) or type(value).__name__ == "Unknown":
-        return [prefix or "(the arguments)"]
+        return [prefix or whole]
     out: list[str] = []
     if isinstance(value, dict):
         for k, v in value.items():
-            out += unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
+            out += unknown_paths(v, f"{prefix}.{k}" if prefix else str(k), whole)
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            out += unknown_paths(v, f"{prefix}[{i}]")
+            out += unknown_paths(v, f"{prefix}[{i}]", whole)
     return out
 
 

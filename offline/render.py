@@ -14,25 +14,14 @@ import json
 from typing import Any
 
 from offline.formats.findings import LEVEL_ORDER, Finding, count, split
-from offline.mocks import UNKNOWN
+from offline.mocks import UNKNOWN, unknown_paths
 from offline.policy_driver import Diagnostic
 from offline.preview import PreviewResult
 from offline.program import SECRET_MASK, RunResult
 
 
-def _unknown_paths(value: Any, prefix: str = "") -> list[str]:
-    if isinstance(value, str):
-        return [prefix or "."] if value == UNKNOWN else []
-    out = []
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _unknown_paths(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            out += _unknown_paths(v, f"{prefix}[{i}]")
-    elif type(value).__name__ == "Unknown":
-        out.append(prefix or ".")
-    return out
+def _unknown_paths(value: Any) -> list[str]:
+    return unknown_paths(value, whole=".")  # "." as `pulumi preview --json` names the whole value
 
 
 def _masked_outputs(run: RunResult) -> dict:
