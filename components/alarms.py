@@ -39,7 +39,7 @@ TYPE = "sentiment:observability:AlarmSet"
 
 __all__ = ["CRITICAL", "DEFAULT_LATENCY_FRACTION", "LATENCY_BAND", "TREAT_MISSING_DATA", "WARNING", "AlarmClass",
            "AlarmSet", "AlarmSetArgs", "AlarmSpec", "CriticalComposite", "CriticalCompositeArgs", "Evaluation",
-           "app_metric_specs", "canary_specs", "collector_export_spec", "cost_specs", "duration_threshold_ms", "lambda_specs",
+           "app_metric_specs", "canary_specs", "export_failure_specs", "cost_specs", "duration_threshold_ms", "lambda_specs",
            "metric_fallback_spec", "silent_failure_specs", "streaming_specs", "xray_group_specs"]
 
 _COMPARISONS = {"GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold",
@@ -212,15 +212,22 @@ def metric_fallback_spec(namespace: str, period_seconds: int) -> AlarmSpec:
                      severity=CRITICAL)
 
 
-def collector_export_spec(namespace: str) -> AlarmSpec:
-    """The ADOT collector's failed exports to X-Ray, counted from its log lines by a metric filter with default 0
-    (issue 9: nothing else watches the app -> collector -> X-Ray hop; the canary writes to X-Ray directly). Any
-    failed export in a minute alarms: a dropped batch is spans lost for good. Errors class, as the fallback line:
-    a minute without log events is missing data, not a failure (D6)."""
-    return AlarmSpec(suffix="collector-export-failures", alarm_class=AlarmClass.ERRORS,
-                     description="The ADOT collector failed to export spans to X-Ray: streaming traces are being lost",
-                     comparison="GreaterThanThreshold", threshold=0, metric_name=m.COLLECTOR_EXPORT_FAILURES,
-                     namespace=namespace, statistic="Sum", evaluation=Evaluation(1, 1))
+def export_failure_specs(namespace: str) -> list[AlarmSpec]:
+    """Spans lost on either hop of the streaming path, each counted from its log lines by a metric filter with
+    default 0 (issue 9; the canary writes to X-Ray directly, so nothing else watches this path): the app's batches
+    the collector never took (``AppSpanExportFailures``) and the collector's failed exports to X-Ray
+    (``CollectorExportFailures``). Any in a minute alarms: a dropped batch is spans lost for good. Errors class,
+    as the fallback line: a minute without log events is missing data, not a failure (D6)."""
+    return [
+        AlarmSpec(suffix="app-export-failures", alarm_class=AlarmClass.ERRORS,
+                  description="The SSE app could not hand spans to the collector: streaming traces are being lost",
+                  comparison="GreaterThanThreshold", threshold=0, metric_name=m.APP_EXPORT_FAILURES,
+                  namespace=namespace, statistic="Sum", evaluation=Evaluation(1, 1)),
+        AlarmSpec(suffix="collector-export-failures", alarm_class=AlarmClass.ERRORS,
+                  description="The ADOT collector failed to export spans to X-Ray: streaming traces are being lost",
+                  comparison="GreaterThanThreshold", threshold=0, metric_name=m.COLLECTOR_EXPORT_FAILURES,
+                  namespace=namespace, statistic="Sum", evaluation=Evaluation(1, 1)),
+    ]
 
 
 def dlq_depth_spec(queue_name: pulumi.Input[str]) -> AlarmSpec:

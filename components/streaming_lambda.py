@@ -23,7 +23,7 @@ from components.alarms import (
     AlarmSet,
     AlarmSetArgs,
     AlarmSpec,
-    collector_export_spec,
+    export_failure_specs,
     lambda_specs,
     streaming_specs,
 )
@@ -32,7 +32,13 @@ from components.limits import check_function
 from components.monitoring import Monitoring
 from contract import env as env_names
 from contract import streaming
-from contract.metrics import COLLECTOR_EXPORT_FAILURE_PATTERN, COLLECTOR_EXPORT_FAILURES, fallback_namespace
+from contract.metrics import (
+    APP_EXPORT_FAILURE_PATTERN,
+    APP_EXPORT_FAILURES,
+    COLLECTOR_EXPORT_FAILURE_PATTERN,
+    COLLECTOR_EXPORT_FAILURES,
+    fallback_namespace,
+)
 from contract.naming import function_name
 
 TYPE = "sentiment:observability:StreamingTracedLambda"
@@ -175,8 +181,14 @@ class StreamingTracedLambda(pulumi.ComponentResource):
             name=f"{fn_name}-collector-export-failures", pattern=COLLECTOR_EXPORT_FAILURE_PATTERN, opts=child,
             metric_transformation={"name": COLLECTOR_EXPORT_FAILURES, "namespace": fallback_namespace(fn_name),
                                    "value": "1", "default_value": "0"})
+        # ... and the hop before it: the app's batches the collector never took (the app logs each one).
+        self.app_export_filter = aws.cloudwatch.LogMetricFilter(
+            f"{name}-app-export-failures", log_group_name=self.log_group.name,
+            name=f"{fn_name}-app-export-failures", pattern=APP_EXPORT_FAILURE_PATTERN, opts=child,
+            metric_transformation={"name": APP_EXPORT_FAILURES, "namespace": fallback_namespace(fn_name),
+                                   "value": "1", "default_value": "0"})
         specs = lambda_specs(self.function.name, args.timeout_seconds, include_duration=False)
-        specs += streaming_specs(self.function.name) + [collector_export_spec(fallback_namespace(fn_name))]
+        specs += streaming_specs(self.function.name) + export_failure_specs(fallback_namespace(fn_name))
         specs += list(args.extra_alarms)
         self.alarm_set = AlarmSet(f"{name}-alarms", AlarmSetArgs(prefix=fn_name, specs=specs, tags=tags,
                                                                   alarm_topic_arn=args.alarm_topic_arn,

@@ -77,6 +77,11 @@ COLLECTOR_EXPORT_FAILURE_PHRASE = "Exporting failed"
 COLLECTOR_EXPORT_FAILURE_PATTERN = f'"{COLLECTOR_EXPORT_FAILURE_PHRASE}"'
 #: ... counted by a metric filter into the function's own namespace (``fallback_namespace``), as the fallback lines.
 COLLECTOR_EXPORT_FAILURES = "CollectorExportFailures"
+#: The hop before it: the SSE app logs this phrase (warning) each time a batch of spans could not be handed to the
+#: collector on localhost (the SDK drops the batch), and a second filter counts it, so app -> collector is watched too.
+APP_EXPORT_FAILURE_PHRASE = "Span export to the collector failed"
+APP_EXPORT_FAILURE_PATTERN = f'"{APP_EXPORT_FAILURE_PHRASE}"'
+APP_EXPORT_FAILURES = "AppSpanExportFailures"
 
 
 def fallback_namespace(function_name: str) -> str:

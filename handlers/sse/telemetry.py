@@ -32,7 +32,7 @@ import asyncio
 import os
 import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from typing import Any, Optional
@@ -43,12 +43,12 @@ from opentelemetry.propagators.aws import AwsXRayLambdaPropagator
 from opentelemetry.sdk.extension.aws.resource._lambda import AwsLambdaResourceDetector
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.resources import Resource, get_aggregated_resources
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from contract import streaming
+from contract import metrics, streaming
 from contract.xray import (
     ANNOTATION_KEY,
     ANNOTATIONS_ATTRIBUTE,
@@ -58,6 +58,7 @@ from contract.xray import (
     TRACE_ID,
 )
 from handlers.sse.flush import FlushWorker
+from handlers.sse.log import get_logger
 
 #: The length of a span status description (the full message is on the exception event).
 MAX_STATUS_DESCRIPTION = 256
@@ -113,6 +114,29 @@ def exporter_timeout_s() -> float:
     return value
 
 
+class CountedExporter(SpanExporter):
+    """The OTLP exporter, saying so in the log each time a batch could not reach the collector. The SDK drops such a
+    batch after its bounded retries and tells no one; this warning carries ``contract.metrics.
+    APP_EXPORT_FAILURE_PHRASE``, which a metric filter on the function's log group counts into an alarm (the
+    collector's own failed exports to X-Ray are counted the same way), so lost spans are seen on both hops."""
+
+    def __init__(self, exporter: SpanExporter):
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.exporter.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            get_logger().warning(f"{metrics.APP_EXPORT_FAILURE_PHRASE}: {len(spans)} spans dropped",
+                                 spans_dropped=len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
 class Telemetry:
     """The process's tracing state: provider, tracer, propagator and the bounded flush.
 
@@ -150,7 +174,7 @@ class Telemetry:
         self.provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON),
                                        id_generator=AwsXRayIdGenerator(), shutdown_on_exit=False)
         # Endpoint, headers and compression come from OTEL_EXPORTER_OTLP_* as the SDK reads them.
-        self.exporter = OTLPSpanExporter(timeout=self.exporter_timeout_s)
+        self.exporter = CountedExporter(OTLPSpanExporter(timeout=self.exporter_timeout_s))
         self.processor = BatchSpanProcessor(
             self.exporter,
             schedule_delay_millis=float(_env("OTEL_BSP_SCHEDULE_DELAY", str(streaming.BSP_SCHEDULE_DELAY_MS))),

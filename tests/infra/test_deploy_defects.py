@@ -16,7 +16,7 @@ from components.streaming_lambda import ImageSource, StreamingTracedLambda, Stre
 from components.traced_lambda import TracedLambda, TracedLambdaArgs
 from contract.alarms import CLASS_TAG, TREAT_MISSING_DATA, AlarmClass
 from contract.api import ROUTES, Route
-from contract.metrics import COLLECTOR_EXPORT_FAILURES, METRIC_FALLBACK_METRIC, fallback_namespace
+from contract.metrics import APP_EXPORT_FAILURES, COLLECTOR_EXPORT_FAILURES, METRIC_FALLBACK_METRIC, fallback_namespace
 from tests.infra.conftest import StackView, is_unknown
 
 LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:18"
@@ -213,7 +213,8 @@ def test_issue9_collector_export_failures_are_counted_and_alarmed(stack: StackVi
     (fn,) = [f for f in stack.functions() if f.urn in stack.streaming_function_urns()]
     group = f"/aws/lambda/{fn.inputs['name']}"
     (flt,) = [f for f in stack.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
-              if f.inputs["logGroupName"] == group]
+              if f.inputs["logGroupName"] == group
+              and f.inputs["metricTransformation"]["name"] == COLLECTOR_EXPORT_FAILURES]
     transform = flt.inputs["metricTransformation"]
     assert transform["name"] == COLLECTOR_EXPORT_FAILURES and transform["defaultValue"] == "0"
     assert transform["namespace"] == fallback_namespace(fn.inputs["name"])
@@ -223,6 +224,54 @@ def test_issue9_collector_export_failures_are_counted_and_alarmed(stack: StackVi
     assert alarm.inputs["treatMissingData"] == TREAT_MISSING_DATA[AlarmClass.ERRORS]
     counted = _counted(flt.inputs["pattern"], collector_log.EXPORT_FAILURES + collector_log.HEALTHY)
     assert counted == set(collector_log.EXPORT_FAILURES)
+
+
+_APP_EXPORT_FAILURE = r"""
+import socket
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from handlers.sse.telemetry import CountedExporter
+
+with socket.socket() as s:  # a port nobody listens on: connection refused, at once
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+span = TracerProvider().get_tracer("t").start_span("s")
+span.end()
+exporter = CountedExporter(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=1))
+assert exporter.export([span]).name == "FAILURE"
+"""
+
+
+def _app_export_failure_line() -> str:
+    """What the SSE app really logs (stdout, as Lambda ships it) when the collector refuses a batch."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-c", _APP_EXPORT_FAILURE], cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [x for x in proc.stdout.splitlines() if x.strip()]
+    return line
+
+
+def test_issue9_app_to_collector_export_failures_are_counted_and_alarmed(stack: StackView):
+    """Issue 9, the hop before the collector: a batch the collector on localhost never took is dropped by the SDK
+    silently. The app now logs each one, and the streaming function's log group counts that real line (and not the
+    collector's healthy lines) into AppSpanExportFailures, with default 0 and an errors-class alarm with actions."""
+    from offline.e2e import collector_log
+
+    (fn,) = [f for f in stack.functions() if f.urn in stack.streaming_function_urns()]
+    (flt,) = [f for f in stack.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter")
+              if f.inputs["logGroupName"] == f"/aws/lambda/{fn.inputs['name']}"
+              and f.inputs["metricTransformation"]["name"] == APP_EXPORT_FAILURES]
+    transform = flt.inputs["metricTransformation"]
+    assert transform["defaultValue"] == "0" and transform["namespace"] == fallback_namespace(fn.inputs["name"])
+    (alarm,) = [a for a in stack.alarms() if a.inputs.get("metricName") == APP_EXPORT_FAILURES]
+    assert alarm.inputs["namespace"] == transform["namespace"] and alarm.inputs["alarmActions"]
+    assert alarm.inputs["treatMissingData"] == TREAT_MISSING_DATA[AlarmClass.ERRORS]
+    line = _app_export_failure_line()
+    assert _counted(flt.inputs["pattern"], (line, *collector_log.HEALTHY)) == {line}
 
 
 def test_issue9_collector_config_names_no_undeclared_metric_filter():
