@@ -259,10 +259,14 @@ def _program_context(directory: Path):
     finally:
         os.chdir(old_cwd)
         sys.path[:] = old_path
-        root = str(directory.resolve())
+        root = directory.resolve()
         for name in set(sys.modules) - before:
+            # The program's own: a module whose top-level package (or module) lies directly in its directory. Not
+            # whatever else lies below it (a virtualenv inside the project holds the SDKs the runner keeps using).
+            top = name.partition(".")[0]
             file = getattr(sys.modules[name], "__file__", None) or ""
-            if file and os.path.realpath(file).startswith(root + os.sep):
+            if file and Path(os.path.realpath(file)).is_relative_to(root) and (
+                    (root / top).is_dir() or (root / f"{top}.py").is_file()):
                 del sys.modules[name]
 
 
