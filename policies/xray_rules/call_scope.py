@@ -19,8 +19,9 @@ made for an equal message in this call, and a ``deserialize_properties`` that re
 made for that dict. Neither result is changed by the SDK afterwards (``unknown_checking_proxy`` copies
 every dict and list into new proxies), so in ``Analyze`` each policy still gets its own props objects, as
 without this. In ``AnalyzeStack`` the proxies are shared too (``unknown_checking_proxy`` of the same
-deserialized props returns the first one): no change a policy can see, since every stack policy of a call
-already reads the first policy's resources through the call's one index.
+deserialized props returns the first one), and so are each resource's options and provider objects: no
+change a policy can see, since every stack policy of a call already reads the first policy's resources
+through the call's one index.
 """
 from __future__ import annotations
 
@@ -43,15 +44,19 @@ _MARK = "_xray_rules_call_scope"
 
 @dataclass
 class _Call:
-    share_proxies: bool = False
+    #: AnalyzeStack: proxies, options and providers too (not only the conversions), see the module's doc.
+    share_objects: bool = False
     urns: tuple[str, ...] = ()
     index: StackIndex | None = None
-    #: (message type, deterministic wire bytes) -> its ``MessageToDict``; equal providers share one entry.
+    #: (message type, deterministic wire bytes) -> its ``MessageToDict``: equal providers share one entry.
     dicts: dict[tuple[str, bytes], Any] = field(default_factory=dict)
-    #: id of a dict of ``dicts`` -> (that dict, its ``deserialize_properties``); the dict is kept so the id stays its.
+    # id(source) -> (source, what was made from it): a message's dict, a dict's deserialized props, their proxy,
+    # a request resource's options and provider.
+    messages: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     deserialized: dict[int, tuple[Any, Any]] = field(default_factory=dict)
-    #: id of a result of ``deserialized`` -> (it, its proxy), when ``share_proxies``.
     proxies: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    options: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    providers: dict[int, tuple[Any, Any]] = field(default_factory=dict)
 
 
 _CURRENT: ContextVar[_Call | None] = ContextVar("xray_rules_analyze_stack_call", default=None)
@@ -68,35 +73,55 @@ def index_for(resources: Sequence[PolicyResource]) -> StackIndex:
     return call.index
 
 
+def _shared(table: dict[int, tuple[Any, Any]], source: Any, make: Callable[[], Any]) -> Any:
+    """``make()`` once per ``source`` object in this call (``source`` is kept, so its id stays its own)."""
+    found = table.get(id(source))
+    if found is None or found[0] is not source:
+        found = table[id(source)] = (source, make())
+    return found[1]
+
+
 def _message_to_dict(message: Any, *args: Any, **kwargs: Any) -> Any:
     call = _CURRENT.get()
     if call is None or args or kwargs:
         return json_format.MessageToDict(message, *args, **kwargs)
-    key = (message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
-    found = call.dicts.get(key)
-    if found is None:
-        found = call.dicts[key] = json_format.MessageToDict(message)
-    return found
+
+    def by_content() -> Any:
+        key = (message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
+        found = call.dicts.get(key)
+        if found is None:
+            found = call.dicts[key] = json_format.MessageToDict(message)
+        return found
+
+    return _shared(call.messages, message, by_content)
 
 
 def _deserialize_properties(props: Any, *args: Any, **kwargs: Any) -> Any:
     call = _CURRENT.get()
     if call is None or args or kwargs:  # Remediate's secret-preserving form is never shared
         return deserialize_properties(props, *args, **kwargs)
-    found = call.deserialized.get(id(props))
-    if found is None or found[0] is not props:
-        found = call.deserialized[id(props)] = (props, deserialize_properties(props))
-    return found[1]
+    return _shared(call.deserialized, props, lambda: deserialize_properties(props))
 
 
 def _unknown_checking_proxy(props: Any) -> Any:
     call = _CURRENT.get()
-    if call is None or not call.share_proxies:
+    if call is None or not call.share_objects:
         return unknown_checking_proxy(props)
-    found = call.proxies.get(id(props))
-    if found is None or found[0] is not props:
-        found = call.proxies[id(props)] = (props, unknown_checking_proxy(props))
-    return found[1]
+    return _shared(call.proxies, props, lambda: unknown_checking_proxy(props))
+
+
+def _shared_per_request(method: Callable[[Any, Any], Any], table: str) -> Callable[[Any, Any], Any]:
+    """The servicer's ``_get_resource_options``/``_get_provider_resource``: once per resource of the request
+    when the call shares objects."""
+    @functools.wraps(method)
+    def shared(self: Any, request: Any) -> Any:
+        call = _CURRENT.get()
+        if call is None or not call.share_objects:
+            return method(self, request)
+        return _shared(getattr(call, table), request, lambda: method(self, request))
+
+    setattr(shared, _MARK, True)
+    return shared
 
 
 class _ScopedJsonFormat(types.ModuleType):
@@ -108,10 +133,10 @@ class _ScopedJsonFormat(types.ModuleType):
         return getattr(json_format, name)
 
 
-def _scoped(method: Callable[..., Any], *, share_proxies: bool) -> Callable[..., Any]:
+def _scoped(method: Callable[..., Any], *, share_objects: bool) -> Callable[..., Any]:
     @functools.wraps(method)
     def scoped(self: Any, request: Any, context: Any) -> Any:
-        token = _CURRENT.set(_Call(share_proxies=share_proxies))
+        token = _CURRENT.set(_Call(share_objects=share_objects))
         try:
             return method(self, request, context)
         finally:
@@ -127,9 +152,12 @@ def install() -> None:
     from pulumi_policy import policy  # private: the servicer's methods are the only per-call boundary there is
 
     servicer = policy._PolicyAnalyzerServicer
-    for name, share_proxies in (("AnalyzeStack", True), ("Analyze", False)):
+    for name, share_objects in (("AnalyzeStack", True), ("Analyze", False)):
         if not getattr(getattr(servicer, name), _MARK, False):
-            setattr(servicer, name, _scoped(getattr(servicer, name), share_proxies=share_proxies))
+            setattr(servicer, name, _scoped(getattr(servicer, name), share_objects=share_objects))
+    for name, table in (("_get_resource_options", "options"), ("_get_provider_resource", "providers")):
+        if not getattr(getattr(servicer, name), _MARK, False):
+            setattr(servicer, name, _shared_per_request(getattr(servicer, name), table))
     if not isinstance(policy.json_format, _ScopedJsonFormat):
         policy.json_format = _ScopedJsonFormat(json_format.__name__)  # type: ignore[assignment]
         policy.deserialize_properties = _deserialize_properties
