@@ -53,10 +53,10 @@ try:
 finally:
     from offline import event_loops
     event_loops.close_all()
-print(%r, json.dumps({"runner": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print("@MARK@", json.dumps({"runner": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "pack": max(pack_kb, default=0) / 1024}), file=sys.stderr)
 sys.exit(code)
-''' % _RSS_MARK
+'''.replace("@MARK@", _RSS_MARK)
 
 
 @dataclass

@@ -159,6 +159,6 @@ def install() -> None:
         if not getattr(getattr(servicer, name), _MARK, False):
             setattr(servicer, name, _shared_per_request(getattr(servicer, name), table))
     if not isinstance(policy.json_format, _ScopedJsonFormat):
-        policy.json_format = _ScopedJsonFormat(json_format.__name__)  # type: ignore[assignment]
+        policy.json_format = _ScopedJsonFormat(json_format.__name__)
         policy.deserialize_properties = _deserialize_properties
         policy.unknown_checking_proxy = _unknown_checking_proxy
