@@ -398,18 +398,21 @@ class Analyzer:
         stack is that resource's; with no URN, or one that is not in the stack, it is the root Stack's (the
         engine: ``DefaultRootStackURN``)."""
         pb = analyzer_pb2
-        resources = []
+        # Each resource is built in the request itself (``add``): one copy of every Struct in the runner, not two
+        # (a list of AnalyzerResource, then the request's own copy of that list).
+        request = pb.AnalyzeStackRequest()
         urns: set[str] = set()
         for r in _with_default_providers(records):
             urns.add(r.urn)
             props = r.outputs_struct if r.outputs_struct is not None else r.inputs_struct
-            resources.append(pb.AnalyzerResource(
+            request.resources.add(
                 type=r.type, properties=props, urn=r.urn, name=r.name,
                 options=_options(r), provider=_provider(r), parent=r.parent,
                 dependencies=list(r.dependencies),
                 propertyDependencies={k: pb.AnalyzerPropertyDependencies(urns=v)
-                                      for k, v in r.property_dependencies.items() if v}))
-        resp = self._call("AnalyzeStack", pb.AnalyzeStackRequest(resources=resources))
+                                      for k, v in r.property_dependencies.items() if v})
+        resp = self._call("AnalyzeStack", request)
+        del request  # the pack has it: its copies need not live while the answer is read
         return (self._diagnostics(resp, lambda urn: urn if urn in urns else root_urn),
                 self._not_applicable(resp, root_urn))
 

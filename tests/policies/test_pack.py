@@ -118,3 +118,55 @@ def test_stack_index_is_built_once_per_analyze_stack_call(counted_index):
     clean, counts = preview("compliant")
     assert clean.diagnostics == []
     assert counts == {"asked": len(stack_policies), "built": 1}
+
+
+def test_each_struct_is_converted_once_per_call_not_once_per_policy(monkeypatch):
+    """Issue 11 (AnalyzeStack ~85% in the SDK's per-policy conversions): in one ``AnalyzeStack`` call every
+    resource's props and each distinct provider's are turned into a dict once, however many stack policies
+    run, and the verdicts are those of the unshared conversions."""
+    from google.protobuf import json_format
+
+    from policies.xray_rules import call_scope
+
+    converted = []
+    real = json_format.MessageToDict
+    monkeypatch.setattr(call_scope.json_format, "MessageToDict",
+                        lambda message, *a, **k: converted.append(message) or real(message, *a, **k))
+    analyzer = InProcessAnalyzer(PACK_NAME, build_policies(), version="0.1.0")
+    result = run_preview(PROGRAMS / "error_alarm_wrong_function", "test", pack_dir=PACK,
+                         analyzer_factory=lambda *_a, **_k: analyzer)
+    assert violations(result) == {("lambda-error-alarm", "mandatory", "api")}
+    converted.clear()
+    records = result.run.records
+    analyzer.analyze_stack(records, result.root_urn)
+    providers = {r.provider_resource.urn for r in records if r.provider_resource is not None}
+    assert len(converted) <= len(records) + len(providers)
+    stack_policies = [p for p in build_policies() if isinstance(p, StackValidationPolicy)]
+    assert len(stack_policies) > 1  # else this test could not tell shared from per-policy conversions
+
+
+def test_resource_policies_still_get_their_own_props():
+    """Within one ``Analyze`` call the conversions are shared, the props objects are not: a policy that
+    changes its props does not change what the next policy reads (the SDK's isolation, kept)."""
+    from google.protobuf import struct_pb2
+    from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+
+    from offline.mocks import ResourceRecord
+
+    seen: list[object] = []
+
+    def scribble(args, _report):
+        seen.append(dict(args.props))
+        args.props["name"] = "changed"
+
+    policies = build_policies() + [ResourceValidationPolicy(name=f"scribble-{i}", description="d", validate=scribble,
+                                                            enforcement_level=EnforcementLevel.ADVISORY)
+                                   for i in range(2)]
+    analyzer = InProcessAnalyzer(PACK_NAME, policies, version="0.1.0")
+    analyzer.configure_stack("p", "s", "organization", True, {})
+    props = struct_pb2.Struct()
+    props.update({"name": "original"})
+    analyzer.analyze(ResourceRecord(type="aws:sns/topic:Topic", name="t", urn="urn:pulumi:s::p::aws:sns/topic:Topic::t",
+                                    custom=True, parent="", dependencies=[], property_dependencies={},
+                                    inputs={"name": "original"}, inputs_struct=props))
+    assert seen == [{"name": "original"}, {"name": "original"}]
