@@ -128,10 +128,14 @@ def test_each_struct_is_converted_once_per_call_not_once_per_policy(monkeypatch)
 
     from policies.xray_rules import call_scope
 
-    converted = []
+    converted: list = []
     real = json_format.MessageToDict
-    monkeypatch.setattr(call_scope.json_format, "MessageToDict",
-                        lambda message, *a, **k: converted.append(message) or real(message, *a, **k))
+
+    def counting(message, *a, **k):
+        converted.append(message)
+        return real(message, *a, **k)
+
+    monkeypatch.setattr(call_scope.json_format, "MessageToDict", counting)
     analyzer = InProcessAnalyzer(PACK_NAME, build_policies(), version="0.1.0")
     result = run_preview(PROGRAMS / "error_alarm_wrong_function", "test", pack_dir=PACK,
                          analyzer_factory=lambda *_a, **_k: analyzer)
