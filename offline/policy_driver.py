@@ -159,27 +159,19 @@ def _engine_message(err: Any) -> str:
     if err.validator == "required":
         missing = next((r for r in arg if isinstance(value, dict) and r not in value), "")
         return f"{'.'.join(filter(None, [field, missing]))} is required"
-    text: str
-    if err.validator == "type":
-        expected = arg if isinstance(arg, str) else "/".join(arg)
-        text = f"Invalid type. Expected: {expected}, given: {_JSON_TYPES.get(type(value), 'unknown')}"
-    elif err.validator == "maxLength":
-        text = f"String length must be less than or equal to {arg}"
-    elif err.validator == "minLength":
-        text = f"String length must be greater than or equal to {arg}"
-    elif err.validator == "enum":
-        text = f"{field or '(root)'} must be one of the following: {', '.join(json.dumps(v) for v in arg)}"
-    elif err.validator == "const":
-        text = f"{field or '(root)'} does not match: {json.dumps(arg)}"
-    elif err.validator == "maximum":
-        text = f"Must be less than or equal to {arg}"
-    elif err.validator == "minimum":
-        text = f"Must be greater than or equal to {arg}"
-    elif err.validator == "pattern":
-        text = f"Does not match pattern '{arg}'"
-    else:
-        text = err.message
-    return f"{field or '(root)'}: {text}"
+    where = field or "(root)"
+    text = {
+        "type": lambda: (f"Invalid type. Expected: {arg if isinstance(arg, str) else '/'.join(arg)}, "
+                         f"given: {_JSON_TYPES.get(type(value), 'unknown')}"),
+        "maxLength": lambda: f"String length must be less than or equal to {arg}",
+        "minLength": lambda: f"String length must be greater than or equal to {arg}",
+        "enum": lambda: f"{where} must be one of the following: {', '.join(json.dumps(v) for v in arg)}",
+        "const": lambda: f"{where} does not match: {json.dumps(arg)}",
+        "maximum": lambda: f"Must be less than or equal to {arg}",
+        "minimum": lambda: f"Must be greater than or equal to {arg}",
+        "pattern": lambda: f"Does not match pattern '{arg}'",
+    }.get(err.validator, lambda: err.message)()
+    return f"{where}: {text}"
 
 
 def reconcile_config(info: PackInfo, user_config: dict, *,
