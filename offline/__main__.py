@@ -7,6 +7,9 @@ SIGINT), the pack process with it. ``COMMANDS`` is every sub-command there is.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,6 +150,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     return COMMANDS[args.command].run(args)
 
 
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown. A preview leaves the program's whole heap behind
+    (every resource, its outputs and their futures); finalizing it object by object takes 0.25-0.4 s after
+    the prod stack's preview (a sixth of the run) and 1.4 s after 10,000 resources, to free memory the
+    operating system takes back at once anyway. Nothing is left to do at that point: the pack was stopped by
+    the run, the loops are closed, threads are idle, so only the output buffers need flushing."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken pipe must not turn the status into 1
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
     try:
         code = main()
@@ -154,4 +169,6 @@ if __name__ == "__main__":
         loops = sys.modules.get("offline.event_loops")  # loaded only if a program ran, which left loops open
         if loops is not None:
             loops.close_all()
-    sys.exit(code)
+    # What a normal exit runs first (a --help or usage error never gets here: its SystemExit ends it as usual).
+    atexit._run_exitfuncs()
+    _exit_now(code)

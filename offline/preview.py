@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from offline import heap
 from offline.guard import Watch
 from offline.mocks import ResourceRecord
 from offline.policy_driver import (
@@ -138,7 +139,9 @@ def run_preview(program_dir: os.PathLike | str = REPO, stack: str = "prod", *,
     analyzer = factory(pack_dir, project=cfg.project, stack=cfg.stack, dry_run=not update,
                        config=cfg.config)  # starts in parallel
     watch.pack = analyzer
-    with analyzer, _Progress(progress, watch):
+    # The full collections stay off until AnalyzeStack is answered (offline.heap): restored at the end of the
+    # program, the collector would scan the program's whole heap once more while the stack is analyzed.
+    with analyzer, _Progress(progress, watch), heap.long_lived():
         # As the engine does, each resource is analyzed as soon as it is registered: the pack (its own
         # process) works while the program is still running.
         streamer = _StreamingAnalysis(analyzer, cfg, user_config, update, watch)

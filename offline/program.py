@@ -27,7 +27,7 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from offline import event_loops
+from offline import event_loops, heap
 from offline.mocks import DEFAULT_REGION, InvokeArgumentUnknown, ProviderMocks, RecordingMonitor, ResourceRecord, unknown_paths
 from offline.yaml_file import load_mapping
 
@@ -277,7 +277,7 @@ def run_program(program_dir: os.PathLike | str, stack: str = "prod", *, preview:
     cfg = load_stack_config(program_dir, stack)
     loop = event_loops.current()  # before the runtime starts: its futures belong to this loop
     monitor, mocks = _start_runtime(cfg, preview, source_positions)
-    with _program_context(cfg.main.parent), _no_os_exit():
+    with _program_context(cfg.main.parent), _no_os_exit(), heap.long_lived():
         try:
             try:
                 # the program returns nothing to await
@@ -308,7 +308,8 @@ def run_callable(fn: Callable[[], Any], *, project: str = "sentiment-analyzer", 
     loop = event_loops.current()
     monitor, _ = _start_runtime(cfg, preview)
     try:
-        _await_all(fn)
+        with heap.long_lived():
+            _await_all(fn)
     finally:
         event_loops.reinstall(loop)
     secrets: list[tuple] = []

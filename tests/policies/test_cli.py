@@ -13,8 +13,10 @@ from tests.policies.conftest import PROGRAMS, REPO, run_cli
 #: ``python -m offline <args>`` that reports, as its last line on stderr, every top-level module first imported
 #: on a thread other than the main one.
 IMPORT_SPY = r"""
-import runpy, sys, threading
+import atexit, runpy, sys, threading
 off_main = set()
+# The CLI ends with os._exit after running the exit functions (no interpreter teardown): report from one.
+atexit.register(lambda: print(sorted(off_main), file=sys.stderr))
 class Spy:
     def find_spec(self, name, path=None, target=None):
         if path is None and threading.current_thread() is not threading.main_thread():
@@ -22,11 +24,7 @@ class Spy:
         return None
 sys.meta_path.insert(0, Spy())
 sys.argv = ["offline", *sys.argv[1:]]
-try:
-    runpy.run_module("offline", run_name="__main__", alter_sys=True)
-except SystemExit:
-    pass
-print(sorted(off_main), file=sys.stderr)
+runpy.run_module("offline", run_name="__main__", alter_sys=True)
 """
 
 

@@ -1,0 +1,29 @@
+"""The garbage collector's setting while a Pulumi program runs in this process.
+
+Everything a Pulumi program builds lives until the program ends: each resource, one ``Output`` per property of
+its class (four futures, a task and its coroutine each), the records the mocks keep. CPython's generational
+collector still scans that whole, ever-growing old generation in every full collection, and finds next to
+nothing to free: a 10,000-resource program under the mocks ran 20 full collections that freed 18,787 objects
+out of millions and took more than half of its 46 s (21 s with them off; peak RSS 945 -> 950 MB).
+
+``long_lived()`` keeps the young collections (they free the short-lived cycles a program makes: tracebacks,
+temporary closures) and skips the full ones for the duration of the run, then puts the thresholds back.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+#: A third threshold no run reaches: the oldest generation is never collected on its own while the run lasts.
+_NEVER = 2**31 - 1
+
+
+@contextlib.contextmanager
+def long_lived() -> Iterator[None]:
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(young, middle, _NEVER)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, old)
