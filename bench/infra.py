@@ -14,12 +14,14 @@ from pathlib import Path
 from bench._synthetic import REPO, write_program
 
 _CHILD = r'''
-import json, resource, sys, time
+import json, os, resource, sys, time
 t0 = time.perf_counter()
 from offline.program import run_program
 result = run_program(sys.argv[1], sys.argv[2], preview=True)
 print(json.dumps({"seconds": time.perf_counter() - t0, "resources": len(result.records),
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+# Ended as `python -m offline` ends (no interpreter teardown), so the preview's overhead ratio compares like with like.
+os._exit(0)
 '''
 
 

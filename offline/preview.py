@@ -13,11 +13,12 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, TextIO
+from typing import Optional, TextIO
 
 from offline import heap
 from offline.guard import Watch
@@ -36,6 +37,9 @@ from offline.program import ProgramError, RunResult, StackConfig, load_stack_con
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = REPO / "policies"
 ANALYZE_THREADS = 4  # the pack's gRPC server has 4 workers
+#: Analyze calls sent before the first of them is read: enough to keep the pack's workers busy while this process
+#: runs the program, few enough that the requests waiting in the channel stay small.
+IN_FLIGHT = 64
 
 
 @dataclass
@@ -186,7 +190,7 @@ class _StreamingAnalysis:
         self._program_done = threading.Event()
         self._aborted = False
         self._final: Optional[list[ResourceRecord]] = None
-        self._futures: list[Future[tuple[list[Diagnostic], list[dict]]]] = []
+        self._results: list[tuple[list[Diagnostic], list[dict]]] = []
         self.error: Optional[BaseException] = None
         self.info: Optional[PackInfo] = None
         self.config: Optional[dict[str, tuple[str, dict]]] = None
@@ -206,41 +210,58 @@ class _StreamingAnalysis:
         return self.config
 
     def _analyze(self, record: ResourceRecord) -> tuple[list[Diagnostic], list[dict]]:
-        props: Any = None  # the inputs as Remediate rewrote them; None: Analyze sends the recorded ones
-        diags: list[Diagnostic] = []
-        if self._remediating:
-            with self.watch.call(f"Remediate of {record.urn}"):
-                props, diags = self.analyzer.remediate(record)
+        """Remediate, then Analyze on the rewritten inputs: one resource at a time, on a pool thread."""
+        with self.watch.call(f"Remediate of {record.urn}"):
+            props, diags = self.analyzer.remediate(record)
         with self.watch.call(f"Analyze of {record.urn}"):
             found, na = self.analyzer.analyze(record, props)
         self.done += 1
         return diags + found, na
 
-    def _run(self) -> None:
-        from pulumi.runtime import settings
+    def _read(self, record: ResourceRecord, answer: Callable[[], tuple[list[Diagnostic], list[dict]]]) -> None:
+        with self.watch.call(f"Analyze of {record.urn}"):
+            self._results.append(answer())
+        self.done += 1
 
+    def _run(self) -> None:
         try:
             config = self._configure()
-            self._remediating = any(level == "remediate" for level, _ in config.values())
-            seen = 0
-            records: Optional[list[ResourceRecord]]
-            with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
-                while not self._aborted:
-                    finished = self._program_done.is_set()
-                    if finished and self._final is not None:
-                        records = self._final
-                    else:
-                        monitor = settings.get_monitor()
-                        records = getattr(monitor, "records", None) if monitor is not self._before else None
-                    if records is not None and len(records) > seen:
-                        batch = records[seen:]
-                        seen += len(batch)
-                        self._futures += [pool.submit(self._analyze, r) for r in batch]
-                    if finished:
-                        break
-                    self._program_done.wait(0.05)
+            if any(level == "remediate" for level, _ in config.values()):
+                with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
+                    futures = [pool.submit(self._analyze, r) for r in self._new_records()]
+                self._results = [f.result() for f in futures]
+                return
+            # Analyze needs no answer before the next request: up to IN_FLIGHT calls are sent from this one thread
+            # and their answers read in order (the pack's server has ANALYZE_THREADS workers to take them).
+            in_flight: deque[tuple[ResourceRecord, Callable[[], tuple[list[Diagnostic], list[dict]]]]] = deque()
+            for record in self._new_records():
+                if len(in_flight) >= IN_FLIGHT:
+                    self._read(*in_flight.popleft())
+                in_flight.append((record, self.analyzer.analyze_start(record)))
+            while in_flight:
+                self._read(*in_flight.popleft())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by finish()
             self.error = exc
+
+    def _new_records(self) -> Iterator[ResourceRecord]:
+        """Each record once, as the mock monitor records it, until the program is done (then its final list)."""
+        from pulumi.runtime import settings
+
+        seen = 0
+        while not self._aborted:
+            finished = self._program_done.is_set()
+            if finished and self._final is not None:
+                records: Optional[list[ResourceRecord]] = self._final
+            else:
+                monitor = settings.get_monitor()
+                records = getattr(monitor, "records", None) if monitor is not self._before else None
+            if records is not None and len(records) > seen:
+                batch = records[seen:]
+                seen += len(batch)
+                yield from batch
+            if finished:
+                return
+            self._program_done.wait(0.05)
 
     def abort(self) -> None:
         self._aborted = True
@@ -258,8 +279,7 @@ class _StreamingAnalysis:
         assert self.info is not None and self.config is not None  # _configure set both, or self.error was raised
         diagnostics: list[Diagnostic] = []
         not_applicable: list[dict] = []
-        for future in self._futures:
-            found, na = future.result()
+        for found, na in self._results:
             diagnostics += found
             not_applicable += na
         return self.info, self.config, diagnostics, not_applicable
