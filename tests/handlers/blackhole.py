@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 
 class BlackHole:
@@ -31,6 +32,15 @@ class BlackHole:
     def connections(self) -> int:
         """How many connections it swallowed (each attempt of a client opens one)."""
         return len(self._held)
+
+    def saw_connection(self, within: float = 5.0) -> bool:
+        """Whether a client connected, waiting up to ``within`` s for this side to count it: the kernel completes a
+        client's connect before the accept thread takes it, so a client that gave up at once can be back before it
+        is counted (seen once with two test suites sharing the machine's 2 cores)."""
+        deadline = time.monotonic() + within
+        while not self._held and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return bool(self._held)
 
     def _accept(self) -> None:
         while not self._closed.is_set():
