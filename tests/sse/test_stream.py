@@ -421,3 +421,32 @@ def test_hostile_values_are_400_and_leak_no_slot(one_slot_app, users_table, user
     while httpx.get(f"{url}/api/v2/stream/status").json()["connections"] and time.monotonic() < end:
         time.sleep(0.05)
     assert httpx.get(f"{url}/api/v2/stream/status").json()["connections"] == 0
+
+
+#: The harness's heartbeat comes every 0.5 s; a poll of a DynamoDB that never answers holds for its read timeout
+#: and retry (2 x 3 s, handlers/sse/aws.py). A gap under this bound is the heartbeat's own pace, five times over.
+STALLED_POLL_MAX_GAP_S = 2.5
+
+
+def test_issue10_heartbeats_keep_their_pace_while_dynamodb_does_not_answer(app_factory, receiver):
+    """A poll waiting on DynamoDB must not hold the stream's heartbeat back: a proxy or a browser takes seconds of
+    silence for a dead stream (before the fix, the heartbeat waited for the poll: about 6 s of silence here; 4.9 s
+    under 20 churning clients and a CPU-bound neighbour in the churn test)."""
+    from tests.handlers.blackhole import BlackHole
+
+    hole = BlackHole()
+    try:
+        app = app_factory(receiver.endpoint, AWS_ENDPOINT_URL_DYNAMODB=hole.url)
+        with SSE(f"{app.url}/api/v2/stream") as stream:
+            stream.until(lambda e: e.event == "connected", 10)
+            arrivals = [time.monotonic()]
+            # Longer than one read timeout (3 s), shorter than the two attempts after which the poll fails and the
+            # stream ends (about 6 s): the whole window is one stalled poll.
+            while arrivals[-1] - arrivals[0] < 5.0:
+                stream.until(lambda e: e.event == "heartbeat", 10)
+                arrivals.append(time.monotonic())
+        assert hole.saw_connection(), "the poll never reached the stalled DynamoDB: nothing was tested"
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+        assert max(gaps) <= STALLED_POLL_MAX_GAP_S, f"no heartbeat for {max(gaps):.2f} s while a poll waited"
+    finally:
+        hole.close()
