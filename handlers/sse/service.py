@@ -70,7 +70,11 @@ class Service:
 
     async def send_metrics(self, st: StreamTracer, buffer: metrics.MetricBuffer) -> None:
         if len(buffer):
-            await run_io(metrics.put_metrics, buffer.drain(), st, log)
+            # Shielded: a stream is cancelled wherever it waits when its client leaves (issue 10), and cancelling
+            # a put still queued in the IO pool dropped the metrics it had drained (a stream whose client left
+            # right after its first event lost that poll's PollDurationMs). The put finishes on its own; the
+            # stream unwinds at once. put_metrics never raises, so nothing is left unretrieved.
+            await asyncio.shield(run_io(metrics.put_metrics, buffer.drain(), st, log))
 
     async def finish(self, st: StreamTracer, buffer: Optional[metrics.MetricBuffer] = None) -> None:
         """Metrics, then spans, before a response completes (SC-024). Both bounded; neither raises."""
