@@ -154,8 +154,9 @@ def _exit_now(code: int) -> None:
     """End the process without the interpreter's teardown. A preview leaves the program's whole heap behind
     (every resource, its outputs and their futures); finalizing it object by object takes 0.25-0.4 s after
     the prod stack's preview (a sixth of the run) and 1.4 s after 10,000 resources, to free memory the
-    operating system takes back at once anyway. Nothing is left to do at that point: the pack was stopped by
-    the run, the loops are closed, threads are idle, so only the output buffers need flushing."""
+    operating system takes back at once anyway. What a normal exit runs first still runs: the exit functions
+    (one stops a pack that is still running when a run ended early), then the output buffers are flushed."""
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a closed or broken pipe must not turn the status into 1
             stream.flush()
@@ -169,6 +170,4 @@ if __name__ == "__main__":
         loops = sys.modules.get("offline.event_loops")  # loaded only if a program ran, which left loops open
         if loops is not None:
             loops.close_all()
-    # What a normal exit runs first (a --help or usage error never gets here: its SystemExit ends it as usual).
-    atexit._run_exitfuncs()
-    _exit_now(code)
+    _exit_now(code)  # a --help or usage error never gets here: its SystemExit ends the process as usual

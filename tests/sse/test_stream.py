@@ -21,6 +21,7 @@ from handlers.sse.pool import PoolExhausted
 from handlers.sse.stream import DEADLINE_MARGIN_S, RETRY_AFTER_S
 from handlers.sse.wire import RETRY_MS
 from standins.otlp_receiver import Blackhole, dead_endpoint
+from tests.handlers.blackhole import BlackHole
 from tests.sse.harness import ENVIRONMENT, FUNCTION_NAME, SSE, Event, new_parent, new_root, put_item, trace_header
 
 LIFECYCLE = {"connection_acquire", "dynamodb_poll", "sse_event_dispatch", "connection_release"}
@@ -432,8 +433,6 @@ def test_issue10_heartbeats_keep_their_pace_while_dynamodb_does_not_answer(app_f
     """A poll waiting on DynamoDB must not hold the stream's heartbeat back: a proxy or a browser takes seconds of
     silence for a dead stream (before the fix, the heartbeat waited for the poll: about 6 s of silence here; 4.9 s
     under 20 churning clients and a CPU-bound neighbour in the churn test)."""
-    from tests.handlers.blackhole import BlackHole
-
     hole = BlackHole()
     try:
         app = app_factory(receiver.endpoint, AWS_ENDPOINT_URL_DYNAMODB=hole.url)
