@@ -90,8 +90,11 @@ class _Progress:
         while True:
             n = self.watch.count()
             extra = f" ({n} resources)" if n is not None else ""
-            print(f"offline preview: {self.watch.phase}{extra}, {time.perf_counter() - self._started:.1f} s",
-                  file=self.stream, flush=True)
+            # One write, newline included: print() writes the text and its end apart on an unbuffered stderr, and
+            # the guard's "error: ..." line (a timeout at an odd second, when this prints) landed between them.
+            self.stream.write(f"offline preview: {self.watch.phase}{extra}, "
+                              f"{time.perf_counter() - self._started:.1f} s\n")
+            self.stream.flush()
             if self._stop.wait(2.0):
                 return
 
