@@ -4,8 +4,9 @@
 (``python -u -m pulumi.policy <engineAddress> <packDir>``, cwd = the pack, ``PULUMI_*`` env), reads
 the port from the first stdout line, drains both pipes, and speaks the ``pulumirpc.Analyzer``
 protocol: ``ConfigureStack`` -> ``GetAnalyzerInfo`` -> ``Configure`` (reconciled config, an explicit
-level for every policy) -> ``Remediate``/``Analyze`` per resource -> one ``AnalyzeStack``. The process
-is killed on every exit path (``close``, context manager, ``atexit``, and ``stop_all_packs`` when
+level for every policy) -> ``Remediate``/``Analyze`` per resource (a preview's Analyze calls go through a
+small process of their own, ``offline.feeder``, so they need little of the runner's GIL) -> one
+``AnalyzeStack``. The processes are killed on every exit path (``close``, context manager, ``atexit``, and ``stop_all_packs`` when
 ``offline.guard`` ends a run that hangs or is signalled). ``InProcessAnalyzer`` runs the
 same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned). Both
 speak through ``Analyzer``, which is the engine's side of the protocol.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -38,6 +40,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from offline.feeder import Feeder, FeederError
 from offline.yaml_file import load_mapping
 
 if TYPE_CHECKING:  # for type checkers only: the code imports these where it uses them
@@ -286,6 +289,10 @@ def _provider(record: Any) -> Any:
     return cache["provider"]
 
 
+def _own_urn(urn: str, _reported: str) -> str:
+    return urn
+
+
 def _with_default_providers(records: Iterable[Any]) -> Iterable[Any]:
     """The records with each default provider just before its first user, where the engine registers it."""
     emitted: set[str] = set()
@@ -367,29 +374,37 @@ class Analyzer:
     def analyze_start(self, record: Any, properties: Any = None
                       ) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
         """Send Analyze of one resource on its inputs; returns the function that waits for the answer and reads
-        it. A violation is the analyzed resource's, whatever URN the pack reported with it (the engine:
-        ``OnPolicyViolation(r.URN, d)``). The first resource of a package that names no provider brings its
-        default provider, which the engine registers (and analyzes) first."""
+        it."""
+        calls = [(r, self._call_start("Analyze", request)) for r, request in self._analyze_requests(record, properties)]
+        return lambda: self._analyze_answers([(r, answer()) for r, answer in calls])
+
+    def analyze_batch(self, records: list) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
+        """Send Analyze of each record on its inputs; returns one reader per record, to be called in order."""
+        return [self.analyze_start(r) for r in records]
+
+    def _analyze_requests(self, record: Any, properties: Any = None) -> list[tuple[Any, Any]]:
+        """The Analyze requests one resource brings, each with the record it is about. The first resource of a
+        package that names no provider brings its default provider, which the engine registers (and analyzes)
+        first."""
         pb = analyzer_pb2
-        before: list[Callable[[], tuple[list[Diagnostic], list[dict]]]] = []
+        requests: list[tuple[Any, Any]] = []
         default = getattr(record, "provider_resource", None)
         if default is not None and default.default_provider and self._first_use(default.urn):
-            before.append(self.analyze_start(default))
-        answer = self._call_start("Analyze", pb.AnalyzeRequest(
+            requests += self._analyze_requests(default)
+        requests.append((record, pb.AnalyzeRequest(
             type=record.type, properties=properties if properties is not None else record.inputs_struct,
-            urn=record.urn, name=record.name, options=_options(record), provider=_provider(record)))
+            urn=record.urn, name=record.name, options=_options(record), provider=_provider(record))))
+        return requests
 
-        def read() -> tuple[list[Diagnostic], list[dict]]:
-            diags: list[Diagnostic] = []
-            not_applicable: list[dict] = []
-            for earlier in before:
-                found, na = earlier()
-                diags += found
-                not_applicable += na
-            resp = answer()
-            return (diags + self._diagnostics(resp, lambda _urn: record.urn),
-                    not_applicable + self._not_applicable(resp, record.urn))
-        return read
+    def _analyze_answers(self, answers: list[tuple[Any, Any]]) -> tuple[list[Diagnostic], list[dict]]:
+        """The diagnostics of (record, AnalyzeResponse) pairs. A violation is the analyzed resource's, whatever
+        URN the pack reported with it (the engine: ``OnPolicyViolation(r.URN, d)``)."""
+        diags: list[Diagnostic] = []
+        not_applicable: list[dict] = []
+        for record, resp in answers:
+            diags += self._diagnostics(resp, functools.partial(_own_urn, record.urn))
+            not_applicable += self._not_applicable(resp, record.urn)
+        return diags, not_applicable
 
     def _call_start(self, method: str, request: Any) -> Callable[[], Any]:
         """Send a call and return the function that waits for its answer; transports that cannot keep calls in
@@ -474,6 +489,11 @@ class PolicyPackProcess(Analyzer):
         except OSError as exc:
             raise PackError(f"cannot start the policy pack with {python or sys.executable}: {exc}") from exc
         _LIVE.add(self)
+        # Started by the first ``analyze_batch``: started here, its imports competed with the pack's and the program's
+        # (the prod preview took 0.1-0.2 s longer); False once it could not start.
+        self.feeder: Optional[Feeder] = None
+        self._feeder_tried = False
+        self._address = ""
         with contextlib.suppress(OSError):  # the SIGABRT of dump_threads must not leave a core file in the pack
             resource.prlimit(self.proc.pid, resource.RLIMIT_CORE, (0, 0))
         self._port_queue: queue.Queue[Optional[str]] = queue.Queue()
@@ -528,6 +548,47 @@ class PolicyPackProcess(Analyzer):
             self.close()
             raise PackError(f"the policy pack's gRPC server on port {int(line)} did not become ready") from None
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        self._address = f"127.0.0.1:{int(line)}"
+
+    def analyze_batch(self, records: list) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
+        """Send Analyze of each record through the feeder process (``offline.feeder``): the requests are serialized
+        here and written in one write, the calls made there, on the pack's core, and the answers read, in order,
+        by the readers returned. Without it (it could not start), from this process."""
+        if self._stub is None:
+            self.wait_ready()
+        if not self._feeder_tried:
+            self._feeder_tried = True  # one try: if it cannot start, every call goes from this process
+            try:
+                self.feeder = Feeder()
+                self.feeder.connect(self._address)
+            except (OSError, FeederError):
+                if self.feeder is not None:
+                    self.feeder.stop()
+                self.feeder = None
+        feeder = self.feeder
+        if feeder is None:
+            return super().analyze_batch(records)
+        about: list[list[Any]] = []  # per record, the records its requests are about (its default provider first)
+        frames: list[bytes] = []
+        for record in records:
+            requests = self._analyze_requests(record)
+            about.append([r for r, _ in requests])
+            frames += (request.SerializeToString() for _, request in requests)
+        try:
+            feeder.send(frames)
+        except FeederError as exc:
+            raise self._failed("Analyze", exc.details) from exc
+        del frames  # sent: only the records are kept until the answers are read
+
+        def reader(subjects: list[Any]) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
+            def read() -> tuple[list[Diagnostic], list[dict]]:
+                try:
+                    return self._analyze_answers(
+                        [(r, analyzer_pb2.AnalyzeResponse.FromString(feeder.answer())) for r in subjects])
+                except FeederError as exc:
+                    raise self._failed("Analyze", exc.details) from exc
+            return read
+        return [reader(subjects) for subjects in about]
 
     def _call(self, method: str, request: Any) -> Any:
         return self._call_start(method, request)()
@@ -541,18 +602,18 @@ class PolicyPackProcess(Analyzer):
         try:
             future = getattr(self._stub, method).future(request)
         except grpc.RpcError as exc:
-            raise self._failed(method, exc) from exc
+            raise self._failed(method, _details(exc)) from exc
 
         def answer() -> Any:
             try:
                 return future.result()
             except grpc.RpcError as exc:
-                raise self._failed(method, exc) from exc
+                raise self._failed(method, _details(exc)) from exc
         return answer
 
-    def _failed(self, method: str, exc: grpc.RpcError) -> PackError:
-        detail = exc.details() if hasattr(exc, "details") else str(exc)
-        return PackError(f"the policy pack failed in {method}: {(detail or '').splitlines()[0] if detail else exc}"
+    def _failed(self, method: str, detail: str) -> PackError:
+        first = detail.splitlines()[0] if detail.strip() else "no details"
+        return PackError(f"the policy pack failed in {method}: {first}"
                          f"{'' if self.proc.poll() is None else f' (pack exited: {self._failure_reason()})'}")
 
     def dump_threads(self, timeout: float = 10.0) -> list[str]:
@@ -567,6 +628,9 @@ class PolicyPackProcess(Analyzer):
 
     def stop(self) -> None:
         """Kill the process (the pack has no Cancel; the engine kills it too) and reap it."""
+        feeder = getattr(self, "feeder", None)
+        if feeder is not None:
+            feeder.stop()
         proc = getattr(self, "proc", None)
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -579,6 +643,10 @@ class PolicyPackProcess(Analyzer):
             self._channel.close()
             self._channel = None
         self.stop()
+
+
+def _details(exc: grpc.RpcError) -> str:
+    return (exc.details() if hasattr(exc, "details") else "") or str(exc)
 
 
 class InProcessAnalyzer(Analyzer):

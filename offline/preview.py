@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,9 +36,6 @@ from offline.program import ProgramError, RunResult, StackConfig, load_stack_con
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PACK = REPO / "policies"
 ANALYZE_THREADS = 4  # the pack's gRPC server has 4 workers
-#: Analyze calls sent before the first of them is read: enough to keep the pack's workers busy while this process
-#: runs the program, few enough that the requests waiting in the channel stay small.
-IN_FLIGHT = 64
 
 
 @dataclass
@@ -231,23 +227,23 @@ class _StreamingAnalysis:
             config = self._configure()
             if any(level == "remediate" for level, _ in config.values()):
                 with ThreadPoolExecutor(ANALYZE_THREADS) as pool:
-                    futures = [pool.submit(self._analyze, r) for r in self._new_records()]
+                    futures = [pool.submit(self._analyze, r) for batch in self._new_batches() for r in batch]
                 self._results = [f.result() for f in futures]
                 return
-            # Analyze needs no answer before the next request: up to IN_FLIGHT calls are sent from this one thread
-            # and their answers read in order (the pack's server has ANALYZE_THREADS workers to take them).
-            in_flight: deque[tuple[ResourceRecord, Callable[[], tuple[list[Diagnostic], list[dict]]]]] = deque()
-            for record in self._new_records():
-                if len(in_flight) >= IN_FLIGHT:
-                    self._read(*in_flight.popleft())
-                in_flight.append((record, self.analyzer.analyze_start(record)))
-            while in_flight:
-                self._read(*in_flight.popleft())
+            # Analyze needs no answer before the next request: each batch the program registered is sent at once,
+            # and the answers are read, in order, when the program is done (reading them while it runs would take
+            # this process's GIL from it once per answer).
+            sent: list[tuple[ResourceRecord, Callable[[], tuple[list[Diagnostic], list[dict]]]]] = []
+            for batch in self._new_batches():
+                sent += zip(batch, self.analyzer.analyze_batch(batch), strict=True)
+            for record, answer in sent:
+                self._read(record, answer)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by finish()
             self.error = exc
 
-    def _new_records(self) -> Iterator[ResourceRecord]:
-        """Each record once, as the mock monitor records it, until the program is done (then its final list)."""
+    def _new_batches(self) -> Iterator[list[ResourceRecord]]:
+        """Each record once, in the batches the mock monitor recorded them in since the last look, until the
+        program is done (then the rest of its final list)."""
         from pulumi.runtime import settings
 
         seen = 0
@@ -261,7 +257,7 @@ class _StreamingAnalysis:
             if records is not None and len(records) > seen:
                 batch = records[seen:]
                 seen += len(batch)
-                yield from batch
+                yield batch
             if finished:
                 return
             self._program_done.wait(0.05)

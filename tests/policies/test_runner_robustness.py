@@ -20,6 +20,7 @@ import pytest
 from tests.policies.conftest import PROGRAMS, REPO, run_cli
 
 HANGING_PACK = PROGRAMS / "packs" / "hangs_in_analyze"
+FEEDER = b"offline.feeder"  # the command line of the process carrying the Analyze calls (offline/feeder.py)
 #: A progress line of the runner ("offline preview: running the program (3 resources), 2.0 s"), not an error.
 PROGRESS = re.compile(r"^offline preview: .*, \d+\.\d s$")
 #: ``--timeout`` of the hang tests: the run's deadline, so it must leave the run time to reach the hang (the
@@ -55,8 +56,9 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _pack_children(parent: int) -> list[int]:
-    """Pids of the ``python -u -m pulumi.policy`` children of ``parent``, from /proc."""
+def _pack_children(parent: int, command: bytes = b"pulumi.policy") -> list[int]:
+    """Pids of the ``python -u -m pulumi.policy`` children of ``parent`` (or those running ``command``: the
+    feeder is ``offline.feeder``), from /proc."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -66,7 +68,7 @@ def _pack_children(parent: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"pulumi.policy" in cmdline:
+        if ppid == parent and command in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -159,6 +161,8 @@ def test_signal_while_a_policy_hangs_stops_the_pack_process(tmp_path, sig):
     try:
         pack = int(_until(lambda: marker.exists() and marker.read_text(), "the policy starting to hang"))
         assert _pack_children(proc.pid) == [pack]
+        feeders = _pack_children(proc.pid, FEEDER)
+        assert len(feeders) == 1
         sent = time.monotonic()
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=SIGNAL_BOUND_SECONDS)
@@ -166,6 +170,7 @@ def test_signal_while_a_policy_hangs_stops_the_pack_process(tmp_path, sig):
         assert proc.returncode == 128 + sig, stderr
         assert f"stopped by {sig.name}" in _only_line(stderr)
         assert not _alive(pack)
+        assert [f for f in feeders if _alive(f)] == []  # the process carrying the Analyze calls is gone too
     finally:
         _end(proc, *([pack] if pack else []))
 

@@ -1,0 +1,158 @@
+"""Carrying the Analyze calls of a preview from the runner to the pack, in a process of its own.
+
+The program runs in the runner's process and holds its GIL; every gRPC call the runner makes needs that GIL
+back a few times (to send, to complete, to read), and another thread gets it only every switch interval
+(5 ms). At 10,000 resources the runner's Analyze calls fell 7 s behind the program that way (issue 11). So
+the runner serializes each ``AnalyzeRequest`` and writes a whole batch to this process in one write; this
+process makes the gRPC calls (a few dozen in flight) on the other core, beside the pack, and writes the
+answers back in the order of the requests, which the runner reads when the program is done.
+
+This module is both ends: ``Feeder`` (the runner's side) and ``main`` (``python -m offline.feeder``, the
+process). The process only moves bytes: it imports grpc and nothing of protobuf or Pulumi, so it is ready in a
+tenth of a second; the runner starts it with its first batch, once the pack is serving (started with the pack,
+its imports competed with the pack's and made the prod preview slower). When the runner's end closes (it
+stopped it, or it died, even by SIGKILL) the process exits at once.
+
+Wire format, both directions little-endian. Runner -> feeder: one line with the pack's address, then frames
+``<u32 length><AnalyzeRequest>``. Feeder -> runner: frames ``<u8 status><u32 length><payload>``, status 0 with
+the serialized ``AnalyzeResponse``, status 1 with the failed call's "<grpc status name>\\t<details>".
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+#: Calls the process keeps in flight: enough to keep the pack's 4 server threads busy, few enough that the
+#: requests queued in the channel stay small (the rest wait in the pipe, then in the runner's writing thread).
+IN_FLIGHT = 64
+_LENGTH = struct.Struct("<I")
+_ANSWER = struct.Struct("<BI")
+_MAX_MESSAGE = 400 << 20
+_METHOD = "/pulumirpc.Analyzer/Analyze"
+_ROOT = Path(__file__).resolve().parents[1]  # the directory holding the ``offline`` package
+
+
+class FeederError(Exception):
+    """An Analyze call failed (``status`` is the gRPC status name), or the feeder process itself stopped."""
+
+    def __init__(self, details: str, status: str = ""):
+        super().__init__(details)
+        self.details, self.status = details, status
+
+
+class Feeder:
+    """The runner's end: starts the process, ``connect`` gives it the pack's address, ``send`` writes requests,
+    ``answer`` reads the next answer, in the order sent."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
+        self.proc = subprocess.Popen([sys.executable, "-m", "offline.feeder"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._lock = threading.Lock()  # one writer at a time: a batch's frames stay together
+
+    def connect(self, address: str) -> None:
+        self._write(address.encode() + b"\n")
+
+    def send(self, requests: Iterable[bytes]) -> None:
+        """Write serialized requests in one write; blocks (GIL released) while the process is ``IN_FLIGHT`` calls
+        and a full pipe behind."""
+        self._write(b"".join(_LENGTH.pack(len(r)) + r for r in requests))
+
+    def _write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None  # Popen was given stdin=PIPE
+        try:
+            with self._lock:
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:  # ValueError: stdin closed by stop()
+            raise FeederError(self._stopped_reason()) from exc
+
+    def answer(self) -> bytes:
+        """The next serialized ``AnalyzeResponse``; raises ``FeederError`` for a failed call."""
+        assert self.proc.stdout is not None  # Popen was given stdout=PIPE
+        try:
+            head = self.proc.stdout.read(_ANSWER.size)
+            status, length = _ANSWER.unpack(head) if len(head) == _ANSWER.size else (None, 0)
+            payload = self.proc.stdout.read(length) if length else b""
+        except (OSError, ValueError):
+            status, payload = None, b""
+        if status is None or len(payload) != length:
+            raise FeederError(self._stopped_reason())
+        if status:
+            name, _, details = payload.decode("utf-8", "replace").partition("\t")
+            raise FeederError(details, name)
+        return payload
+
+    def _stopped_reason(self) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        err = b""
+        if self.proc.returncode is not None and self.proc.stderr is not None:
+            with contextlib.suppress(OSError, ValueError):
+                err = self.proc.stderr.read()
+        last = [ln.strip() for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+        return (f"the process carrying Analyze calls to the pack stopped (exit {self.proc.returncode})"
+                + (f": {last[-1][:300]}" if last else ""))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
+def main() -> int:
+    """The process: read the address, then requests until the runner closes its end; answers in order."""
+    import grpc
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    address = stdin.readline().decode().strip()
+    if not address:
+        return 0
+    channel = grpc.insecure_channel(address, options=[
+        ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)])
+    analyze = channel.unary_unary(_METHOD)  # no (de)serializers: bytes in, bytes out
+    slots = threading.BoundedSemaphore(IN_FLIGHT)
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+
+    def write_answers() -> None:
+        # A slot is freed when a call completes, not when its answer is written: the runner reads the answers
+        # only after its program ends, so the pipe back fills and this thread waits while calls go on.
+        while True:
+            future = pending.get()
+            try:
+                payload, status = future.result(), 0
+            except grpc.RpcError as exc:
+                payload, status = f"{exc.code().name}\t{exc.details() or ''}".encode(), 1
+            stdout.write(_ANSWER.pack(status, len(payload)) + payload)
+            if pending.empty():
+                stdout.flush()
+
+    threading.Thread(target=write_answers, name="feeder-answers", daemon=True).start()
+    while len(head := stdin.read(_LENGTH.size)) == _LENGTH.size:
+        (length,) = _LENGTH.unpack(head)
+        request = stdin.read(length)
+        if len(request) != length:
+            break
+        slots.acquire()
+        future = analyze.future(request)
+        future.add_done_callback(lambda _f: slots.release())
+        pending.put(future)
+    # The runner's end is closed: it stopped us, or it is gone (even killed with SIGKILL). Nobody reads the answers
+    # still due, and a call a hung policy never answers must not keep this process alive: end at once.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
