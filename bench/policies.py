@@ -148,7 +148,7 @@ def _functions_with_alarms(n: int) -> list:
         struct = struct_pb2.Struct()
         struct.update(props)
         return ResourceRecord(type=type_, name=name, urn=f"urn:pulumi:bench::growth::{type_}::{name}", custom=True,
-                              parent="", dependencies=[], property_dependencies=dict(pdeps or {}), inputs=props,
+                              parent="", dependencies=[], property_dependencies=dict(pdeps or {}),
                               inputs_struct=struct, outputs_struct=struct)
 
     records = []

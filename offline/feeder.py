@@ -26,7 +26,6 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 
 #: Calls the process keeps in flight: enough to keep the pack's 4 server threads busy, few enough that the
@@ -49,33 +48,54 @@ class FeederError(Exception):
 
 class Feeder:
     """The runner's end: starts the process, ``connect`` gives it the pack's address, ``send`` writes requests,
-    ``answer`` reads the next answer, in the order sent."""
+    ``answer`` reads the answer to one, in the order sent."""
 
     def __init__(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
         self.proc = subprocess.Popen([sys.executable, "-m", "offline.feeder"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._lock = threading.Lock()  # one writer at a time: a batch's frames stay together
+        self._sent = 0  # requests written, answers read: the index of the next of each
+        self._read = 0
 
     def connect(self, address: str) -> None:
-        self._write(address.encode() + b"\n")
+        with self._lock:
+            self._write(address.encode() + b"\n")
 
-    def send(self, requests: Iterable[bytes]) -> None:
+    def send(self, requests: list[bytes]) -> int:
         """Write serialized requests in one write; blocks (GIL released) while the process is ``IN_FLIGHT`` calls
-        and a full pipe behind."""
-        self._write(b"".join(_LENGTH.pack(len(r)) + r for r in requests))
+        and a full pipe behind. Returns the index of the first: ``answer(index)`` reads its answer."""
+        data = b"".join(_LENGTH.pack(len(r)) + r for r in requests)
+        with self._lock:
+            self._write(data)
+            first, self._sent = self._sent, self._sent + len(requests)
+        return first
 
     def _write(self, data: bytes) -> None:
         assert self.proc.stdin is not None  # Popen was given stdin=PIPE
         try:
-            with self._lock:
-                self.proc.stdin.write(data)
-                self.proc.stdin.flush()
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
         except (BrokenPipeError, ValueError) as exc:  # ValueError: stdin closed by stop()
             raise FeederError(self._stopped_reason()) from exc
 
-    def answer(self) -> bytes:
-        """The next serialized ``AnalyzeResponse``; raises ``FeederError`` for a failed call."""
+    def answer(self, index: int) -> bytes:
+        """The serialized ``AnalyzeResponse`` to request ``index``; raises ``FeederError`` for a failed call. The
+        answers come in order; those before ``index`` nobody read (a run that ended early, sharing this feeder with
+        the next one, as the tests' shared pack does) are passed over."""
+        if index < self._read:
+            raise ValueError(f"the answer to request {index} was read already (next: {self._read})")
+        while True:
+            status, payload = self._next()
+            self._read += 1
+            if self._read > index:
+                break
+        if status:
+            name, _, details = payload.decode("utf-8", "replace").partition("\t")
+            raise FeederError(details, name)
+        return payload
+
+    def _next(self) -> tuple[int, bytes]:
         assert self.proc.stdout is not None  # Popen was given stdout=PIPE
         try:
             head = self.proc.stdout.read(_ANSWER.size)
@@ -85,10 +105,7 @@ class Feeder:
             status, payload = None, b""
         if status is None or len(payload) != length:
             raise FeederError(self._stopped_reason())
-        if status:
-            name, _, details = payload.decode("utf-8", "replace").partition("\t")
-            raise FeederError(details, name)
-        return payload
+        return status, payload
 
     def _stopped_reason(self) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):

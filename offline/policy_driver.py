@@ -6,8 +6,8 @@ the port from the first stdout line, drains both pipes, and speaks the ``pulumir
 protocol: ``ConfigureStack`` -> ``GetAnalyzerInfo`` -> ``Configure`` (reconciled config, an explicit
 level for every policy) -> ``Remediate``/``Analyze`` per resource (a preview's Analyze calls go through a
 small process of their own, ``offline.feeder``, so they need little of the runner's GIL) -> one
-``AnalyzeStack``. The processes are killed on every exit path (``close``, context manager, ``atexit``, and ``stop_all_packs`` when
-``offline.guard`` ends a run that hangs or is signalled). ``InProcessAnalyzer`` runs the
+``AnalyzeStack``. The processes are killed on every exit path (``close``, context manager, ``atexit``, and
+``stop_all_packs`` when ``offline.guard`` ends a run that hangs or is signalled). ``InProcessAnalyzer`` runs the
 same servicer class in this process for fast tests (private SDK class; pulumi-policy is pinned). Both
 speak through ``Analyzer``, which is the engine's side of the protocol.
 """
@@ -375,12 +375,19 @@ class Analyzer:
                       ) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
         """Send Analyze of one resource on its inputs; returns the function that waits for the answer and reads
         it."""
-        calls = [(r, self._call_start("Analyze", request)) for r, request in self._analyze_requests(record, properties)]
-        return lambda: self._analyze_answers([(r, answer()) for r, answer in calls])
+        return Analyzer._send_analyze(self, [self._analyze_requests(record, properties)])[0]
 
     def analyze_batch(self, records: list) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
         """Send Analyze of each record on its inputs; returns one reader per record, to be called in order."""
-        return [self.analyze_start(r) for r in records]
+        return self._send_analyze([self._analyze_requests(r) for r in records])
+
+    def _send_analyze(self, per_record: list[list[tuple[Any, Any]]]
+                      ) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
+        """Send each record's Analyze requests (``_analyze_requests``); one reader of the answers per record."""
+        def reader(requests: list[tuple[Any, Any]]) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
+            calls = [(r, self._call_start("Analyze", request)) for r, request in requests]
+            return lambda: self._analyze_answers([(r, answer()) for r, answer in calls])
+        return [reader(requests) for requests in per_record]
 
     def _analyze_requests(self, record: Any, properties: Any = None) -> list[tuple[Any, Any]]:
         """The Analyze requests one resource brings, each with the record it is about. The first resource of a
@@ -412,6 +419,10 @@ class Analyzer:
         resp = self._call(method, request)
         return lambda: resp
 
+    def _call_analyze_stack(self, request: bytes) -> Any:
+        """AnalyzeStack with its request serialized already; transports that take messages parse it."""
+        return self._call("AnalyzeStack", analyzer_pb2.AnalyzeStackRequest.FromString(request))
+
     def _first_use(self, urn: str) -> bool:
         with _DEFAULTS_LOCK:
             seen: set[str] = self.__dict__.setdefault("_defaults_analyzed", set())
@@ -426,21 +437,24 @@ class Analyzer:
         stack is that resource's; with no URN, or one that is not in the stack, it is the root Stack's (the
         engine: ``DefaultRootStackURN``)."""
         pb = analyzer_pb2
-        # Each resource is built in the request itself (``add``): one copy of every Struct in the runner, not two
-        # (a list of AnalyzerResource, then the request's own copy of that list).
-        request = pb.AnalyzeStackRequest()
+        # The request goes out serialized, one resource at a time: a one-resource request's bytes, concatenated, are
+        # the whole request's (protobuf appends a repeated field's entries on merge). A request message of 10,000
+        # resources held a copy of every Struct (37 MB), then its serialized copy besides, at the runner's peak.
+        chunks: list[bytes] = []
         urns: set[str] = set()
         for r in _with_default_providers(records):
             urns.add(r.urn)
             props = r.outputs_struct if r.outputs_struct is not None else r.inputs_struct
-            request.resources.add(
+            chunks.append(pb.AnalyzeStackRequest(resources=[pb.AnalyzerResource(
                 type=r.type, properties=props, urn=r.urn, name=r.name,
                 options=_options(r), provider=_provider(r), parent=r.parent,
                 dependencies=list(r.dependencies),
                 propertyDependencies={k: pb.AnalyzerPropertyDependencies(urns=v)
-                                      for k, v in r.property_dependencies.items() if v})
-        resp = self._call("AnalyzeStack", request)
-        del request  # the pack has it: its copies need not live while the answer is read
+                                      for k, v in r.property_dependencies.items() if v})]).SerializeToString())
+        request = b"".join(chunks)
+        del chunks
+        resp = self._call_analyze_stack(request)
+        del request  # the pack has it: it need not live while the answer is read
         return (self._diagnostics(resp, lambda urn: urn if urn in urns else root_urn),
                 self._not_applicable(resp, root_urn))
 
@@ -550,10 +564,11 @@ class PolicyPackProcess(Analyzer):
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         self._address = f"127.0.0.1:{int(line)}"
 
-    def analyze_batch(self, records: list) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
-        """Send Analyze of each record through the feeder process (``offline.feeder``): the requests are serialized
-        here and written in one write, the calls made there, on the pack's core, and the answers read, in order,
-        by the readers returned. Without it (it could not start), from this process."""
+    def _send_analyze(self, per_record: list[list[tuple[Any, Any]]]
+                      ) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
+        """Through the feeder process (``offline.feeder``): the requests are serialized here and written in one
+        write, the calls made there, on the pack's core, and the answers read, in order, by the readers returned.
+        Without it (it could not start), from this process."""
         if self._stub is None:
             self.wait_ready()
         if not self._feeder_tried:
@@ -567,31 +582,40 @@ class PolicyPackProcess(Analyzer):
                 self.feeder = None
         feeder = self.feeder
         if feeder is None:
-            return super().analyze_batch(records)
-        about: list[list[Any]] = []  # per record, the records its requests are about (its default provider first)
-        frames: list[bytes] = []
-        for record in records:
-            requests = self._analyze_requests(record)
-            about.append([r for r, _ in requests])
-            frames += (request.SerializeToString() for _, request in requests)
+            return super()._send_analyze(per_record)
         try:
-            feeder.send(frames)
+            first = feeder.send([request.SerializeToString() for requests in per_record for _, request in requests])
         except FeederError as exc:
             raise self._failed("Analyze", exc.details) from exc
-        del frames  # sent: only the records are kept until the answers are read
 
-        def reader(subjects: list[Any]) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
+        def reader(subjects: list[Any], index: int) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
             def read() -> tuple[list[Diagnostic], list[dict]]:
                 try:
-                    return self._analyze_answers(
-                        [(r, analyzer_pb2.AnalyzeResponse.FromString(feeder.answer())) for r in subjects])
+                    return self._analyze_answers([(r, analyzer_pb2.AnalyzeResponse.FromString(feeder.answer(index + i)))
+                                                  for i, r in enumerate(subjects)])
                 except FeederError as exc:
                     raise self._failed("Analyze", exc.details) from exc
             return read
-        return [reader(subjects) for subjects in about]
+        readers = []
+        for requests in per_record:  # only the records are kept until the answers are read, not the requests
+            readers.append(reader([r for r, _ in requests], first))
+            first += len(requests)
+        return readers
 
     def _call(self, method: str, request: Any) -> Any:
         return self._call_start(method, request)()
+
+    def _call_analyze_stack(self, request: bytes) -> Any:
+        """The bytes as they are on the wire: no message of the whole stack is built in this process."""
+        if self._channel is None:
+            self.wait_ready()
+        assert self._channel is not None  # wait_ready made it, or raised
+        call = self._channel.unary_unary("/pulumirpc.Analyzer/AnalyzeStack",
+                                         response_deserializer=analyzer_pb2.AnalyzeResponse.FromString)
+        try:
+            return call(request)
+        except grpc.RpcError as exc:
+            raise self._failed("AnalyzeStack", _details(exc)) from exc
 
     def _call_start(self, method: str, request: Any) -> Callable[[], Any]:
         """The call is in flight on return (a gRPC future): the runner keeps many Analyze calls in flight from

@@ -290,5 +290,5 @@ def _root_record(run: RunResult, urn: str) -> ResourceRecord:
 
     empty = struct_pb2.Struct()
     return ResourceRecord(type="pulumi:pulumi:Stack", name=urn.rsplit("::", 1)[-1], urn=urn, custom=False,
-                          parent="", dependencies=[], property_dependencies={}, inputs={}, inputs_struct=empty,
+                          parent="", dependencies=[], property_dependencies={}, inputs_struct=empty,
                           outputs_struct=empty)

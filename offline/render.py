@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from offline.formats.findings import LEVEL_ORDER, Finding, count, split
-from offline.mocks import UNKNOWN, unknown_paths
+from offline.mocks import UNKNOWN, ResourceRecord, unknown_paths
 from offline.policy_driver import Diagnostic
 from offline.preview import PreviewResult
 from offline.program import SECRET_MASK, RunResult
@@ -22,6 +22,17 @@ from offline.program import SECRET_MASK, RunResult
 
 def _unknown_paths(value: Any) -> list[str]:
     return unknown_paths(value, whole=".")  # "." as `pulumi preview --json` names the whole value
+
+
+_UNKNOWN_BYTES = UNKNOWN.encode()
+
+
+def _unknown_inputs(record: ResourceRecord) -> list[str]:
+    """Paths of the record's unknown inputs. Most records have none, and the sentinel's bytes not being in the wire
+    form says so without deserializing the inputs (0.8 s per 10,000 records; a match is then looked at fully)."""
+    if _UNKNOWN_BYTES not in record.inputs_struct.SerializeToString():
+        return []
+    return _unknown_paths(record.inputs)
 
 
 def _masked_outputs(run: RunResult) -> dict:
@@ -52,7 +63,7 @@ def as_json(result: PreviewResult) -> dict:
     resources = [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent or None, "custom": r.custom,
                   "dependencies": list(r.dependencies),
                   "propertyDependencies": {k: v for k, v in r.property_dependencies.items() if v},
-                  "unknownInputs": _unknown_paths(r.inputs)}
+                  "unknownInputs": _unknown_inputs(r)}
                  for r in result.run.records]
     violations, suppressed = split(result)
     return {

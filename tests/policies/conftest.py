@@ -35,6 +35,13 @@ class _Shared(Analyzer):
     def _call(self, method: str, request: Any) -> Any:
         return self._pack._call(method, request)
 
+    # The pack's own transports (offline.feeder for Analyze, AnalyzeStack as bytes), so the tests take the CLI's path.
+    def _send_analyze(self, per_record):
+        return self._pack._send_analyze(per_record)
+
+    def _call_analyze_stack(self, request):
+        return self._pack._call_analyze_stack(request)
+
 
 @pytest.fixture(scope="session")
 def pack_process():

@@ -43,8 +43,7 @@ def _functions(n: int) -> list[ResourceRecord]:
         struct.update(props)
         out.append(ResourceRecord(type="aws:lambda/function:Function", name=f"fn{i}",
                                   urn=f"urn:pulumi:test::feeder::aws:lambda/function:Function::fn{i}", custom=True,
-                                  parent="", dependencies=[], property_dependencies={}, inputs=props,
-                                  inputs_struct=struct))
+                                  parent="", dependencies=[], property_dependencies={}, inputs_struct=struct))
     return out
 
 
@@ -163,3 +162,16 @@ def test_issue11_closing_the_pack_stops_its_feeder():
         feeder = pack.feeder.proc
         assert feeder.poll() is None
     assert feeder.poll() is not None
+
+
+def test_issue11_answers_a_run_left_unread_are_not_the_next_runs():
+    """Issue 11: a run that ends early (its program failed after some resources were sent) leaves answers nobody
+    reads; the next run on the same pack (the tests share one) reads its own, not those."""
+    first, second = _functions(40), _functions(60)[40:]
+    with PolicyPackProcess(PACK, project="feeder", stack="test", config={"aws:region": "us-east-1"}) as pack:
+        pack.configure(reconcile_config(pack.configure_stack("feeder", "test", "organization", True, {}), {}))
+        left = pack.analyze_batch(first)
+        left[0]()  # read one, leave 39
+        got = [read() for read in pack.analyze_batch(second)]
+    # Each message names its function: an answer of the first run would name one of fn0..fn39.
+    assert [[d.message.split("'")[1] for d in diags] for diags, _ in got] == [[r.name] for r in second]

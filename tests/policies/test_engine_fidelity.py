@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from offline.policy_driver import Analyzer, PackError, PackInfo, PolicyInfo, PolicyPackProcess, reconcile_config
+from offline.policy_driver import PackError, PackInfo, PolicyInfo, PolicyPackProcess, reconcile_config
 from offline.preview import PreviewResult, run_preview
 from offline.program import ProgramError
 from offline.render import as_json, render_text
+from tests.policies.conftest import _Shared
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 PROGRAM = PROGRAMS / "engine_fidelity"
@@ -33,16 +34,6 @@ OBSERVERS = {"observe-resource", "observe-stack"}
 
 def urn(type_: str, name: str) -> str:
     return f"urn:pulumi:{STACK}::{PROJECT}::{type_}::{name}"
-
-
-class _Shared(Analyzer):
-    """The module's probe-pack process as one preview's analyzer (run_preview closes it: this close does nothing)."""
-
-    def __init__(self, pack: PolicyPackProcess):
-        self._pack, self.pack_dir = pack, pack.pack_dir
-
-    def _call(self, method, request):
-        return self._pack._call(method, request)
 
 
 @pytest.fixture(scope="module")

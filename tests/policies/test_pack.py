@@ -172,5 +172,5 @@ def test_resource_policies_still_get_their_own_props():
     props.update({"name": "original"})
     analyzer.analyze(ResourceRecord(type="aws:sns/topic:Topic", name="t", urn="urn:pulumi:s::p::aws:sns/topic:Topic::t",
                                     custom=True, parent="", dependencies=[], property_dependencies={},
-                                    inputs={"name": "original"}, inputs_struct=props))
+                                    inputs_struct=props))
     assert seen == [{"name": "original"}, {"name": "original"}]

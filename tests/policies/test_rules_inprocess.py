@@ -259,7 +259,7 @@ def _record(type_, name, props: dict, pdeps=None) -> ResourceRecord:
     s = struct_pb2.Struct()
     s.update(props)
     return ResourceRecord(type=type_, name=name, urn=urn(type_, name), custom=True, parent="", dependencies=[],
-                          property_dependencies=dict(pdeps or {}), inputs=props, inputs_struct=s, outputs_struct=s)
+                          property_dependencies=dict(pdeps or {}), inputs_struct=s, outputs_struct=s)
 
 
 @pytest.fixture
