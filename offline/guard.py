@@ -4,7 +4,8 @@ The program runs in this process (``offline.program``), so a program that hangs 
 ended with the process; and a pack that hangs in a policy never answers. So at ``--timeout`` a watchdog
 thread (``Watch``) names what hung from what the run is doing (the program's current line, or the pack call
 in flight and the line of policy code the pack's threads are in) and ends the process. SIGTERM and SIGINT
-end it the same way (``install_signal_handlers``), so the pack never outlives the runner.
+end it the same way (``install_signal_handlers``), so the pack never outlives the runner; SIGKILL, which no
+handler sees, ends the pack through the kernel (``policy_driver``) and the Analyze feeder through its closed input.
 
 Whoever ends the run first (a watchdog, a signal, the main thread with its result or error) ``claim``\\s the
 end: the others then wait for the process to exit, so the one line on stderr is the first cause, never the

@@ -479,6 +479,26 @@ def stop_all_packs() -> None:
         pack.stop()
 
 
+#: Runs first in the pack's process, then becomes the pack (``execv``: the same pid, the CLI's command line). It
+#: asks the kernel to kill the process when the thread that started it ends (``PR_SET_PDEATHSIG``), so even a
+#: runner killed with SIGKILL, which no handler sees, leaves no pack behind. If the runner is gone already, it stops.
+_DIE_WITH_PARENT = """\
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    os._exit(1)
+os.execv(sys.executable, [sys.executable] + sys.argv[2:])
+"""
+
+
+def _dying_with_this_thread(command: list[str]) -> list[str]:
+    """``command`` started so that the kernel ends it with the thread that starts it (Linux; elsewhere as it is).
+    Packs are started by the thread that runs the preview, which outlives them (the CLI's main thread)."""
+    if not sys.platform.startswith("linux"):
+        return command
+    return [command[0], "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *command[1:]]
+
+
 class PolicyPackProcess(Analyzer):
     """The pack as a child process, launched the way the CLI launches it."""
 
@@ -497,7 +517,8 @@ class PolicyPackProcess(Analyzer):
         self._stub: Optional[AnalyzerStub] = None
         try:
             self.proc = subprocess.Popen(
-                [python or sys.executable, "-u", "-m", "pulumi.policy", engine_address, str(self.pack_dir)],
+                _dying_with_this_thread([python or sys.executable, "-u", "-m", "pulumi.policy", engine_address,
+                                         str(self.pack_dir)]),
                 cwd=self.pack_dir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True, bufsize=1)
         except OSError as exc:

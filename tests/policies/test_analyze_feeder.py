@@ -1,7 +1,7 @@
 """The process that carries a preview's Analyze calls to the pack (``offline/feeder.py``, issue 11's 10,000-resource
 figure): the pack's verdicts through it are those of the pack's own servicer, in the order of the resources,
 however far the answers run ahead of the runner's reading; a pack that fails, or a feeder that dies, is one line
-and exit 2; and the feeder never outlives the runner, even one killed with SIGKILL."""
+and exit 2; and neither the feeder nor the pack outlives the runner, even one killed with SIGKILL."""
 from __future__ import annotations
 
 import os
@@ -115,9 +115,10 @@ def test_issue11_a_feeder_that_dies_ends_the_run_in_one_line(tmp_path):
         _end(proc, *([pack] if pack else []))
 
 
-def test_issue11_the_feeder_ends_when_the_runner_is_killed(tmp_path):
-    """Issue 11: SIGKILL gives the runner no chance to stop anything; the feeder sees its input end and exits on
-    its own (the pack process, which the CLI's protocol gives no such signal, is stopped by the test)."""
+def test_issue11_nothing_outlives_a_runner_killed_with_sigkill(tmp_path):
+    """Issue 11: SIGKILL gives the runner no chance to stop anything. The feeder sees its input end and exits on
+    its own; the pack (whose protocol gives it no such signal) is ended by the kernel, as it was asked to be when
+    it started (``PR_SET_PDEATHSIG``)."""
     marker = tmp_path / "pack.pid"
     proc = _start("--program", str(PROGRAMS / "policy_hangs"), "--policy-pack", str(HANGING_PACK), marker=marker)
     pack = 0
@@ -126,9 +127,11 @@ def test_issue11_the_feeder_ends_when_the_runner_is_killed(tmp_path):
         pack = int(_until(lambda: marker.exists() and marker.read_text(), "the policy starting to hang"))
         feeders = _pack_children(proc.pid, FEEDER)
         assert len(feeders) == 1
+        assert _pack_children(proc.pid) == [pack]
         proc.kill()
         proc.communicate(timeout=SIGNAL_BOUND_SECONDS)
         _until(lambda: not _alive(feeders[0]), "the feeder exiting", seconds=SIGNAL_BOUND_SECONDS)
+        _until(lambda: not _alive(pack), "the pack exiting", seconds=SIGNAL_BOUND_SECONDS)
     finally:
         _end(proc, *feeders, *([pack] if pack else []))
 
