@@ -53,6 +53,11 @@ PORT_TIMEOUT_SECONDS = 60.0
 #: Lines of the pack's stderr kept: its error, or the dump of every thread of a hung pack (``dump_threads``).
 STDERR_LINES = 500
 _MAX_MESSAGE = 400 << 20
+#: How long a failed call waits for the pack to exit before it reports the pack as running (it usually is gone in
+#: milliseconds; a pack still running after a lost connection is reported as such, just this much later).
+LOST_PACK_EXIT_SECONDS = 2.0
+#: gRPC's own words for a handler that raised: the pack is alive and answered the call with its error.
+_HANDLER_RAISED = "Exception calling application"
 
 
 class PackError(Exception):
@@ -658,6 +663,11 @@ class PolicyPackProcess(Analyzer):
 
     def _failed(self, method: str, detail: str) -> PackError:
         first = detail.splitlines()[0] if detail.strip() else "no details"
+        if not detail.startswith(_HANDLER_RAISED):
+            # The connection was lost: a pack that is ending closes its sockets before it is gone, and the call
+            # fails first (more so through the feeder). Give it a moment, so the reason says that it exited.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=LOST_PACK_EXIT_SECONDS)
         return PackError(f"the policy pack failed in {method}: {first}"
                          f"{'' if self.proc.poll() is None else f' (pack exited: {self._failure_reason()})'}")
 
