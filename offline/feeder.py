@@ -33,17 +33,19 @@ from pathlib import Path
 IN_FLIGHT = 64
 _LENGTH = struct.Struct("<I")
 _ANSWER = struct.Struct("<BI")
-_MAX_MESSAGE = 400 << 20
+#: The runner's channels and the feeder's take messages this large (a whole stack's AnalyzeStack request).
+MAX_MESSAGE = 400 << 20
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
 _METHOD = "/pulumirpc.Analyzer/Analyze"
 _ROOT = Path(__file__).resolve().parents[1]  # the directory holding the ``offline`` package
 
 
 class FeederError(Exception):
-    """An Analyze call failed (``status`` is the gRPC status name), or the feeder process itself stopped."""
+    """An Analyze call failed (``details``: the pack's words, as gRPC gave them), or the feeder itself stopped."""
 
-    def __init__(self, details: str, status: str = ""):
+    def __init__(self, details: str):
         super().__init__(details)
-        self.details, self.status = details, status
+        self.details = details
 
 
 class Feeder:
@@ -91,8 +93,7 @@ class Feeder:
             if self._read > index:
                 break
         if status:
-            name, _, details = payload.decode("utf-8", "replace").partition("\t")
-            raise FeederError(details, name)
+            raise FeederError(payload.decode("utf-8", "replace").partition("\t")[2])
         return payload
 
     def _next(self) -> tuple[int, bytes]:
@@ -137,8 +138,7 @@ def main() -> int:
     address = stdin.readline().decode().strip()
     if not address:
         return 0
-    channel = grpc.insecure_channel(address, options=[
-        ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)])
+    channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
     analyze = channel.unary_unary(_METHOD)  # no (de)serializers: bytes in, bytes out
     slots = threading.BoundedSemaphore(IN_FLIGHT)
     pending: queue.SimpleQueue = queue.SimpleQueue()

@@ -40,7 +40,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from offline.feeder import Feeder, FeederError
+from offline.feeder import CHANNEL_OPTIONS, Feeder, FeederError
 from offline.yaml_file import load_mapping
 
 if TYPE_CHECKING:  # for type checkers only: the code imports these where it uses them
@@ -52,7 +52,6 @@ LEVEL_VALUES = {v: k for k, v in LEVELS.items()}
 PORT_TIMEOUT_SECONDS = 60.0
 #: Lines of the pack's stderr kept: its error, or the dump of every thread of a hung pack (``dump_threads``).
 STDERR_LINES = 500
-_MAX_MESSAGE = 400 << 20
 #: How long a failed call waits for the pack to exit before it reports the pack as running (it usually is gone in
 #: milliseconds; a pack still running after a lost connection is reported as such, just this much later).
 LOST_PACK_EXIT_SECONDS = 2.0
@@ -373,14 +372,10 @@ class Analyzer:
         return props, applied
 
     def analyze(self, record: Any, properties: Any = None) -> tuple[list[Diagnostic], list[dict]]:
-        """Analyze one resource on its inputs (``analyze_start``, then its answer)."""
-        return self.analyze_start(record, properties)()
-
-    def analyze_start(self, record: Any, properties: Any = None
-                      ) -> Callable[[], tuple[list[Diagnostic], list[dict]]]:
-        """Send Analyze of one resource on its inputs; returns the function that waits for the answer and reads
-        it."""
-        return Analyzer._send_analyze(self, [self._analyze_requests(record, properties)])[0]
+        """Analyze one resource on its inputs (``properties``: as Remediate rewrote them) and wait for the answer.
+        Always by a call of this process's own: remediation analyzes from several pool threads at once, and the
+        feeder's answers are read in order by one reader (``analyze_batch``)."""
+        return Analyzer._send_analyze(self, [self._analyze_requests(record, properties)])[0]()
 
     def analyze_batch(self, records: list) -> list[Callable[[], tuple[list[Diagnostic], list[dict]]]]:
         """Send Analyze of each record on its inputs; returns one reader per record, to be called in order."""
@@ -530,7 +525,7 @@ class PolicyPackProcess(Analyzer):
             raise PackError(f"cannot start the policy pack with {python or sys.executable}: {exc}") from exc
         _LIVE.add(self)
         # Started by the first ``analyze_batch``: started here, its imports competed with the pack's and the program's
-        # (the prod preview took 0.1-0.2 s longer); False once it could not start.
+        # (the prod preview took 0.1-0.2 s longer). One try: if it cannot start, the calls go from this process.
         self.feeder: Optional[Feeder] = None
         self._feeder_tried = False
         self._address = ""
@@ -580,8 +575,7 @@ class PolicyPackProcess(Analyzer):
             self.close()
             got = "exited" if line is None else f"printed {line.strip()[:60]!r} instead of its port"
             raise PackError(f"the policy pack in {self.pack_dir} failed to start ({got}): {reason}")
-        self._channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}", options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.max_send_message_length", _MAX_MESSAGE)])
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{int(line)}", options=CHANNEL_OPTIONS)
         try:
             grpc.channel_ready_future(self._channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
@@ -598,7 +592,7 @@ class PolicyPackProcess(Analyzer):
         if self._stub is None:
             self.wait_ready()
         if not self._feeder_tried:
-            self._feeder_tried = True  # one try: if it cannot start, every call goes from this process
+            self._feeder_tried = True
             try:
                 self.feeder = Feeder()
                 self.feeder.connect(self._address)
@@ -644,9 +638,8 @@ class PolicyPackProcess(Analyzer):
             raise self._failed("AnalyzeStack", _details(exc)) from exc
 
     def _call_start(self, method: str, request: Any) -> Callable[[], Any]:
-        """The call is in flight on return (a gRPC future): the runner keeps many Analyze calls in flight from
-        one thread, instead of one per thread, each of which needs this process's GIL back to read its answer
-        while the program holds it (issue 11: the 10,000-resource preview's Analyze calls fell 7 s behind)."""
+        """The call is in flight on return (a gRPC future), so that without a feeder a batch's Analyze calls are all
+        sent before the first answer is read."""
         if self._stub is None:
             self.wait_ready()
         try:

@@ -70,10 +70,11 @@ def preview(pack_process, tmp_path):
     return run
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``python -m offline <args>`` as a user runs it (fresh interpreter, real pack subprocess)."""
+def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m offline <args>`` as a user runs it (fresh interpreter, real pack subprocess); ``env`` adds to
+    this process's environment."""
     return subprocess.run([sys.executable, "-m", "offline", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                          timeout=timeout, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})})
 
 
 def violations(result: PreviewResult) -> set[tuple[str, str, str]]:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 from google.protobuf import struct_pb2
 
 from offline.mocks import ResourceRecord
 from offline.policy_driver import InProcessAnalyzer, PolicyPackProcess, reconcile_config
 from policies.xray_rules import PACK_NAME, build_policies
-from tests.policies.conftest import PACK, PROGRAMS, REPO, run_cli
+from tests.policies.conftest import PACK, PROGRAMS, run_cli
 from tests.policies.test_runner_robustness import (
     FEEDER,
     HANGING_PACK,
@@ -47,6 +45,16 @@ def _functions(n: int) -> list[ResourceRecord]:
     return out
 
 
+def _configured(analyzer):
+    """The analyzer configured as a preview configures it: the pack's defaults, no user config."""
+    analyzer.configure(reconcile_config(analyzer.configure_stack("feeder", "test", "organization", True, {}), {}))
+    return analyzer
+
+
+def _pack():
+    return PolicyPackProcess(PACK, project="feeder", stack="test", config={"aws:region": "us-east-1"})
+
+
 def _verdicts(found: list[tuple[list, list]]) -> list[list[tuple[str, str, str, str]]]:
     return [[(d.policy, d.level, d.urn, d.message) for d in diags] + [("n/a", n["policy"], n["urn"], n["reason"])
                                                                       for n in na]
@@ -58,12 +66,11 @@ def test_issue11_verdicts_through_the_feeder_are_the_servicers_in_resource_order
     the verdict the pack's own servicer gives that resource, and it is that resource's: the feeder's answers
     are in request order even when thousands are in flight and both pipes are full."""
     records = _functions(FUNCTIONS)
-    reference = InProcessAnalyzer(PACK_NAME, build_policies())
-    reference.configure(reconcile_config(reference.configure_stack("feeder", "test", "organization", True, {}), {}))
+    reference = _configured(InProcessAnalyzer(PACK_NAME, build_policies()))
     expected = _verdicts([reference.analyze(r) for r in records])
 
-    with PolicyPackProcess(PACK, project="feeder", stack="test", config={"aws:region": "us-east-1"}) as pack:
-        pack.configure(reconcile_config(pack.configure_stack("feeder", "test", "organization", True, {}), {}))
+    with _pack() as pack:
+        _configured(pack)
         readers = pack.analyze_batch(records[:10]) + pack.analyze_batch(records[10:])  # two writes, one stream
         assert pack.feeder is not None  # the calls went through it, not from this process
         got = _verdicts([read() for read in readers])
@@ -86,10 +93,8 @@ def test_issue11_a_policy_that_raises_is_one_line_with_its_error():
 def test_issue11_a_pack_that_crashes_in_analyze_is_one_line_saying_it_exited():
     """Issue 11: the pack's process ending in the middle of an Analyze call is exit 2 and one line that says the
     pack exited."""
-    env = {**os.environ, "FAIL_MODE": "exit", "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "offline", "preview", "--stack", "test", "--program",
-                           str(PROGRAMS / "policy_hangs"), "--policy-pack", str(FAILING_PACK)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    proc = run_cli("preview", "--stack", "test", "--program", str(PROGRAMS / "policy_hangs"),
+                   "--policy-pack", str(FAILING_PACK), env={"FAIL_MODE": "exit"})
     assert proc.returncode == 2, proc.stderr
     line = _only_line(proc.stderr)
     assert "the policy pack failed in Analyze:" in line and "pack exited" in line, line
@@ -146,20 +151,19 @@ def test_issue11_without_a_feeder_the_calls_go_from_the_runner(monkeypatch):
 
     monkeypatch.setattr(driver, "Feeder", cannot_start)
     records = _functions(30)
-    with PolicyPackProcess(PACK, project="feeder", stack="test", config={"aws:region": "us-east-1"}) as pack:
-        pack.configure(reconcile_config(pack.configure_stack("feeder", "test", "organization", True, {}), {}))
+    with _pack() as pack:
+        _configured(pack)
         got = _verdicts([read() for read in pack.analyze_batch(records)])
         assert pack.feeder is None
-    reference = InProcessAnalyzer(PACK_NAME, build_policies())
-    reference.configure(reconcile_config(reference.configure_stack("feeder", "test", "organization", True, {}), {}))
+    reference = _configured(InProcessAnalyzer(PACK_NAME, build_policies()))
     assert got == _verdicts([reference.analyze(r) for r in records])
 
 
 def test_issue11_closing_the_pack_stops_its_feeder():
     """Issue 11: ``close`` (every exit path of a run goes through it or through ``stop_all_packs``) ends the
     feeder with the pack."""
-    with PolicyPackProcess(PACK, project="feeder", stack="test", config={"aws:region": "us-east-1"}) as pack:
-        pack.configure(reconcile_config(pack.configure_stack("feeder", "test", "organization", True, {}), {}))
+    with _pack() as pack:
+        _configured(pack)
         [read() for read in pack.analyze_batch(_functions(3))]
         assert pack.feeder is not None
         feeder = pack.feeder.proc
@@ -171,8 +175,8 @@ def test_issue11_answers_a_run_left_unread_are_not_the_next_runs():
     """Issue 11: a run that ends early (its program failed after some resources were sent) leaves answers nobody
     reads; the next run on the same pack (the tests share one) reads its own, not those."""
     first, second = _functions(40), _functions(60)[40:]
-    with PolicyPackProcess(PACK, project="feeder", stack="test", config={"aws:region": "us-east-1"}) as pack:
-        pack.configure(reconcile_config(pack.configure_stack("feeder", "test", "organization", True, {}), {}))
+    with _pack() as pack:
+        _configured(pack)
         left = pack.analyze_batch(first)
         left[0]()  # read one, leave 39
         got = [read() for read in pack.analyze_batch(second)]
