@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from pulumi_policy import StackValidationPolicy
 
 from contract import alarms, cost, streaming, xray
 from offline.policy_driver import InProcessAnalyzer
-from offline.preview import run_preview
+from offline.preview import _root_record, run_preview
 from policies.xray_rules import CONCERNS, PACK_NAME, build_policies, define
 from policies.xray_rules.stack_index import StackIndex
 from tests.policies.conftest import PACK, PROGRAMS, REPO, violations
@@ -121,9 +122,9 @@ def test_stack_index_is_built_once_per_analyze_stack_call(counted_index):
 
 
 def test_each_struct_is_converted_once_per_call_not_once_per_policy(monkeypatch):
-    """Issue 11 (AnalyzeStack ~85% in the SDK's per-policy conversions): in one ``AnalyzeStack`` call every
-    resource's props and each distinct provider's are turned into a dict once, however many stack policies
-    run, and the verdicts are those of the unshared conversions."""
+    """Issue 11 (AnalyzeStack 80% in the SDK's per-policy building of the resources): in one ``AnalyzeStack``
+    call every resource's props and each distinct provider's are turned into a dict once, however many stack
+    policies run, and the verdicts are those of the unshared conversions."""
     from google.protobuf import json_format
 
     from policies.xray_rules import call_scope
@@ -144,9 +145,91 @@ def test_each_struct_is_converted_once_per_call_not_once_per_policy(monkeypatch)
     records = result.run.records
     analyzer.analyze_stack(records, result.root_urn)
     providers = {r.provider_resource.urn for r in records if r.provider_resource is not None}
-    assert len(converted) <= len(records) + len(providers)
+    # Once each: every resource of the request (the records, and the default providers the engine lists among
+    # them) and every distinct provider of a resource. Per policy, it would be as many times over.
+    assert len(converted) <= len(records) + 2 * len(providers)
     stack_policies = [p for p in build_policies() if isinstance(p, StackValidationPolicy)]
     assert len(stack_policies) > 1  # else this test could not tell shared from per-policy conversions
+
+
+def _odd_stack_policies() -> list:
+    """Stack policies that take every path of the SDK's ``AnalyzeStack``: an async one that reports how each
+    resource is linked (parent, dependencies, property dependencies, provider, options), one that reads a
+    preview-time unknown, one not applicable, one at ``remediate`` (reported as mandatory), one disabled."""
+    from pulumi_policy import EnforcementLevel
+
+    async def links(args, report):
+        for r in args.resources:
+            report(f"{r.resource_type} parent={r.parent.urn if r.parent else None} "
+                   f"deps={[d.urn for d in r.dependencies]} "
+                   f"pdeps={ {k: [d.urn for d in v] for k, v in sorted(r.property_dependencies.items())} } "
+                   f"provider={r.provider.urn if r.provider else None} protect={r.opts.protect}", r.urn)
+
+    def unknown(args, _report):
+        for r in args.resources:
+            if r.resource_type == "aws:lambda/function:Function":
+                str(r.props["role"])  # the role's ARN: unknown at preview, so UnknownValueError
+
+    def not_applicable(args, _report):
+        args.not_applicable("nothing to judge here")
+
+    def always(args, report):
+        report(f"{len(args.resources)} resources")
+
+    levels = {"odd-links": EnforcementLevel.ADVISORY, "odd-unknown": EnforcementLevel.MANDATORY,
+              "odd-not-applicable": EnforcementLevel.ADVISORY, "odd-remediate": EnforcementLevel.REMEDIATE,
+              "odd-disabled": EnforcementLevel.DISABLED}
+    checks = {"odd-links": links, "odd-unknown": unknown, "odd-not-applicable": not_applicable,
+              "odd-remediate": always, "odd-disabled": always}
+    return [StackValidationPolicy(name=name, description=f"{name} description", enforcement_level=levels[name],
+                                  validate=checks[name]) for name in levels]
+
+
+def test_analyze_stack_builds_the_resources_once_and_answers_as_the_sdk_does(monkeypatch):
+    """Issue 11: ``call_scope._analyze_stack`` (the resources built once per call, not once per stack policy) gives
+    the very response pulumi-policy's own ``AnalyzeStack`` gives on the same request: every diagnostic (the pack's
+    and ones that print each resource's links), the unknown-at-preview advisory, the not-applicable answer, the
+    remediate level reported as mandatory, nothing from a disabled policy; and every stack policy is handed the
+    same resources."""
+    from pulumi.runtime.proto import analyzer_pb2
+
+    from policies.xray_rules import call_scope
+
+    handed: list[list] = []
+
+    def spy(args, _report):
+        handed.append(args.resources)
+
+    policies = build_policies() + _odd_stack_policies() + [
+        StackValidationPolicy(name=f"spy-{i}", description="d", validate=spy) for i in range(2)]
+    analyzer = InProcessAnalyzer(PACK_NAME, policies, version="0.1.0")
+    result = run_preview(PROGRAMS / "error_alarm_wrong_function", "test", pack_dir=PACK,
+                         analyzer_factory=lambda *_a, **_k: analyzer)
+    requests: list[bytes] = []
+    monkeypatch.setattr(analyzer, "_call_analyze_stack", requests.append)  # the request, as it would go out
+    with pytest.raises(AttributeError):  # the spy answers None, which analyze_stack cannot read
+        analyzer.analyze_stack([_root_record(result.run, result.root_urn), *result.run.records], result.root_urn)
+    request = analyzer_pb2.AnalyzeStackRequest.FromString(requests[0])
+
+    ours = analyzer.servicer.AnalyzeStack(request, None)
+    assert call_scope.SDK_ANALYZE_STACK is not None
+    handed.clear()
+    sdks = call_scope._scoped(call_scope.SDK_ANALYZE_STACK)(analyzer.servicer, request, None)
+    assert len(handed) == 2 and handed[0][0] is not handed[1][0]  # the SDK builds them anew for each policy
+    assert ours == sdks
+    by_policy = {d.policyName: d for d in ours.diagnostics}
+    assert {"lambda-error-alarm", "odd-links", "odd-unknown", "odd-remediate"} <= set(by_policy)
+    assert "odd-disabled" not in by_policy
+    assert "during preview" in by_policy["odd-unknown"].message
+    assert by_policy["odd-remediate"].enforcementLevel == analyzer_pb2.MANDATORY
+    assert [n.policy_name for n in ours.not_applicable] == ["odd-not-applicable"]
+    linked = [d.message for d in ours.diagnostics if d.policyName == "odd-links"]
+    assert any("parent=urn:" in m for m in linked) and any(re.search(r"pdeps=\{'\w+': \['urn:", m) for m in linked)
+
+    handed.clear()
+    analyzer.servicer.AnalyzeStack(request, None)
+    assert len(handed) == 2 and handed[0] is not handed[1]  # each policy its own list ...
+    assert all(a is b for a, b in zip(handed[0], handed[1], strict=True))  # ... of the same resources, built once
 
 
 def test_resource_policies_still_get_their_own_props():
