@@ -26,7 +26,8 @@ import struct
 import subprocess
 import sys
 import threading
-from pathlib import Path
+
+from offline import own_process
 
 #: Calls the process keeps in flight: enough to keep the pack's 4 server threads busy, few enough that the
 #: requests queued in the channel stay small (the rest wait in the pipe, then in the runner's writing thread).
@@ -37,7 +38,6 @@ _ANSWER = struct.Struct("<BI")
 MAX_MESSAGE = 400 << 20
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
 _METHOD = "/pulumirpc.Analyzer/Analyze"
-_ROOT = Path(__file__).resolve().parents[1]  # the directory holding the ``offline`` package
 
 
 class FeederError(Exception):
@@ -53,8 +53,7 @@ class Feeder:
     ``answer`` reads the answer to one, in the order sent."""
 
     def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])))
-        self.proc = subprocess.Popen([sys.executable, "-m", "offline.feeder"], env=env,
+        self.proc = subprocess.Popen(own_process.command(__name__), env=own_process.env(),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._lock = threading.Lock()  # one writer at a time: a batch's frames stay together
         self._sent = 0  # requests written, answers read: the index of the next of each

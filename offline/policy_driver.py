@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any, Optional
 
 # Everything the analysis threads use is imported here, before a program runs: a top-level import on another
 # thread while the program runs walks ``sys.path`` while the program shifts it (``sys.path.insert(0, ...)``,
-# as programs and the runner do) and can miss the entry it needs ("No module named 'rpds'" from jsonschema).
+# as programs and the runner do) and can miss the entry it needs ("No module named 'rpds'" from jsonschema,
+# which ``config_schema`` imports in a process of its own, or here only once the program is done).
 import grpc
-import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from offline import config_schema
 from offline.feeder import CHANNEL_OPTIONS, Feeder, FeederError
 from offline.yaml_file import load_mapping
 
@@ -151,39 +152,11 @@ def _normalize(entries: dict, origin: str) -> dict[str, tuple[Optional[str], dic
     return out
 
 
-_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
-               type(None): "null"}
-
-
-def _engine_message(err: Any) -> str:
-    """A schema error in the words the engine uses (it validates with gojsonschema): "foo is required",
-    "foo: Invalid type. Expected: string, given: integer", "foo: String length must be less than or equal to 3",
-    'foo: foo must be one of the following: "bar", "baz"', 'foo: foo does not match: "bar"'."""
-    field = ".".join(str(p) for p in err.path)
-    value, arg = err.instance, err.validator_value
-    if isinstance(arg, float) and arg.is_integer():
-        arg = int(arg)  # the schema came through a protobuf Struct, where every number is a double
-    if err.validator == "required":
-        missing = next((r for r in arg if isinstance(value, dict) and r not in value), "")
-        return f"{'.'.join(filter(None, [field, missing]))} is required"
-    where = field or "(root)"
-    text = {
-        "type": lambda: (f"Invalid type. Expected: {arg if isinstance(arg, str) else '/'.join(arg)}, "
-                         f"given: {_JSON_TYPES.get(type(value), 'unknown')}"),
-        "maxLength": lambda: f"String length must be less than or equal to {arg}",
-        "minLength": lambda: f"String length must be greater than or equal to {arg}",
-        "enum": lambda: f"{where} must be one of the following: {', '.join(json.dumps(v) for v in arg)}",
-        "const": lambda: f"{where} does not match: {json.dumps(arg)}",
-        "maximum": lambda: f"Must be less than or equal to {arg}",
-        "minimum": lambda: f"Must be greater than or equal to {arg}",
-        "pattern": lambda: f"Does not match pattern '{arg}'",
-    }.get(err.validator, lambda: err.message)()
-    return f"{where}: {text}"
-
-
-def reconcile_config(info: PackInfo, user_config: dict, *,
-                     warn: Optional[Callable[[str], object]] = None) -> dict[str, tuple[str, dict]]:
-    """Schema defaults, then the pack's initial config, then the user's file; validated per policy."""
+def reconcile_config(info: PackInfo, user_config: dict, *, warn: Optional[Callable[[str], object]] = None,
+                     check: Callable[[list[config_schema.Check]], list[list[str]]] = config_schema.errors,
+                     ) -> dict[str, tuple[str, dict]]:
+    """Schema defaults, then the pack's initial config, then the user's file; validated per policy (``check``:
+    ``config_schema.errors`` or the same from elsewhere)."""
     levels = {p.name: p.level for p in info.policies}
     settings = {p.name: {k: v["default"] for k, v in p.schema.items() if isinstance(v, dict) and v.get("default") is not None}
                 for p in info.policies}
@@ -205,6 +178,9 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
             settings[name].update(props)
 
     by_name = {p.name: p for p in info.policies}
+    checked = [name for name in sorted(settings) if by_name[name].schema]
+    found_for = dict(zip(checked, check([(name, by_name[name].schema, list(by_name[name].required), settings[name])
+                                          for name in checked]), strict=True))
     errors: list[str] = []
     for name in sorted(settings):
         policy = by_name[name]
@@ -214,10 +190,7 @@ def reconcile_config(info: PackInfo, user_config: dict, *,
                 given = ", ".join(repr(k) for k in sorted(props))
                 warn(f"policy '{name}' has no settings; {given} {'has' if len(props) == 1 else 'have'} no effect")
             continue
-        doc: dict[str, Any] = {"type": "object", "properties": policy.schema}
-        if policy.required:
-            doc["required"] = list(policy.required)
-        found = sorted(_engine_message(e) for e in jsonschema.Draft7Validator(doc).iter_errors(props))
+        found = found_for[name]
         # The engine's form, one line per error of every policy: "<pack> <version>  <policy>: <error>".
         errors += [f"validating policy config: {info.name} {info.version}  {name}: {m}" for m in found]
         if warn and not found:

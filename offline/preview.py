@@ -9,6 +9,7 @@ result as the CLI's preview does, or as one JSON object (``--json``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, TextIO
 
-from offline import heap
+from offline import config_schema, heap
 from offline.guard import Watch
 from offline.mocks import ResourceRecord
 from offline.policy_driver import (
@@ -199,14 +200,28 @@ class _StreamingAnalysis:
 
     def _configure(self) -> dict[str, tuple[str, dict]]:
         cfg = self.cfg
-        with self.watch.call("ConfigureStack (its first call)"):
-            self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update,
-                                                      cfg.config, cfg.secret_keys, cfg.tags)
-        self.config = reconcile_config(self.info, self.user_config,
-                                       warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        checker = config_schema.Checker()  # starts now: it imports while the pack starts
+        try:
+            with self.watch.call("ConfigureStack (its first call)"):
+                self.info = self.analyzer.configure_stack(cfg.project, cfg.stack, "organization", not self.update,
+                                                          cfg.config, cfg.secret_keys, cfg.tags)
+            self.config = reconcile_config(self.info, self.user_config,
+                                           warn=lambda m: print(f"warning: {m}", file=sys.stderr),
+                                           check=functools.partial(self._check_config, checker))
+        finally:
+            checker.stop()
         with self.watch.call("Configure"):
             self.analyzer.configure(self.config)
         return self.config
+
+    def _check_config(self, checker: config_schema.Checker, checks: list[config_schema.Check]) -> list[list[str]]:
+        found = checker.errors_elsewhere(checks)
+        if found is None:
+            # Checked here instead, which imports jsonschema on this thread: not while the program runs (see
+            # offline.policy_driver's imports), so once it is done. Nothing is analyzed before the config is known.
+            self._program_done.wait()
+            found = config_schema.errors(checks)
+        return found
 
     def _analyze(self, record: ResourceRecord) -> tuple[list[Diagnostic], list[dict]]:
         """Remediate, then Analyze on the rewritten inputs: one resource at a time, on a pool thread."""

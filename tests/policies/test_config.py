@@ -3,9 +3,12 @@ defaults, then the pack's initial config, then the file; an explicit level for e
 settings are rejected, as ``pulumi preview --policy-pack-config`` rejects them."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from contract import cost
+from offline import config_schema
 from offline.policy_driver import PackError, PackInfo, PolicyInfo, reconcile_config
 from tests.policies.conftest import violations
 
@@ -70,3 +73,62 @@ def test_reconcile_defaults_initial_config_then_file():
 def test_reconcile_rejects_invalid_config(bad, why):
     with pytest.raises(PackError, match=why):
         reconcile_config(_info(), bad)
+
+
+_CHECKS: list[config_schema.Check] = [  # (policy, its properties' schemas, required, settings): valid, and one of each error the engine words
+    ("ok", {"limit": {"type": "integer"}}, [], {"limit": 3}),
+    ("required", {"foo": {"type": "string"}}, ["foo"], {}),
+    ("types", {"foo": {"type": "string", "maxLength": 3}, "bar": {"type": "integer"}}, [],
+     {"foo": "this is too long", "bar": 3.14}),
+    ("enum", {"foo": {"enum": ["bar", "baz"]}}, [], {"foo": "blah"}),
+]
+
+
+def test_issue11_the_checking_process_finds_what_this_process_finds():
+    """The config check of a preview runs in a process of its own (``offline.config_schema``, so that jsonschema's
+    imports leave the runner's core): its answer is the in-process check's, error for error."""
+    here = config_schema.errors(_CHECKS)
+    assert here[0] == [] and all(here[1:])  # the valid one passes, every other one fails
+    checker = config_schema.Checker()
+    assert checker.errors_elsewhere(_CHECKS) == here
+    assert checker.proc is not None and checker.proc.returncode == 0  # answered by the process, not by a fallback
+
+
+@pytest.mark.parametrize("command", [["/nonexistent/python"], [sys.executable, "-c", "print('[[]]')"],
+                                     [sys.executable, "-c", "print('not json')"],
+                                     [sys.executable, "-c", "import sys; sys.stdin.read(); sys.exit(3)"]],
+                         ids=["cannot-start", "wrong-count", "not-json", "fails"])
+def test_issue11_a_checking_process_that_cannot_answer_says_so(monkeypatch, command):
+    """Not started, an answer of the wrong shape, not JSON, a failed process: ``None``, never errors it made up."""
+    monkeypatch.setattr(config_schema.own_process, "command", lambda _module: command)
+    checker = config_schema.Checker()
+    assert checker.errors_elsewhere(_CHECKS) is None
+
+
+def test_issue11_without_the_checking_process_the_preview_checks_after_the_program(preview, monkeypatch):
+    """If the checking process gives no answer, the preview checks in its own process once the program is done (an
+    import while the program runs could miss its module): the same errors, and valid config the same verdicts."""
+    from offline import preview as preview_module
+
+    programs_done: list[bool] = []
+    checked_after: list[bool] = []
+    run_program, real = preview_module._run_program_quietly, config_schema.errors
+
+    def program(*args, **kwargs):
+        try:
+            return run_program(*args, **kwargs)
+        finally:
+            programs_done.append(True)
+
+    def here(checks):
+        checked_after.append(len(programs_done) == len(checked_after) + 1)  # this preview's program has ended
+        return real(checks)
+
+    monkeypatch.setattr(preview_module, "_run_program_quietly", program)
+    monkeypatch.setattr(config_schema.Checker, "errors_elsewhere", lambda self, checks: None)
+    monkeypatch.setattr(config_schema, "errors", here)
+    with pytest.raises(PackError, match="lambda-latency-alarm: minFraction: Invalid type. Expected: number, given: string"):
+        preview("latency_out_of_band", config={"lambda-latency-alarm": {"minFraction": "low"}})
+    result = preview("tracing_passthrough", config={"lambda-tracing-active": {"enforcementLevel": "advisory"}})
+    assert violations(result) == {("lambda-tracing-active", "advisory", "api")}
+    assert checked_after == [True, True]
