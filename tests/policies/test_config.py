@@ -75,7 +75,8 @@ def test_reconcile_rejects_invalid_config(bad, why):
         reconcile_config(_info(), bad)
 
 
-_CHECKS: list[config_schema.Check] = [  # (policy, its properties' schemas, required, settings): valid, and one of each error the engine words
+#: (policy, its properties' schemas, required, settings): a valid one, and one of each error the engine words.
+_CHECKS: list[config_schema.Check] = [
     ("ok", {"limit": {"type": "integer"}}, [], {"limit": 3}),
     ("required", {"foo": {"type": "string"}}, ["foo"], {}),
     ("types", {"foo": {"type": "string", "maxLength": 3}, "bar": {"type": "integer"}}, [],
