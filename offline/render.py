@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from offline.formats.findings import LEVEL_ORDER, Finding, count, split
-from offline.mocks import UNKNOWN, ResourceRecord, unknown_paths
+from offline.mocks import UNKNOWN, ResourceRecord, unknown_paths, unknown_paths_in
 from offline.policy_driver import Diagnostic
 from offline.preview import PreviewResult
 from offline.program import SECRET_MASK, RunResult
@@ -28,11 +28,11 @@ _UNKNOWN_BYTES = UNKNOWN.encode()
 
 
 def _unknown_inputs(record: ResourceRecord) -> list[str]:
-    """Paths of the record's unknown inputs. Most records have none, and the sentinel's bytes not being in the wire
-    form says so without deserializing the inputs (0.8 s per 10,000 records; a match is then looked at fully)."""
+    """Paths of the record's unknown inputs, read off the wire form: most records have none, and the sentinel's
+    bytes not being in it says so at once (deserializing every record's inputs took 0.8 s per 10,000 records)."""
     if _UNKNOWN_BYTES not in record.inputs_struct.SerializeToString():
         return []
-    return _unknown_paths(record.inputs)
+    return unknown_paths_in(record.inputs_struct, whole=".")
 
 
 def _masked_outputs(run: RunResult) -> dict:

@@ -13,7 +13,7 @@ import pytest
 from offline.mocks import UNKNOWN
 from offline.program import ProgramError, run_program
 from offline.render import render_text
-from tests.policies.conftest import PROGRAMS, run_cli
+from tests.policies.conftest import PROGRAMS, REPO, run_cli
 
 
 def _no_traceback(proc) -> None:
@@ -117,3 +117,37 @@ def test_program_with_its_own_event_loop_leaves_the_runs_loop_current():
     result = run_program(PROGRAMS / "event_loop_at_import", "test")
     assert asyncio.get_event_loop_policy().get_event_loop() is loop
     assert result.outputs["function_name"].startswith("api-")
+
+
+def _records_with_unknown_inputs():
+    """The prod stack's records and those of the fixtures built around unknowns in preview."""
+    yield from run_program(REPO, "prod", preview=True).records
+    for program in ("computed_outputs", "unknown_names", "resource_as_input", "outputs_and_config"):
+        yield from run_program(PROGRAMS / program, "test", preview=True).records
+
+
+def test_unknown_inputs_read_off_the_wire_are_those_of_the_deserialized_inputs():
+    """Issue 11 (the JSON report lists each record's ``unknownInputs`` from the wire form, a tenth of the time):
+    the paths are exactly those of the SDK's deserialized inputs, for every record of every fixture program and
+    for the shapes fixtures may lack: a secret unknown, a resource reference with an unknown id, an unknown output
+    value, an asset, unknowns in nested lists."""
+    from google.protobuf import struct_pb2
+    from pulumi.runtime import rpc
+
+    from offline.mocks import unknown_paths, unknown_paths_in
+
+    sig = rpc._special_sig_key
+    made = struct_pb2.Struct()
+    made.update({
+        "secret": {sig: rpc._special_secret_sig, "value": UNKNOWN},
+        "ref": {sig: rpc._special_resource_sig, "urn": "urn:pulumi:s::p::aws:s3/bucket:Bucket::b", "id": UNKNOWN},
+        "output": {sig: rpc._special_output_value_sig, "dependencies": []},
+        "asset": {sig: rpc._special_asset_sig, "text": "x"},
+        "nested": [[UNKNOWN, "known"], {"deep": [{"x": UNKNOWN}]}], "plain": "known", "whole": UNKNOWN,
+    })
+    structs = [made] + [r.inputs_struct for r in _records_with_unknown_inputs()]
+    assert sum(bool(unknown_paths_in(s)) for s in structs) > 10  # the fixtures have unknown inputs to compare
+    for struct in structs:
+        assert unknown_paths_in(struct, whole=".") == unknown_paths(
+            rpc.deserialize_properties(struct, keep_unknowns=True), whole="."), struct
+    assert sorted(unknown_paths_in(made)) == ["nested[0][0]", "nested[1].deep[0].x", "secret.value", "whole"]
