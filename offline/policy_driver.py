@@ -648,13 +648,17 @@ class PolicyPackProcess(Analyzer):
         return list(self.stderr_tail)
 
     def stop(self) -> None:
-        """Kill the process (the pack has no Cancel; the engine kills it too) and reap it."""
+        """Kill the process (the pack has no Cancel; the engine kills it too) and reap it; the feeder meanwhile (a
+        killed pack takes milliseconds to be gone: its memory is freed)."""
+        proc: Optional[subprocess.Popen] = getattr(self, "proc", None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        else:
+            proc = None
         feeder = getattr(self, "feeder", None)
         if feeder is not None:
             feeder.stop()
-        proc = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
         _LIVE.discard(self)
