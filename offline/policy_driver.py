@@ -650,17 +650,16 @@ class PolicyPackProcess(Analyzer):
     def stop(self) -> None:
         """Kill the process (the pack has no Cancel; the engine kills it too) and reap it; the feeder meanwhile (a
         killed pack takes milliseconds to be gone: its memory is freed)."""
-        proc: Optional[subprocess.Popen] = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        else:
-            proc = None
+        proc = getattr(self, "proc", None)
+        killed = proc if proc is not None and proc.poll() is None else None
+        if killed is not None:
+            killed.kill()
         feeder = getattr(self, "feeder", None)
         if feeder is not None:
             feeder.stop()
-        if proc is not None:
+        if killed is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+                killed.wait(timeout=5)
         _LIVE.discard(self)
 
     def close(self) -> None:

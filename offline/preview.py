@@ -215,6 +215,8 @@ class _StreamingAnalysis:
         return self.config
 
     def _check_config(self, checker: config_schema.Checker, checks: list[config_schema.Check]) -> list[list[str]]:
+        if not checks:  # no policy has settings to check: no answer to wait for
+            return []
         found = checker.errors_elsewhere(checks)
         if found is None:
             # Checked here instead, which imports jsonschema on this thread: not while the program runs (see
