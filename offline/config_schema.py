@@ -6,7 +6,8 @@ policy, in the engine's words (it validates with gojsonschema; here jsonschema, 
 the pack at the lowest CPU priority, so that jsonschema's imports (about 40 ms, the largest part of what the
 policy run added to the prod stack's runner process) run on the other core while the program runs here, in the
 idle time the pack's start leaves. ``errors_elsewhere`` says ``None`` when that process could not give an
-answer; the caller then checks here.
+answer, or gave none before the caller stopped waiting (the program is done: on a busy machine a process at the
+lowest priority may get no CPU until then, and checking here costs only the imports); the caller then checks here.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from typing import Any, Optional
 
 from offline import own_process
@@ -24,6 +27,8 @@ from offline import own_process
 Check = tuple[str, dict[str, Any], list[str], dict[str, Any]]
 #: How long the checking process may take before its answer is given up for a check in this process.
 ANSWER_TIMEOUT_SECONDS = 30.0
+#: How often a wait for the answer looks whether its caller has stopped waiting.
+_POLL_SECONDS = 0.05
 
 _JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object",
                type(None): "null"}
@@ -77,15 +82,25 @@ class Checker:
             self.proc = subprocess.Popen(own_process.command(__name__), env=own_process.env(),
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
-    def errors_elsewhere(self, checks: list[Check]) -> Optional[list[list[str]]]:
+    def errors_elsewhere(self, checks: list[Check], give_up: Optional[threading.Event] = None
+                         ) -> Optional[list[list[str]]]:
         """``errors(checks)`` as the process found them; None if it could not answer (not started, failed, hung,
-        or its answer is not one)."""
+        or its answer is not one) or had not answered when ``give_up`` was set."""
         if self.proc is None:
             return None
-        try:
-            out, _ = self.proc.communicate(json.dumps(checks).encode(), timeout=ANSWER_TIMEOUT_SECONDS)
-            found = json.loads(out)
-        except (OSError, ValueError, subprocess.TimeoutExpired):
+        deadline = time.monotonic() + ANSWER_TIMEOUT_SECONDS
+        data: Optional[bytes] = json.dumps(checks).encode()
+        while True:
+            try:  # a retry after a timeout goes on where the last one stopped (it must be given no input again)
+                out, _ = self.proc.communicate(data, timeout=_POLL_SECONDS)
+                found = json.loads(out)
+                break
+            except subprocess.TimeoutExpired:
+                data = None
+                if time.monotonic() < deadline and not (give_up is not None and give_up.is_set()):
+                    continue
+            except (OSError, ValueError):
+                pass
             self.stop()
             return None
         if self.proc.returncode != 0 or not _is_answer(found, len(checks)):

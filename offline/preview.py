@@ -217,7 +217,8 @@ class _StreamingAnalysis:
     def _check_config(self, checker: config_schema.Checker, checks: list[config_schema.Check]) -> list[list[str]]:
         if not checks:  # no policy has settings to check: no answer to wait for
             return []
-        found = checker.errors_elsewhere(checks)
+        # Waited for until the program is done at the latest: then this process's core is free for the check.
+        found = checker.errors_elsewhere(checks, give_up=self._program_done)
         if found is None:
             # Checked here instead, which imports jsonschema on this thread: not while the program runs (see
             # offline.policy_driver's imports), so once it is done. Nothing is analyzed before the config is known.

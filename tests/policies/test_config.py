@@ -4,6 +4,8 @@ settings are rejected, as ``pulumi preview --policy-pack-config`` rejects them."
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
 import pytest
 
@@ -106,6 +108,36 @@ def test_issue11_a_checking_process_that_cannot_answer_says_so(monkeypatch, comm
     assert checker.errors_elsewhere(_CHECKS) is None
 
 
+#: A checking process that never answers (one that gets no CPU on a busy machine looks the same to the runner).
+_SILENT = [sys.executable, "-c", "import time; time.sleep(600)"]
+
+
+def test_issue11_a_silent_checking_process_is_given_up_when_the_caller_stops_waiting(monkeypatch):
+    """The wait for the checking process ends when ``give_up`` is set (the program is done), not after the answer
+    timeout: the process is killed and the caller checks in its own process."""
+    monkeypatch.setattr(config_schema.own_process, "command", lambda _module: _SILENT)
+    monkeypatch.setattr(config_schema, "ANSWER_TIMEOUT_SECONDS", 300.0)
+    checker, give_up = config_schema.Checker(), threading.Event()
+    threading.Timer(0.3, give_up.set).start()
+    started = time.monotonic()
+    assert checker.errors_elsewhere(_CHECKS, give_up=give_up) is None
+    assert time.monotonic() - started < 60  # 0.3 s and a poll; not the 300 s timeout
+    assert checker.proc is not None and checker.proc.poll() is not None  # killed, not left behind
+
+
+def test_issue11_a_silent_checking_process_does_not_hold_the_preview(preview, monkeypatch):
+    """A checking process with no answer (a loaded CI runner gives a process at the lowest priority no CPU) holds
+    the preview no longer than its program: then the runner checks itself, with the same errors and verdicts."""
+    monkeypatch.setattr(config_schema.own_process, "command", lambda _module: _SILENT)
+    monkeypatch.setattr(config_schema, "ANSWER_TIMEOUT_SECONDS", 300.0)
+    started = time.monotonic()
+    with pytest.raises(PackError, match="lambda-latency-alarm: minFraction: Invalid type. Expected: number, given: string"):
+        preview("latency_out_of_band", config={"lambda-latency-alarm": {"minFraction": "low"}})
+    result = preview("tracing_passthrough", config={"lambda-tracing-active": {"enforcementLevel": "advisory"}})
+    assert violations(result) == {("lambda-tracing-active", "advisory", "api")}
+    assert time.monotonic() - started < 150  # two previews of a few seconds each; the timeout would be 600 s
+
+
 def test_issue11_without_the_checking_process_the_preview_checks_after_the_program(preview, monkeypatch):
     """If the checking process gives no answer, the preview checks in its own process once the program is done (an
     import while the program runs could miss its module): the same errors, and valid config the same verdicts."""
@@ -126,7 +158,7 @@ def test_issue11_without_the_checking_process_the_preview_checks_after_the_progr
         return real(checks)
 
     monkeypatch.setattr(preview_module, "_run_program_quietly", program)
-    monkeypatch.setattr(config_schema.Checker, "errors_elsewhere", lambda self, checks: None)
+    monkeypatch.setattr(config_schema.Checker, "errors_elsewhere", lambda self, checks, give_up=None: None)
     monkeypatch.setattr(config_schema, "errors", here)
     with pytest.raises(PackError, match="lambda-latency-alarm: minFraction: Invalid type. Expected: number, given: string"):
         preview("latency_out_of_band", config={"lambda-latency-alarm": {"minFraction": "low"}})
