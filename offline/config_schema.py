@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -122,8 +121,7 @@ def _is_answer(found: Any, count: int) -> bool:
 def main() -> int:
     # Last in the queue for the CPU: this runs beside the program and the pack's start, and only its answer
     # (needed once the pack has started) matters, not how soon its imports are done.
-    with contextlib.suppress(OSError):
-        os.nice(19)
+    own_process.lower_priority(own_process.IDLE_ONLY)
     import jsonschema  # noqa: F401 - imported before the checks arrive: that is the time this process is for
 
     checks = json.loads(sys.stdin.buffer.read())

@@ -131,6 +131,7 @@ class Feeder:
 
 def main() -> int:
     """The process: read the address, then requests until the runner closes its end; answers in order."""
+    own_process.lower_priority(own_process.BESIDE_THE_PROGRAM)  # the program, on the runner's core, comes first
     import grpc
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

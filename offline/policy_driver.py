@@ -40,7 +40,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from offline import config_schema
+from offline import config_schema, own_process
 from offline.feeder import CHANNEL_OPTIONS, Feeder, FeederError
 from offline.yaml_file import load_mapping
 
@@ -455,21 +455,25 @@ def stop_all_packs() -> None:
 #: Runs first in the pack's process, then becomes the pack (``execv``: the same pid, the CLI's command line). It
 #: asks the kernel to kill the process when the thread that started it ends (``PR_SET_PDEATHSIG``), so even a
 #: runner killed with SIGKILL, which no handler sees, leaves no pack behind. If the runner is gone already, it stops.
+#: It also lowers the pack's CPU priority (``own_process.BESIDE_THE_PROGRAM``), which the pack keeps.
 _DIE_WITH_PARENT = """\
 import ctypes, os, signal, sys
 ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 if os.getppid() != int(sys.argv[1]):
     os._exit(1)
-os.execv(sys.executable, [sys.executable] + sys.argv[2:])
+os.nice(int(sys.argv[2]))
+os.execv(sys.executable, [sys.executable] + sys.argv[3:])
 """
 
 
 def _dying_with_this_thread(command: list[str]) -> list[str]:
-    """``command`` started so that the kernel ends it with the thread that starts it (Linux; elsewhere as it is).
-    Packs are started by the thread that runs the preview, which outlives them (the CLI's main thread)."""
+    """``command`` started so that the kernel ends it with the thread that starts it, a little below this process's
+    CPU priority (Linux; elsewhere as it is). Packs are started by the thread that runs the preview, which outlives
+    them (the CLI's main thread)."""
     if not sys.platform.startswith("linux"):
         return command
-    return [command[0], "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *command[1:]]
+    return [command[0], "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), str(own_process.BESIDE_THE_PROGRAM),
+            *command[1:]]
 
 
 class PolicyPackProcess(Analyzer):

@@ -182,3 +182,20 @@ def test_issue11_answers_a_run_left_unread_are_not_the_next_runs():
         got = [read() for read in pack.analyze_batch(second)]
     # Each message names its function: an answer of the first run would name one of fn0..fn39.
     assert [[d.message.split("'")[1] for d in diags] for diags, _ in got] == [[r.name] for r in second]
+
+
+def test_issue11_the_pack_and_the_feeder_run_below_the_program():
+    """Issue 11's prod overhead: the processes working while the program runs (the pack, the feeder) run
+    ``own_process.BESIDE_THE_PROGRAM`` below the runner's CPU priority, so the scheduler gives the program's core to
+    the program first; the runner itself keeps its priority."""
+    from offline import own_process
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with _pack() as pack:
+        _configured(pack)
+        [read() for read in pack.analyze_batch(_functions(3))]
+        assert pack.feeder is not None
+        below = min(19, mine + own_process.BESIDE_THE_PROGRAM)
+        assert os.getpriority(os.PRIO_PROCESS, pack.proc.pid) == below
+        assert os.getpriority(os.PRIO_PROCESS, pack.feeder.proc.pid) == below
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine
