@@ -156,7 +156,10 @@ class StackIndex:
     _role_users: list[Node] = field(default_factory=list)          # RolePolicy / attachments, resolved last
 
     @classmethod
-    def build(cls, resources: Iterable[PolicyResource]) -> StackIndex:
+    def build(cls, resources: Iterable[PolicyResource],
+              props_of: Callable[[PolicyResource], Any] = lambda r: plain(r.props)) -> StackIndex:
+        """``props_of(resource)`` is ``plain(resource.props)``, or the same value made another way (the call
+        scope makes it from the props before they were proxied)."""
         index = cls()
         buckets = {FUNCTION: index.functions, METRIC_ALARM: index.alarms, COMPOSITE_ALARM: index.alarms,
                    FUNCTION_URL: index.urls, ROLE: index.roles, BUDGET: index.budgets,
@@ -169,7 +172,7 @@ class StackIndex:
                 index.xray_resources += 1
             elif rtype not in _WANTED:
                 continue
-            node = Node(resource, plain(resource.props))
+            node = Node(resource, props_of(resource))
             index.by_urn[resource.urn] = node
             if rtype in buckets:
                 buckets[rtype].append(node)
