@@ -6,7 +6,8 @@ cloud and no Pulumi CLI.
 - ``policy_driver`` starts the policy pack as the CLI does and speaks the analyzer protocol to it;
 - ``feeder``        carries a preview's Analyze calls to the pack from a process of its own (off the runner's GIL);
 - ``config_schema`` checks the policy settings against their schemas as the engine does (during a preview, in a
-                    process of its own); ``own_process`` starts these helper processes;
+                    process of its own); ``own_process`` starts these helper processes, below the program's CPU
+                    priority;
 - ``preview``       runs both together, as ``pulumi preview --policy-pack`` does;
 - ``render``        prints the result as the CLI does, or as one JSON object;
 - ``guard``         ends a run that hangs (``--timeout``) or is signalled, naming what hung, the pack with it;
