@@ -11,8 +11,8 @@ _ROOT = Path(__file__).resolve().parents[1]  # the directory holding the ``offli
 
 #: How far below the runner's CPU priority the processes that work while its program runs are (the pack, the
 #: feeder). A preview on two cores runs the program on one and three processes beside it; at the same priority
-#: the scheduler put them on the program's core too, and the prod stack's program spent 180 ms of its 2.4 s off
-#: the CPU (76 ms at 5, 44 ms at 19). Not lower: on a machine busy with other work, a process that low gets next
+#: the scheduler put them on the program's core too, and the prod stack's program spent 150-180 ms of its 2.4 s
+#: off the CPU (60-76 ms at 5, 44 ms at 19). Not lower: on a machine busy with other work, a process that low gets next
 #: to no CPU, and the pack is what the runner waits for once the program is done.
 BESIDE_THE_PROGRAM = 5
 #: For a process whose work is only worth the CPU nobody else wants (the config check: the runner checks itself

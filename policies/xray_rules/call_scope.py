@@ -14,7 +14,8 @@ stack policy of a call reads them through the call's one index anyway.
 
 Structs are converted by ``struct_dict`` (``MessageToDict``'s result, without its generic dispatch), and the
 index's ``plain`` props are made from each resource's props before they were proxied (``_Call.plain_props``):
-reading them back through the proxies cost a proxy access per value. Prod stack, in-process: 49 -> 24 ms.
+reading them back through the proxies cost a proxy access per value. Prod stack, same process: the conversion
+19.6 -> 11.7 ms, the plain props 6.5 -> 3.5 ms.
 
 The index: the call is the scope, held in a context variable because the gRPC server runs calls on a thread pool,
 each call on one thread from start to end. Inside it the first stack policy builds the ``StackIndex`` and the

@@ -1,4 +1,4 @@
-"""A ``google.protobuf.Struct`` as a dict, exactly as ``json_format.MessageToDict`` gives it, in a third less time.
+"""A ``google.protobuf.Struct`` as a dict, exactly as ``json_format.MessageToDict`` gives it, in 60 % of the time.
 
 Every resource of a call reaches the pack as a Struct, and ``MessageToDict`` (pure Python, generic over every
 message type: a descriptor lookup and a type dispatch per value) was the largest single part of the pack's
