@@ -6,6 +6,7 @@ a handler or the SSE app run by hand shows what it puts on the wire.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -96,6 +97,11 @@ def _follow(standin: Standin[Sequence[Any]], line: Callable[[Any], str]) -> None
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     command = COMMANDS[args.name]
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops it whatever SIGINT was at start: a shell script's `&` starts a command with SIGINT ignored,
+        # and Python then installs no KeyboardInterrupt handler (a test run in the background got a receiver that
+        # a SIGINT could not stop).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         standin = command.make(args.port).start()
     except OSError as exc:

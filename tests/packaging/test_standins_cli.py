@@ -85,3 +85,20 @@ def test_issue11_otlp_receiver_prints_each_span_a_real_exporter_sends(receiver) 
     proc.send_signal(signal.SIGINT)  # Ctrl-C: the receiver stops and the command exits 0
     assert proc.wait(timeout=LINE_TIMEOUT_S) == 0
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_issue11_ctrl_c_stops_a_receiver_started_with_sigint_ignored() -> None:
+    """A shell script's ``cmd &`` starts ``cmd`` with SIGINT ignored, and Python then has no KeyboardInterrupt
+    handler: the stand-in installs its own, so SIGINT stops it (exit 0) however it was started."""
+    ignoring = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "  # kept across exec
+                "os.execv(sys.executable, [sys.executable, '-u', '-m', 'standins', 'otlp-receiver', '--port', '0'])")
+    proc = subprocess.Popen([sys.executable, "-c", ignoring], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and "otlp-receiver on http://127.0.0.1:" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=LINE_TIMEOUT_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)

@@ -15,14 +15,24 @@ from tests.policies.conftest import PROGRAMS, REPO, run_cli
 IMPORT_SPY = r"""
 import atexit, runpy, sys, threading
 off_main = set()
+running = threading.Event()  # set while the program runs
 # The CLI ends with os._exit after running the exit functions (no interpreter teardown): report from one.
 atexit.register(lambda: print(sorted(off_main), file=sys.stderr))
 class Spy:
     def find_spec(self, name, path=None, target=None):
-        if path is None and threading.current_thread() is not threading.main_thread():
+        if path is None and running.is_set() and threading.current_thread() is not threading.main_thread():
             off_main.add(name)
         return None
 sys.meta_path.insert(0, Spy())
+from offline import preview
+run_program = preview._run_program_quietly
+def spied(*args, **kwargs):
+    running.set()
+    try:
+        return run_program(*args, **kwargs)
+    finally:
+        running.clear()
+preview._run_program_quietly = spied
 sys.argv = ["offline", *sys.argv[1:]]
 runpy.run_module("offline", run_name="__main__", alter_sys=True)
 """
@@ -73,7 +83,8 @@ def test_no_module_is_first_imported_off_the_main_thread_while_the_program_runs(
     """A program changes ``sys.path`` as it runs (``sys.path.insert(0, ...)``, as these fixtures and many
     programs do), and an import on the analysis thread meanwhile walks the list as it shifts and can miss the
     entry it needs: "No module named 'rpds'" from jsonschema failed previews at random on a loaded machine.
-    So everything the analysis threads use is imported before the program starts."""
+    So everything the analysis threads use while it runs is imported before it starts (the config check's
+    fallback imports jsonschema once the program is done, and sys.path is the runner's again)."""
     proc = subprocess.run([sys.executable, "-c", IMPORT_SPY, "preview", "--stack", "test", "--program",
                            str(PROGRAMS / "event_loop_at_import")], cwd=REPO, capture_output=True, text=True,
                           timeout=120)

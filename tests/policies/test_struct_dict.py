@@ -28,8 +28,8 @@ def _analyze_stack_request(program, stack) -> analyzer_pb2.AnalyzeStackRequest:
     analyzer = InProcessAnalyzer(PACK_NAME, build_policies(), version="0.1.0")
     result = run_preview(program, stack, pack_dir=PACK, analyzer_factory=lambda *_a, **_k: analyzer)
     sent: list[bytes] = []
-    analyzer._call_analyze_stack = sent.append  # the request, as it would go out
-    with pytest.raises(AttributeError):  # the stand-in answers None
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(AttributeError):  # the stand-in answers None
+        patch.setattr(analyzer, "_call_analyze_stack", sent.append)  # the request, as it would go out
         analyzer.analyze_stack([_root_record(result.run, result.root_urn), *result.run.records], result.root_urn)
     return analyzer_pb2.AnalyzeStackRequest.FromString(sent[0])
 
