@@ -107,9 +107,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except OSError as exc:
         print(f"error: {args.name} cannot listen on port {args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    print(f"{args.name} on {standin.address}; point clients at it with {command.usage.format(address=standin.address)}",
-          flush=True)
-    try:
+    try:  # the address line inside: a Ctrl-C as soon as it is read (a script waiting for it) is a clean stop too
+        print(f"{args.name} on {standin.address}; point clients at it with "
+              f"{command.usage.format(address=standin.address)}", flush=True)
         if command.line is None:
             threading.Event().wait()
         else:
