@@ -1,5 +1,7 @@
 """``python -m offline preview`` as users run it: a fresh interpreter, the pack as a real subprocess
-over real gRPC, exit status 0/1/2, one-line errors (DESIGN §6, issue 3 "Bad input to the runner")."""
+over real gRPC, exit status 0/1/2, one-line errors (DESIGN §6, issue 3 "Bad input to the runner"). A deploy
+lacking Active tracing (FR-013) is the mandatory failure it reports; a bad threshold fraction for the
+Duration alarms (FR-041, FR-061) is a config error that says what to change."""
 from __future__ import annotations
 
 import json

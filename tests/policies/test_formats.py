@@ -1,6 +1,8 @@
 """``python -m offline preview --format text|json|sarif|junit|github`` (issue 11, "What CI pipelines expect"):
 SARIF 2.1.0 that validates against the standard's schema, with one rule per policy; JUnit XML that a JUnit
-consumer reads, one testcase per policy x resource; GitHub workflow annotations, escaped as GitHub reads them."""
+consumer reads, one testcase per policy x resource; GitHub workflow annotations, escaped as GitHub reads them.
+The findings rendered are the pack's verdicts on Active tracing (FR-013) and on absence alarms' missing-data
+class (FR-045)."""
 from __future__ import annotations
 
 import json

@@ -2,7 +2,8 @@
 ``policy-suppress:<policy>`` or a policy's ``suppressions`` config entry; reported, never silent; an expired,
 reason-less or undated suppression is itself a violation that says so. The pack runs as the CLI runs it (a real
 subprocess over gRPC, ``conftest.pack_process``); the suppressed findings reach the runner as advisory
-diagnostics of the same policy, which is what ``pulumi preview --policy-pack`` shows."""
+diagnostics of the same policy, which is what ``pulumi preview --policy-pack`` shows. The findings suppressed are
+the verdicts on Active tracing (FR-013) and on each function's Errors alarm (FR-040)."""
 from __future__ import annotations
 
 import pytest
